@@ -1,0 +1,14 @@
+// The MikroORM CLI's configuration: the server's own options over the direct (unpooled) URL. When DATABASE_URL
+// is unset it starts the embedded PostgreSQL under .data/ (or joins a running `npm start`), as the server does.
+import 'reflect-metadata';
+import { loadConfig } from './src/config/config.js';
+import { resolveDatabase } from './src/db/embedded.js';
+import { ormOptions } from './src/db/orm-options.js';
+import { createLogger } from './src/observability/logger.js';
+
+const config = loadConfig();
+const logger = createLogger(config);
+const database = await resolveDatabase(config, logger);
+process.once('exit', () => database.stop());
+
+export default { ...ormOptions(config, database.directUrl, logger), ensureDatabase: true };

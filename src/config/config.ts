@@ -1,0 +1,172 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseEnv } from 'node:util';
+import { PROJECT_ROOT } from './app-version.js';
+import { bool, cleanEnv, EnvMissingError, makeValidator, str } from 'envalid';
+
+export type NodeEnv = 'development' | 'test' | 'production';
+
+export interface DatabasePoolConfig {
+  min: number;
+  max: number;
+  idleTimeoutMs: number;
+  acquireTimeoutMs: number;
+  maxLifetimeS: number;
+  connectTimeoutMs: number;
+  statementTimeoutMs: number;
+  connectRetries: number;
+}
+
+export interface Config {
+  env: NodeEnv;
+  host: string;
+  port: number;
+  /** Unset outside production: the server starts an embedded PostgreSQL. */
+  databaseUrl: string | undefined;
+  /** Unpooled URL for migrations; falls back to `databaseUrl`. */
+  databaseDirectUrl: string | undefined;
+  db: DatabasePoolConfig;
+  jwtSecret: string | undefined;
+  jwtExpiresIn: string;
+  logLevel: string;
+  migrateOnStart: boolean;
+  bcryptRounds: number;
+  /** Clear password of the seeded `test@example.com`; no default in production. */
+  seedUserPassword: string | undefined;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const postgresUrl = makeValidator<string>((input) => {
+  let url: URL;
+  try {
+    url = new URL(input);
+  } catch {
+    throw new Error('not a URL');
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') throw new Error('not a postgres URL');
+  return input;
+});
+
+const intWithin = (min: number, max: number) =>
+  makeValidator<number>((input) => {
+    const value = Number(input);
+    if (!/^\d+$/.test(String(input).trim()) || value < min || value > max) throw new Error('out of range');
+    return value;
+  });
+
+const duration = makeValidator<string>((input) => {
+  if (!/^\d+\s*(s|m|h|d)?$/.test(input.trim())) throw new Error('not a duration');
+  return input.trim();
+});
+
+const secret = makeValidator<string>((input) => {
+  if (input.length < 32) throw new Error('too short');
+  return input;
+});
+
+const MAX_MS = 24 * 60 * 60 * 1000;
+/** Documented in the README; the seeder refuses it in production. */
+export const DEV_SEED_PASSWORD = 'todo-dev-password';
+
+/** What each variable must be; printed instead of the value, so a secret never reaches the output. */
+const specs = {
+  NODE_ENV: str({ choices: ['development', 'test', 'production'], desc: 'one of development, test, production' }),
+  HOST: str({ default: '127.0.0.1', desc: 'a host name or address to listen on' }),
+  PORT: intWithin(1024, 65535)({ default: 4000, desc: 'an integer within 1024..65535' }),
+  DATABASE_URL: postgresUrl({
+    default: undefined,
+    requiredWhen: (env) => env.NODE_ENV === 'production',
+    desc: 'a postgres:// or postgresql:// URL (required in production)',
+  }),
+  DATABASE_DIRECT_URL: postgresUrl({ default: undefined, desc: 'a postgres:// or postgresql:// URL' }),
+  DB_POOL_MIN: intWithin(0, 1000)({ default: 0, desc: 'an integer within 0..1000' }),
+  DB_POOL_MAX: intWithin(1, 1000)({ default: 10, desc: 'an integer within 1..1000' }),
+  DB_POOL_IDLE_TIMEOUT_MS: intWithin(1, MAX_MS)({ default: 10_000, desc: 'milliseconds, a positive integer' }),
+  DB_POOL_ACQUIRE_TIMEOUT_MS: intWithin(1, MAX_MS)({ default: 5_000, desc: 'milliseconds, a positive integer' }),
+  DB_POOL_MAX_LIFETIME_S: intWithin(0, 7 * 24 * 3600)({ default: 3600, desc: 'seconds, 0 (no limit) or more' }),
+  DB_CONNECT_TIMEOUT_MS: intWithin(1, MAX_MS)({ default: 10_000, desc: 'milliseconds, a positive integer' }),
+  DB_STATEMENT_TIMEOUT_MS: intWithin(0, MAX_MS)({ default: 15_000, desc: 'milliseconds, 0 (no limit) or more' }),
+  DB_CONNECT_RETRIES: intWithin(0, 100)({ default: 5, devDefault: 0, desc: 'an integer within 0..100' }),
+  JWT_SECRET: secret({
+    default: undefined,
+    requiredWhen: (env) => env.NODE_ENV === 'production',
+    desc: 'at least 32 characters (required in production)',
+  }),
+  JWT_EXPIRES_IN: duration({ default: '1h', desc: 'a duration such as 3600, 90s, 15m, 1h or 7d' }),
+  LOG_LEVEL: str({
+    choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+    default: 'info',
+    desc: 'one of fatal, error, warn, info, debug, trace, silent',
+  }),
+  MIGRATE_ON_START: bool({ default: true, desc: 'true or false' }),
+  BCRYPT_ROUNDS: intWithin(4, 15)({ default: 12, desc: 'an integer within 4..15' }),
+  SEED_USER_PASSWORD: str({
+    default: undefined,
+    devDefault: DEV_SEED_PASSWORD,
+    desc: 'the seeded user\'s password, 8..128 characters (required in production)',
+  }),
+};
+
+/**
+ * Validates the raw environment once. Every bad variable is reported in one ConfigError; values are never
+ * echoed, only what the variable must be.
+ */
+export function parseConfig(raw: Record<string, string | undefined>): Config {
+  const input = { ...raw, NODE_ENV: raw.NODE_ENV || 'development' };
+  const env = cleanEnv(input, specs, {
+    reporter: ({ errors }) => {
+      const keys = Object.keys(errors) as (keyof typeof specs)[];
+      if (keys.length === 0) return;
+      throw new ConfigError(
+        keys.map((key) => `${key} ${errors[key] instanceof EnvMissingError ? 'is required' : 'is invalid'}: must be ${specs[key].desc}`),
+      );
+    },
+  });
+  const problems: string[] = [];
+  if (env.DB_POOL_MIN > env.DB_POOL_MAX) problems.push('DB_POOL_MIN is invalid: must not exceed DB_POOL_MAX');
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return Object.freeze({
+    env: env.NODE_ENV as NodeEnv,
+    host: env.HOST,
+    port: env.PORT,
+    databaseUrl: env.DATABASE_URL,
+    databaseDirectUrl: env.DATABASE_DIRECT_URL ?? env.DATABASE_URL,
+    db: Object.freeze({
+      min: env.DB_POOL_MIN,
+      max: env.DB_POOL_MAX,
+      idleTimeoutMs: env.DB_POOL_IDLE_TIMEOUT_MS,
+      acquireTimeoutMs: env.DB_POOL_ACQUIRE_TIMEOUT_MS,
+      maxLifetimeS: env.DB_POOL_MAX_LIFETIME_S,
+      connectTimeoutMs: env.DB_CONNECT_TIMEOUT_MS,
+      statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
+      connectRetries: env.DB_CONNECT_RETRIES,
+    }),
+    jwtSecret: env.JWT_SECRET,
+    jwtExpiresIn: env.JWT_EXPIRES_IN,
+    logLevel: env.LOG_LEVEL,
+    migrateOnStart: env.MIGRATE_ON_START,
+    bcryptRounds: env.BCRYPT_ROUNDS,
+    seedUserPassword: env.SEED_USER_PASSWORD,
+  });
+}
+
+/** The process environment over the `.env` file beside package.json: the environment wins. */
+export function readEnvironment(envFile = join(PROJECT_ROOT, '.env')): Record<string, string | undefined> {
+  const fromFile = existsSync(envFile) ? parseEnv(readFileSync(envFile, 'utf8')) : {};
+  return { ...fromFile, ...process.env };
+}
+
+let cached: Config | undefined;
+
+/** The configuration of this process, validated on first use. */
+export function loadConfig(): Config {
+  cached ??= parseConfig(readEnvironment());
+  return cached;
+}

@@ -1,0 +1,35 @@
+import { MikroORM } from '@mikro-orm/postgresql';
+import pg from 'pg';
+import type { Config } from '../config/config.js';
+import type { Logger } from '../observability/logger.js';
+import { connectionSettings } from './connection-settings.js';
+import { ormOptions } from './orm-options.js';
+
+/** Any fixed 64-bit number, the same for every instance of this server. */
+const MIGRATION_LOCK = 7_262_011_403_915_237n;
+
+/**
+ * Applies pending migrations over the direct (unpooled) URL while holding a session advisory lock, so that
+ * instances starting together migrate exactly once: the others wait, then find nothing pending.
+ */
+export async function migrateUnderLock(config: Config, directUrl: string, logger: Logger): Promise<string[]> {
+  const log = logger.child({ component: 'migrations' });
+  const lock = new pg.Client({ ...connectionSettings(directUrl), connectionTimeoutMillis: config.db.connectTimeoutMs });
+  lock.on('error', (error) => log.warn({ err: error }, 'migration lock connection failed'));
+  await lock.connect();
+  try {
+    await lock.query('select pg_advisory_lock($1)', [MIGRATION_LOCK.toString()]);
+    const orm = await MikroORM.init(ormOptions(config, directUrl, logger));
+    try {
+      const applied = await orm.migrator.up();
+      const names = applied.map((m) => m.name);
+      log.info({ applied: names }, names.length > 0 ? `applied ${names.length} migration(s)` : 'migrations up to date');
+      return names;
+    } finally {
+      await orm.close();
+    }
+  } finally {
+    await lock.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK.toString()]).catch(() => undefined);
+    await lock.end().catch(() => undefined);
+  }
+}

@@ -1,0 +1,80 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig, type Options } from '@mikro-orm/postgresql';
+import { Migrator } from '@mikro-orm/migrations';
+import { SeedManager } from '@mikro-orm/seeder';
+import { ReflectMetadataProvider } from '@mikro-orm/decorators/legacy';
+import pg from 'pg';
+import type { Config } from '../config/config.js';
+import type { Logger } from '../observability/logger.js';
+import { User } from '../modules/users/user.entity.js';
+import { Task } from '../modules/tasks/task.entity.js';
+import { connectionSettings } from './connection-settings.js';
+
+export const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations', import.meta.url));
+export const SEEDERS_DIR = fileURLToPath(new URL('../seeders', import.meta.url));
+const SQL_LEVELS = new Set(['debug', 'trace']);
+
+/** Every new connection gets the same server-side settings, sent as a statement: poolers reject start-up parameters. */
+function sessionSetup(pool: pg.Pool, config: Config, logger: Logger): void {
+  const statements: string[] = [];
+  if (config.db.statementTimeoutMs > 0) statements.push(`set statement_timeout = ${config.db.statementTimeoutMs}`);
+  pool.on('error', (error) => logger.warn({ err: error }, 'idle database connection failed'));
+  pool.on('connect', (client) => {
+    for (const sql of statements) {
+      client.query(sql).catch((error: unknown) => logger.warn({ err: error }, 'could not apply session setting'));
+    }
+  });
+}
+
+/**
+ * The one MikroORM configuration, shared by the server, the tests and the CLI. Every pool and timeout setting
+ * reaches the real `pg.Pool` through `driverOptions`.
+ */
+export function ormOptions(config: Config, databaseUrl: string, logger: Logger): Options {
+  const settings = connectionSettings(databaseUrl);
+  const { connectTimeoutMs } = config.db;
+  // `pg` has one knob for two waits: the pool's `connectionTimeoutMillis` bounds the wait for a connection
+  // (acquire), and each client gets the connect timeout for its own handshake. Start-up checks the database
+  // with the connect timeout alone (see connect.ts), which also wakes a suspended Neon compute.
+  class TimedClient extends pg.Client {
+    constructor(options: pg.ClientConfig) {
+      // pg-pool keeps the password as a non-enumerable property: a spread alone would drop it.
+      super({ ...options, password: options.password, connectionTimeoutMillis: connectTimeoutMs });
+    }
+  }
+  return defineConfig({
+    clientUrl: databaseUrl,
+    entities: [User, Task],
+    metadataProvider: ReflectMetadataProvider,
+    extensions: [Migrator, SeedManager],
+    forceUtcTimezone: true,
+    ensureDatabase: false,
+    pool: { min: config.db.min, max: config.db.max, idleTimeoutMillis: config.db.idleTimeoutMs },
+    driverOptions: {
+      Client: TimedClient,
+      ssl: settings.ssl,
+      enableChannelBinding: settings.enableChannelBinding,
+      min: config.db.min,
+      max: config.db.max,
+      idleTimeoutMillis: config.db.idleTimeoutMs,
+      connectionTimeoutMillis: config.db.acquireTimeoutMs,
+      maxLifetimeSeconds: config.db.maxLifetimeS,
+      keepAlive: true,
+      application_name: 'todo-graphql-server',
+      onPoolCreated: (pool: pg.Pool) => sessionSetup(pool, config, logger),
+    },
+    migrations: {
+      path: MIGRATIONS_DIR,
+      pathTs: MIGRATIONS_DIR,
+      glob: '!(*.d).{js,ts}',
+      transactional: true,
+      allOrNothing: true,
+      snapshot: false,
+      emit: 'ts',
+    },
+    seeder: { path: SEEDERS_DIR, pathTs: SEEDERS_DIR, defaultSeeder: 'DatabaseSeeder', glob: '!(*.d).{js,ts}' },
+    debug: SQL_LEVELS.has(config.logLevel) ? ['query'] : false,
+    logger: (message) => logger.debug({ component: 'mikro-orm' }, message),
+    colors: false,
+  });
+}

@@ -1,0 +1,76 @@
+import { unwrapResolverError } from '@apollo/server/errors';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { redactText } from '../observability/logger.js';
+
+/** The contract's error codes, each made in one place. */
+export const ErrorCode = {
+  BAD_USER_INPUT: 'BAD_USER_INPUT',
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  NOT_FOUND: 'NOT_FOUND',
+  CONFLICT: 'CONFLICT',
+  QUERY_TOO_COMPLEX: 'QUERY_TOO_COMPLEX',
+  DATABASE_UNAVAILABLE: 'DATABASE_UNAVAILABLE',
+  INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
+} as const;
+
+export const badUserInput = (message: string, field?: string) =>
+  new GraphQLError(message, { extensions: { code: ErrorCode.BAD_USER_INPUT, ...(field ? { field } : {}) } });
+export const unauthenticated = (message = 'Authentication required') =>
+  new GraphQLError(message, { extensions: { code: ErrorCode.UNAUTHENTICATED } });
+export const notFound = (message = 'Not found') => new GraphQLError(message, { extensions: { code: ErrorCode.NOT_FOUND } });
+export const conflict = (message: string) => new GraphQLError(message, { extensions: { code: ErrorCode.CONFLICT } });
+export const databaseUnavailable = () =>
+  new GraphQLError('The database cannot be reached right now; try again', {
+    extensions: { code: ErrorCode.DATABASE_UNAVAILABLE },
+  });
+
+/** SQLSTATE classes and socket errors that mean "the database is not there right now", not "the request is wrong". */
+const UNAVAILABLE_SQLSTATES = /^(08|57P0[1-3]|53300)/;
+const UNAVAILABLE_NET = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE', 'EAI_AGAIN']);
+const UNAVAILABLE_MESSAGES = /timeout exceeded when trying to connect|Connection terminated|connection timeout|Client has encountered a connection error/i;
+
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (let e = error as { code?: unknown; message?: unknown; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
+    if (typeof e.code === 'string' && (UNAVAILABLE_SQLSTATES.test(e.code) || UNAVAILABLE_NET.has(e.code))) return true;
+    if (typeof e.message === 'string' && UNAVAILABLE_MESSAGES.test(e.message)) return true;
+  }
+  return false;
+}
+
+const CLIENT_CODES = new Set<unknown>([
+  ...Object.values(ErrorCode).filter((code) => code !== ErrorCode.INTERNAL_SERVER_ERROR),
+  'GRAPHQL_PARSE_FAILED',
+  'GRAPHQL_VALIDATION_FAILED',
+  'BAD_REQUEST',
+  'PERSISTED_QUERY_NOT_FOUND',
+  'PERSISTED_QUERY_NOT_SUPPORTED',
+  'OPERATION_RESOLUTION_FAILURE',
+]);
+
+/** Whether an error is one of ours (or Apollo's) meant for the client, rather than something unexpected. */
+export function isClientError(error: unknown): boolean {
+  return error instanceof GraphQLError && CLIENT_CODES.has(error.extensions.code);
+}
+
+/**
+ * The one place where errors are masked. Client errors pass as they are; an unreachable database becomes
+ * DATABASE_UNAVAILABLE; anything else becomes INTERNAL_SERVER_ERROR, saying nothing of internals in production.
+ * Unexpected errors are logged in full, with the request id, by the logging plugin.
+ */
+export function formatError(production: boolean) {
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const original = unwrapResolverError(error);
+    if (isClientError(original) || CLIENT_CODES.has(formatted.extensions?.code)) return formatted;
+    if (isDatabaseUnavailable(original)) {
+      return { ...databaseUnavailable().toJSON(), locations: formatted.locations, path: formatted.path };
+    }
+    return {
+      message: production ? 'Internal server error' : redactText(formatted.message),
+      locations: formatted.locations,
+      path: formatted.path,
+      extensions: production
+        ? { code: ErrorCode.INTERNAL_SERVER_ERROR }
+        : { ...formatted.extensions, code: ErrorCode.INTERNAL_SERVER_ERROR },
+    };
+  };
+}

@@ -1,0 +1,22 @@
+import { DateTimeResolver } from 'graphql-scalars';
+import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
+import { buildSchema, type NonEmptyArray } from 'type-graphql';
+import { HealthResolver } from '../health/health.resolver.js';
+
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+export const resolvers: NonEmptyArray<Function> = [HealthResolver];
+
+/** The TypeGraphQL schema; tests may add resolvers of their own. */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+export function buildAppSchema(extra: Function[] = []): Promise<GraphQLSchema> {
+  return buildSchema({
+    resolvers: [...resolvers, ...extra],
+    scalarsMap: [{ type: Date, scalar: DateTimeResolver }],
+    validate: false,
+  });
+}
+
+/** The SDL committed as `schema.graphql`, sorted so that it changes only when the schema does. */
+export function printAppSchema(schema: GraphQLSchema): string {
+  return `${printSchema(lexicographicSortSchema(schema))}\n`;
+}

@@ -1,0 +1,73 @@
+import { createServer, type Server } from 'node:http';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import {
+  ApolloServerPluginLandingPageLocalDefault,
+  ApolloServerPluginLandingPageProductionDefault,
+} from '@apollo/server/plugin/landingPage/default';
+import { expressMiddleware } from '@as-integrations/express5';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import express from 'express';
+import type { GraphQLSchema } from 'graphql';
+import type { Config } from '../config/config.js';
+import type { Context, Services } from '../graphql/context.js';
+import { formatError } from '../graphql/errors.js';
+import { loggingPlugin } from '../graphql/logging.plugin.js';
+import { healthRoutes } from '../health/health.routes.js';
+import type { Logger } from '../observability/logger.js';
+import { requestLogger } from './request-logger.js';
+
+export interface AppDeps {
+  config: Config;
+  logger: Logger;
+  orm: MikroORM;
+  schema: GraphQLSchema;
+  services: Services;
+}
+
+export interface HttpApp {
+  httpServer: Server;
+  apollo: ApolloServer<Context>;
+}
+
+/** Express 5 with the health routes and Apollo on `/graphql`; every request gets a fresh EntityManager fork. */
+export async function createHttpApp({ config, logger, orm, schema, services }: AppDeps): Promise<HttpApp> {
+  const production = config.env === 'production';
+  const app = express();
+  const httpServer = createServer(app);
+
+  const apollo = new ApolloServer<Context>({
+    schema,
+    introspection: !production,
+    // main.ts owns the signals: it drains Apollo, then closes the ORM and the embedded database, then exits 0.
+    stopOnTerminationSignals: false,
+    includeStacktraceInErrorResponses: config.env === 'development',
+    formatError: formatError(production),
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      production
+        ? ApolloServerPluginLandingPageProductionDefault({ footer: false })
+        : ApolloServerPluginLandingPageLocalDefault({ footer: false }),
+      loggingPlugin(),
+    ],
+  });
+  await apollo.start();
+
+  app.disable('x-powered-by');
+  app.use(requestLogger(logger));
+  app.use(healthRoutes(services.health));
+  app.use(
+    '/graphql',
+    express.json({ limit: '100kb' }),
+    expressMiddleware(apollo, {
+      context: async ({ res }) => ({
+        em: orm.em.fork(),
+        logger: res.locals.logger,
+        requestId: res.locals.requestId,
+        outcome: res.locals.outcome,
+        services,
+      }),
+    }),
+  );
+  return { httpServer, apollo };
+}

@@ -1,0 +1,59 @@
+import type { Rel } from '@mikro-orm/core';
+import { ArrayType } from '@mikro-orm/core';
+import { Check, Entity, Enum, Index, ManyToOne, Property } from '@mikro-orm/decorators/legacy';
+import { Field, ObjectType } from 'type-graphql';
+import { BaseEntity } from '../../db/base.entity.js';
+import { User } from '../users/user.entity.js';
+import { TaskPriority, TaskStatus } from './task.enums.js';
+
+export const TITLE_MAX = 200;
+export const DESCRIPTION_MAX = 10_000;
+export const TAGS_MAX = 20;
+
+@ObjectType()
+@Entity({ tableName: 'tasks' })
+@Index({ name: 'tasks_owner_status_idx', properties: ['owner', 'status'] })
+@Index({ name: 'tasks_owner_priority_idx', properties: ['owner', 'priority'] })
+@Index({ name: 'tasks_owner_created_at_idx', properties: ['owner', 'createdAt', 'id'] })
+@Index({ name: 'tasks_tags_gin_idx', properties: ['tags'], type: 'gin' })
+@Check({ name: 'tasks_title_length', expression: `char_length(btrim(title)) >= 1 and char_length(title) <= ${TITLE_MAX}` })
+@Check({ name: 'tasks_description_length', expression: `char_length(description) <= ${DESCRIPTION_MAX}` })
+@Check({ name: 'tasks_tags_count', expression: `cardinality(tags) <= ${TAGS_MAX}` })
+@Check({ name: 'tasks_completed_at_matches_status', expression: `(status = 'COMPLETED') = (completed_at is not null)` })
+export class Task extends BaseEntity<'description' | 'status' | 'priority' | 'tags' | 'dueDate' | 'completedAt' | 'isOverdue'> {
+  @Field()
+  @Property({ type: 'string', length: TITLE_MAX })
+  title!: string;
+
+  @Field(() => String, { nullable: true })
+  @Property({ type: 'text', nullable: true })
+  description: string | null = null;
+
+  @Field(() => TaskStatus)
+  @Enum({ items: () => TaskStatus, default: TaskStatus.PENDING })
+  status: TaskStatus = TaskStatus.PENDING;
+
+  @Field(() => TaskPriority)
+  @Enum({ items: () => TaskPriority, default: TaskPriority.MEDIUM })
+  priority: TaskPriority = TaskPriority.MEDIUM;
+
+  @Field(() => [String])
+  @Property({ type: ArrayType, columnType: 'text[]', defaultRaw: `'{}'` })
+  tags: string[] = [];
+
+  @Field(() => Date, { nullable: true })
+  @Property({ type: 'datetime', nullable: true })
+  dueDate: Date | null = null;
+
+  @Field(() => Date, { nullable: true })
+  @Property({ type: 'datetime', nullable: true })
+  completedAt: Date | null = null;
+
+  @ManyToOne(() => User, { deleteRule: 'cascade', index: false })
+  owner!: Rel<User>;
+
+  @Field()
+  get isOverdue(): boolean {
+    return this.dueDate !== null && this.dueDate.getTime() < Date.now() && this.status !== TaskStatus.COMPLETED;
+  }
+}

@@ -1,0 +1,21 @@
+import { Check, Entity, Property } from '@mikro-orm/decorators/legacy';
+import { Field, ObjectType } from 'type-graphql';
+import { BaseEntity } from '../../db/base.entity.js';
+
+@ObjectType()
+@Entity({ tableName: 'users' })
+@Check({ name: 'users_email_normalised', expression: 'email = lower(btrim(email))' })
+export class User extends BaseEntity<'name'> {
+  /** Stored trimmed and lower-case, so the unique index compares emails case-insensitively. */
+  @Field()
+  @Property({ type: 'string', length: 320, unique: 'users_email_unique' })
+  email!: string;
+
+  @Field(() => String, { nullable: true })
+  @Property({ type: 'string', length: 200, nullable: true })
+  name: string | null = null;
+
+  /** A bcrypt hash; no GraphQL field ever returns it. */
+  @Property({ type: 'string', length: 100, hidden: true, lazy: false })
+  passwordHash!: string;
+}

@@ -1,0 +1,64 @@
+import { MikroORM } from '@mikro-orm/postgresql';
+import type pg from 'pg';
+import type { Config } from './config/config.js';
+import { waitForDatabase } from './db/connect.js';
+import { migrateUnderLock } from './db/migrate.js';
+import { MIGRATIONS_DIR, ormOptions } from './db/orm-options.js';
+import type { DatabaseTarget } from './db/embedded.js';
+import { buildAppSchema } from './graphql/schema.js';
+import { HealthService } from './health/health.service.js';
+import { shippedMigrations } from './health/migration-files.js';
+import { createHttpApp } from './http/app.js';
+import type { Logger } from './observability/logger.js';
+
+export interface ServerOptions {
+  config: Config;
+  logger: Logger;
+  database: Pick<DatabaseTarget, 'url' | 'directUrl'>;
+  /** Extra resolvers (tests). */
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+  resolvers?: Function[];
+  /** Listen on this port instead of the configured one (0: any free port). */
+  port?: number;
+}
+
+export interface RunningServer {
+  url: string;
+  orm: MikroORM;
+  health: HealthService;
+  /** Stops accepting requests, lets in-flight ones finish, closes the pool. */
+  stop(): Promise<void>;
+}
+
+/** Database check, migrations, ORM, schema, HTTP: everything between configuration and signals. */
+export async function startServer({ config, logger, database, resolvers = [], port }: ServerOptions): Promise<RunningServer> {
+  const server = await waitForDatabase(database.url, config, logger);
+  logger.info({ ...server, poolMax: config.db.max }, 'database connected');
+
+  if (config.migrateOnStart) await migrateUnderLock(config, database.directUrl, logger);
+
+  const orm = await MikroORM.init(ormOptions(config, database.url, logger));
+  await orm.connect();
+  const pool = (await orm.em.getConnection().getNativeClient()) as pg.Pool;
+  const health = new HealthService({ pool: () => pool, poolMax: config.db.max, shipped: shippedMigrations(MIGRATIONS_DIR) });
+
+  const schema = await buildAppSchema(resolvers);
+  const { httpServer, apollo } = await createHttpApp({ config, logger, orm, schema, services: { health } });
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(port ?? config.port, config.host, resolve);
+  });
+  const address = httpServer.address() as { port: number };
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${address.port}`;
+  logger.info({ url: `${url}/graphql` }, 'server ready');
+
+  return {
+    url,
+    orm,
+    health,
+    stop: async () => {
+      await apollo.stop();
+      await orm.close();
+    },
+  };
+}
