@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 import type { Config } from '../config/config.js';
 
 export type { Logger };
@@ -17,9 +17,10 @@ export function redactText(text: string): string {
     .replace(PASSWORD_PARAM, '$1[REDACTED]');
 }
 
-export function createLogger(config: Pick<Config, 'env' | 'logLevel'>): Logger {
-  const pretty = config.env === 'development';
-  return pino({
+/** JSON lines, or readable ones in development; `destination` lets tests read what is logged. */
+export function createLogger(config: Pick<Config, 'env' | 'logLevel'>, destination?: DestinationStream): Logger {
+  const pretty = config.env === 'development' && !destination;
+  const options: pino.LoggerOptions = {
     level: config.logLevel,
     redact: {
       paths: ['password', '*.password', 'token', '*.token', 'req.headers.authorization', 'req.headers.cookie', 'jwtSecret'],
@@ -28,5 +29,6 @@ export function createLogger(config: Pick<Config, 'env' | 'logLevel'>): Logger {
     // Every line passes through here after serialisation, so a secret inside an error message is caught too.
     hooks: { streamWrite: redactText },
     ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } } : {}),
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }

@@ -1,0 +1,58 @@
+import { Writable } from 'node:stream';
+import { parseConfig, type Config } from '../../src/config/config.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { startServer, type RunningServer } from '../../src/server.js';
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  [key: string]: unknown;
+}
+
+export interface GraphQLResponse<T = Record<string, unknown>> {
+  status: number;
+  body: { data?: T | null; errors?: { message: string; extensions?: Record<string, unknown>; path?: unknown[] }[] };
+}
+
+export interface TestServer extends RunningServer {
+  config: Config;
+  /** Every line the server logged, parsed. */
+  logs: LogLine[];
+  gql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>): Promise<GraphQLResponse<T>>;
+  get(path: string): Promise<Response>;
+}
+
+export interface TestServerOptions {
+  databaseUrl: string;
+  env?: Record<string, string>;
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+  resolvers?: Function[];
+}
+
+/** The real server on a free port, configured as the environment would configure it, logging into memory. */
+export async function startTestServer({ databaseUrl, env = {}, resolvers }: TestServerOptions): Promise<TestServer> {
+  const config = parseConfig({ NODE_ENV: 'test', LOG_LEVEL: 'info', DATABASE_URL: databaseUrl, BCRYPT_ROUNDS: '4', ...env });
+  const logs: LogLine[] = [];
+  const destination = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of String(chunk).split('\n').filter(Boolean)) logs.push(JSON.parse(line));
+      done();
+    },
+  });
+  const logger = createLogger(config, destination);
+  const server = await startServer({ config, logger, database: { url: databaseUrl, directUrl: databaseUrl }, resolvers, port: 0 });
+  return {
+    ...server,
+    config,
+    logs,
+    gql: async <T,>(query: string, variables?: Record<string, unknown>) => {
+      const res = await fetch(`${server.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query, variables }),
+      });
+      return { status: res.status, body: (await res.json()) as GraphQLResponse<T>['body'] };
+    },
+    get: (path) => fetch(`${server.url}${path}`),
+  };
+}
