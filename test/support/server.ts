@@ -19,7 +19,15 @@ export interface TestServer extends RunningServer {
   /** Every line the server logged, parsed. */
   logs: LogLine[];
   gql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>): Promise<GraphQLResponse<T>>;
-  get(path: string): Promise<Response>;
+  /** GET `path`; `body` is the parsed JSON, or the text when it is not JSON. */
+  get(path: string): Promise<HttpResponse>;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Headers;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  body: any;
 }
 
 export interface TestServerOptions {
@@ -53,6 +61,16 @@ export async function startTestServer({ databaseUrl, env = {}, resolvers }: Test
       });
       return { status: res.status, body: (await res.json()) as GraphQLResponse<T>['body'] };
     },
-    get: (path) => fetch(`${server.url}${path}`),
+    get: async (path) => {
+      const res = await fetch(`${server.url}${path}`);
+      const text = await res.text();
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        // not JSON: keep the text
+      }
+      return { status: res.status, headers: res.headers, body };
+    },
   };
 }
