@@ -1,5 +1,5 @@
 import { DateTimeResolver } from 'graphql-scalars';
-import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
+import { printSchema, type GraphQLSchema } from 'graphql';
 import { buildSchema, type NonEmptyArray } from 'type-graphql';
 import { HealthResolver } from '../health/health.resolver.js';
 
@@ -16,7 +16,7 @@ export function buildAppSchema(extra: Function[] = []): Promise<GraphQLSchema> {
   });
 }
 
-/** The SDL committed as `schema.graphql`, sorted so that it changes only when the schema does. */
+/** The SDL committed as `schema.graphql`, in declaration order (as the contract lists enum values). */
 export function printAppSchema(schema: GraphQLSchema): string {
-  return `${printSchema(lexicographicSortSchema(schema))}\n`;
+  return `${printSchema(schema)}\n`;
 }

@@ -1,0 +1,16 @@
+import { MikroORM } from '@mikro-orm/postgresql';
+import { parseConfig, type Config } from '../../src/config/config.js';
+import { ormOptions } from '../../src/db/orm-options.js';
+import { createLogger } from '../../src/observability/logger.js';
+
+export function testConfig(databaseUrl: string, env: Record<string, string> = {}): Config {
+  return parseConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', DATABASE_URL: databaseUrl, BCRYPT_ROUNDS: '4', ...env });
+}
+
+/** The server's own ORM configuration on `databaseUrl`, connected. */
+export async function openOrm(databaseUrl: string, env: Record<string, string> = {}): Promise<MikroORM> {
+  const config = testConfig(databaseUrl, env);
+  const orm = await MikroORM.init({ ...ormOptions(config, databaseUrl, createLogger(config)), preferTs: true });
+  await orm.connect();
+  return orm;
+}
