@@ -24,4 +24,5 @@ export default {
   setupFiles: ['reflect-metadata'],
   testTimeout: 30000,
   maxWorkers: 2,
+  verbose: true,
 };

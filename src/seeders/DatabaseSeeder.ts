@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/core';
 import { Seeder } from '@mikro-orm/seeder';
 import bcrypt from 'bcrypt';
-import { DEV_SEED_PASSWORD, loadConfig } from '../config/config.js';
+import { DEV_SEED_PASSWORD, loadConfig, type Config } from '../config/config.js';
 import { createLogger } from '../observability/logger.js';
 import { Task } from '../modules/tasks/task.entity.js';
 import { TaskPriority, TaskStatus } from '../modules/tasks/task.enums.js';
@@ -18,15 +18,22 @@ export const SEED_TASKS = [
   { title: 'Book a dentist appointment', status: TaskStatus.COMPLETED, priority: TaskPriority.MEDIUM, tags: ['health', 'admin'], completedAt: '2025-01-20T08:45:00Z' },
 ] as const;
 
+/** The seeded user's clear password: SEED_USER_PASSWORD, whose development default production refuses. */
+export function seedPassword(config: Pick<Config, 'env' | 'seedUserPassword'>): string {
+  const password = config.seedUserPassword;
+  if (!password || (config.env === 'production' && password === DEV_SEED_PASSWORD)) {
+    throw new Error('SEED_USER_PASSWORD must be set to a password of your own in production');
+  }
+  if (password.length < 8 || password.length > 128) throw new Error('SEED_USER_PASSWORD must be 8..128 characters');
+  return password;
+}
+
 /** `test@example.com` and five tasks; idempotent: what exists is found and left as it is. */
 export class DatabaseSeeder extends Seeder {
   async run(em: EntityManager): Promise<void> {
     const config = loadConfig();
     const log = createLogger(config).child({ component: 'seeder' });
-    const password = config.seedUserPassword;
-    if (!password || (config.env === 'production' && password === DEV_SEED_PASSWORD)) {
-      throw new Error('SEED_USER_PASSWORD must be set to a password of your own in production');
-    }
+    const password = seedPassword(config);
 
     let user = await em.findOne(User, { email: SEED_EMAIL });
     if (user) {

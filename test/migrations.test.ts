@@ -1,0 +1,68 @@
+import { migrateUnderLock } from '../src/db/migrate.js';
+import { createLogger } from '../src/observability/logger.js';
+import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { testConfig } from './support/orm.js';
+import { spawnServer } from './support/process.js';
+import { freePort } from '../src/db/embedded.js';
+import { PROJECT_ROOT } from '../src/config/app-version.js';
+
+describe('migrations at start-up', () => {
+  let db: TestDatabase;
+
+  beforeEach(async () => {
+    db = await createTestDatabase();
+  });
+  afterEach(async () => {
+    await db.drop();
+  });
+
+  it('runs exactly once when several instances start together', async () => {
+    const config = testConfig(db.url);
+    const logger = createLogger({ env: 'test', logLevel: 'silent' });
+    const results = await Promise.all(Array.from({ length: 4 }, () => migrateUnderLock(config, db.url, logger)));
+    expect(results.flat()).toHaveLength(1);
+    expect(results.filter((applied) => applied.length === 1)).toHaveLength(1);
+    const { rows } = await db.query<{ name: string }>('select name from mikro_orm_migrations');
+    expect(rows).toHaveLength(1);
+  });
+
+  it('are left to a deploy step with MIGRATE_ON_START=false', async () => {
+    const port = await freePort();
+    const server = spawnServer({ DATABASE_URL: db.url, MIGRATE_ON_START: 'false', PORT: String(port) });
+    try {
+      await server.waitFor(/"msg":"server ready"/);
+      const { rows } = await db.query(`select to_regclass('mikro_orm_migrations') as t, to_regclass('tasks') as tasks`);
+      expect(rows[0]).toEqual({ t: null, tasks: null });
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
+  });
+});
+
+describe('the MikroORM CLI', () => {
+  let db: TestDatabase;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  it('migrates and seeds through mikro-orm.config.ts', async () => {
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const run = (args: string[]) =>
+      promisify(execFile)(process.execPath, ['node_modules/@mikro-orm/cli/cli.js', ...args], {
+        cwd: PROJECT_ROOT,
+        env: { ...process.env, NODE_OPTIONS: '', NODE_ENV: 'test', DATABASE_URL: db.url, LOG_LEVEL: 'warn', BCRYPT_ROUNDS: '4' },
+      });
+    expect((await run(['migration:pending'])).stdout).toMatch(/Migration\d+_initial/);
+    await run(['migration:up']);
+    expect((await run(['migration:list'])).stdout).toMatch(/Migration\d+_initial/);
+    await run(['seeder:run']);
+    const { rows } = await db.query<{ n: number }>('select count(*)::int as n from tasks');
+    expect(rows[0]).toEqual({ n: 5 });
+  });
+});
