@@ -1,8 +1,8 @@
 import 'reflect-metadata';
 import { ConfigError, loadConfig, type Config } from './config/config.js';
-import { resolveDatabase } from './db/embedded.js';
+import { resolveDatabase, type DatabaseTarget } from './db/embedded.js';
 import { createLogger } from './observability/logger.js';
-import { startServer } from './server.js';
+import { startServer, type RunningServer } from './server.js';
 
 function configOrExit(): Config {
   try {
@@ -16,32 +16,34 @@ function configOrExit(): Config {
 
 const config = configOrExit();
 const logger = createLogger(config);
-const database = await resolveDatabase(config, logger);
+let database: DatabaseTarget | undefined;
+let server: RunningServer;
 
 try {
-  const server = await startServer({ config, logger, database });
-
-  let stopping = false;
-  const shutdown = async (signal: NodeJS.Signals) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down: finishing in-flight requests');
-    try {
-      await server.stop();
-      database.stop();
-      logger.info('stopped');
-      logger.flush();
-      process.exit(0);
-    } catch (error) {
-      logger.fatal({ err: error }, 'shutdown failed');
-      process.exit(1);
-    }
-  };
-  process.once('SIGTERM', shutdown);
-  process.once('SIGINT', shutdown);
+  database = await resolveDatabase(config, logger);
+  server = await startServer({ config, logger, database });
 } catch (error) {
   logger.fatal({ err: error }, `start-up failed: ${(error as Error).message}`);
-  database.stop();
+  database?.stop();
   logger.flush();
   process.exit(1);
 }
+
+let stopping = false;
+async function shutdown(signal: NodeJS.Signals): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'shutting down: finishing in-flight requests');
+  try {
+    await server.stop();
+    database?.stop();
+    logger.info('stopped');
+    logger.flush();
+    process.exit(0);
+  } catch (error) {
+    logger.fatal({ err: error }, 'shutdown failed');
+    process.exit(1);
+  }
+}
+process.once('SIGTERM', shutdown);
+process.once('SIGINT', shutdown);
