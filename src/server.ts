@@ -9,6 +9,8 @@ import { buildAppSchema } from './graphql/schema.js';
 import { HealthService } from './health/health.service.js';
 import { shippedMigrations } from './health/migration-files.js';
 import { createHttpApp } from './http/app.js';
+import { AuthService } from './modules/users/auth.service.js';
+import { TokenService } from './modules/users/tokens.js';
 import type { Logger } from './observability/logger.js';
 
 export interface ServerOptions {
@@ -42,8 +44,11 @@ export async function startServer({ config, logger, database, resolvers = [], po
   const pool = (await orm.em.getConnection().getNativeClient()) as pg.Pool;
   const health = new HealthService({ pool: () => pool, poolMax: config.db.max, shipped: shippedMigrations(MIGRATIONS_DIR) });
 
+  const tokens = new TokenService(config, logger);
+  const auth = new AuthService(tokens, config.bcryptRounds);
+
   const schema = await buildAppSchema(resolvers);
-  const { httpServer, apollo } = await createHttpApp({ config, logger, orm, schema, services: { health } });
+  const { httpServer, apollo } = await createHttpApp({ config, logger, orm, schema, services: { health, auth, tokens } });
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
     httpServer.listen(port ?? config.port, config.host, resolve);

@@ -35,7 +35,8 @@ describe('configuration', () => {
         connectRetries: 0,
       },
       jwtSecret: undefined,
-      jwtExpiresIn: '1h',
+      jwtTtlSeconds: 3600,
+      bodyLimitBytes: 102_400,
       logLevel: 'info',
       migrateOnStart: true,
       bcryptRounds: 12,
@@ -98,6 +99,17 @@ describe('configuration', () => {
       expect((error as Error).message).not.toContain(leaky);
       expect((error as Error).message).toMatch(/JWT_SECRET/);
     }
+  });
+
+  it('reads token lifetimes and body limits with their units', () => {
+    expect(parseConfig({ JWT_EXPIRES_IN: '900' }).jwtTtlSeconds).toBe(900);
+    expect(parseConfig({ JWT_EXPIRES_IN: '15m' }).jwtTtlSeconds).toBe(900);
+    expect(parseConfig({ JWT_EXPIRES_IN: '7d' }).jwtTtlSeconds).toBe(604_800);
+    expect(parseConfig({ HTTP_BODY_LIMIT: '1mb' }).bodyLimitBytes).toBe(1_048_576);
+    expect(problemsOf({ JWT_EXPIRES_IN: 'soon', HTTP_BODY_LIMIT: '10' })).toEqual([
+      'JWT_EXPIRES_IN is invalid: must be a duration such as 3600, 90s, 15m, 1h or 7d',
+      'HTTP_BODY_LIMIT is invalid: must be a size from 1kb to 50mb, such as 100kb',
+    ]);
   });
 
   it('refuses a pool whose minimum exceeds its maximum', () => {

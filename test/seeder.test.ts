@@ -1,6 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
-import bcrypt from 'bcrypt';
 import { DEV_SEED_PASSWORD, parseConfig } from '../src/config/config.js';
+import { verifyPassword } from '../src/modules/users/password.js';
 import { DatabaseSeeder, seedPassword } from '../src/seeders/DatabaseSeeder.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { openOrm } from './support/orm.js';
@@ -32,7 +32,7 @@ describe('DatabaseSeeder', () => {
     const [user] = users;
     expect(user!.email).toBe('test@example.com');
     expect(user!.password_hash).toMatch(/^\$2[aby]\$\d\d\$/);
-    expect(await bcrypt.compare(DEV_SEED_PASSWORD, user!.password_hash)).toBe(true);
+    expect(await verifyPassword(DEV_SEED_PASSWORD, user!.password_hash)).toBe(true);
 
     expect(tasks).toHaveLength(5);
     expect(tasks.filter((t) => t.status === 'PENDING')).toHaveLength(2);

@@ -27,7 +27,10 @@ export interface Config {
   databaseDirectUrl: string | undefined;
   db: DatabasePoolConfig;
   jwtSecret: string | undefined;
-  jwtExpiresIn: string;
+  /** Token lifetime in seconds (`JWT_EXPIRES_IN`). */
+  jwtTtlSeconds: number;
+  /** Largest accepted request body, in bytes. */
+  bodyLimitBytes: number;
   logLevel: string;
   migrateOnStart: boolean;
   bcryptRounds: number;
@@ -60,9 +63,20 @@ const intWithin = (min: number, max: number) =>
     return value;
   });
 
-const duration = makeValidator<string>((input) => {
-  if (!/^\d+\s*(s|m|h|d)?$/.test(input.trim())) throw new Error('not a duration');
-  return input.trim();
+const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86_400 } as const;
+const durationSeconds = makeValidator<number>((input) => {
+  const match = /^(\d+)\s*(s|m|h|d)?$/.exec(input.trim());
+  const seconds = match ? Number(match[1]) * UNIT_SECONDS[(match[2] ?? 's') as keyof typeof UNIT_SECONDS] : 0;
+  if (seconds < 1) throw new Error('not a duration');
+  return seconds;
+});
+
+const BYTE_UNITS = { b: 1, kb: 1024, mb: 1024 * 1024 } as const;
+const byteSize = makeValidator<number>((input) => {
+  const match = /^(\d+)\s*(b|kb|mb)?$/i.exec(input.trim());
+  const bytes = match ? Number(match[1]) * BYTE_UNITS[(match[2]?.toLowerCase() ?? 'b') as keyof typeof BYTE_UNITS] : 0;
+  if (bytes < 1024 || bytes > 50 * 1024 * 1024) throw new Error('out of range');
+  return bytes;
 });
 
 const secret = makeValidator<string>((input) => {
@@ -98,7 +112,8 @@ const specs = {
     requiredWhen: (env) => env.NODE_ENV === 'production',
     desc: 'at least 32 characters (required in production)',
   }),
-  JWT_EXPIRES_IN: duration({ default: '1h', desc: 'a duration such as 3600, 90s, 15m, 1h or 7d' }),
+  JWT_EXPIRES_IN: durationSeconds({ default: 3600, desc: 'a duration such as 3600, 90s, 15m, 1h or 7d' }),
+  HTTP_BODY_LIMIT: byteSize({ default: 100 * 1024, desc: 'a size from 1kb to 50mb, such as 100kb' }),
   LOG_LEVEL: str({
     choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
     default: 'info',
@@ -149,7 +164,8 @@ export function parseConfig(raw: Record<string, string | undefined>): Config {
       connectRetries: env.DB_CONNECT_RETRIES,
     }),
     jwtSecret: env.JWT_SECRET,
-    jwtExpiresIn: env.JWT_EXPIRES_IN,
+    jwtTtlSeconds: env.JWT_EXPIRES_IN,
+    bodyLimitBytes: env.HTTP_BODY_LIMIT,
     logLevel: env.LOG_LEVEL,
     migrateOnStart: env.MIGRATE_ON_START,
     bcryptRounds: env.BCRYPT_ROUNDS,

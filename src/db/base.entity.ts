@@ -13,10 +13,10 @@ export abstract class BaseEntity<Optional extends string = never> {
   id: string = randomUUID();
 
   @Field()
-  @Property({ type: 'datetime', onCreate: () => new Date() })
+  @Property({ type: 'datetime', length: 3, onCreate: () => new Date() })
   createdAt: Date = new Date();
 
   @Field()
-  @Property({ type: 'datetime', onCreate: () => new Date(), onUpdate: () => new Date() })
+  @Property({ type: 'datetime', length: 3, onCreate: () => new Date(), onUpdate: () => new Date() })
   updatedAt: Date = new Date();
 }

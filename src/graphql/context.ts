@@ -1,11 +1,16 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { HealthService } from '../health/health.service.js';
+import type { AuthService } from '../modules/users/auth.service.js';
+import type { TokenService } from '../modules/users/tokens.js';
 import type { RequestOutcome } from '../http/request-logger.js';
 import type { Logger } from '../observability/logger.js';
+import type { Viewer } from './viewer.js';
 
 /** Long-lived services, built once at start-up. */
 export interface Services {
   health: HealthService;
+  auth: AuthService;
+  tokens: TokenService;
 }
 
 /** Built once per request: its own unit of work, its own logger. */
@@ -14,6 +19,7 @@ export interface Context {
   logger: Logger;
   requestId: string;
   services: Services;
+  viewer: Viewer;
   /** Filled in by the logging plugin for the request's log line. */
   outcome: RequestOutcome;
 }

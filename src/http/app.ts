@@ -12,9 +12,12 @@ import type { GraphQLSchema } from 'graphql';
 import type { Config } from '../config/config.js';
 import type { Context, Services } from '../graphql/context.js';
 import { formatError } from '../graphql/errors.js';
+import { limitsPlugin } from '../graphql/limits.plugin.js';
 import { loggingPlugin } from '../graphql/logging.plugin.js';
+import { viewerFrom } from '../graphql/viewer.js';
 import { healthRoutes } from '../health/health.routes.js';
 import type { Logger } from '../observability/logger.js';
+import { httpErrors } from './http-errors.js';
 import { requestLogger } from './request-logger.js';
 
 export interface AppDeps {
@@ -49,6 +52,7 @@ export async function createHttpApp({ config, logger, orm, schema, services }: A
         ? ApolloServerPluginLandingPageProductionDefault({ footer: false })
         : ApolloServerPluginLandingPageLocalDefault({ footer: false }),
       loggingPlugin(),
+      limitsPlugin(schema),
     ],
   });
   await apollo.start();
@@ -58,10 +62,11 @@ export async function createHttpApp({ config, logger, orm, schema, services }: A
   app.use(healthRoutes(services.health));
   app.use(
     '/graphql',
-    express.json({ limit: '100kb' }),
+    express.json({ limit: config.bodyLimitBytes }),
     expressMiddleware(apollo, {
-      context: async ({ res }) => ({
+      context: async ({ req, res }) => ({
         em: orm.em.fork(),
+        viewer: await viewerFrom(req.get('authorization'), services.tokens),
         logger: res.locals.logger,
         requestId: res.locals.requestId,
         outcome: res.locals.outcome,
@@ -69,5 +74,6 @@ export async function createHttpApp({ config, logger, orm, schema, services }: A
       }),
     }),
   );
+  app.use(httpErrors(logger));
   return { httpServer, apollo };
 }

@@ -5,10 +5,11 @@ export class Migration20261122042506_initial extends Migration {
   override name = 'Migration20261122042506_initial';
 
   override up(): void {
+    // Timestamps keep milliseconds, as JavaScript dates do, so a cursor's value round-trips exactly.
     this.addSql(`create table "users" (
       "id" uuid not null,
-      "created_at" timestamptz not null,
-      "updated_at" timestamptz not null,
+      "created_at" timestamptz(3) not null,
+      "updated_at" timestamptz(3) not null,
       "email" varchar(320) not null,
       "name" varchar(200) null,
       "password_hash" varchar(100) not null,
@@ -19,15 +20,15 @@ export class Migration20261122042506_initial extends Migration {
 
     this.addSql(`create table "tasks" (
       "id" uuid not null,
-      "created_at" timestamptz not null,
-      "updated_at" timestamptz not null,
+      "created_at" timestamptz(3) not null,
+      "updated_at" timestamptz(3) not null,
       "title" varchar(200) not null,
       "description" text null,
       "status" text not null default 'PENDING',
       "priority" text not null default 'MEDIUM',
       "tags" text[] not null default '{}',
-      "due_date" timestamptz null,
-      "completed_at" timestamptz null,
+      "due_date" timestamptz(3) null,
+      "completed_at" timestamptz(3) null,
       "owner_id" uuid not null,
       primary key ("id"));`);
     this.addSql(`alter table "tasks" add constraint "tasks_owner_id_foreign" foreign key ("owner_id") references "users" ("id") on delete cascade;`);

@@ -1,10 +1,10 @@
 import type { EntityManager } from '@mikro-orm/core';
 import { Seeder } from '@mikro-orm/seeder';
-import bcrypt from 'bcrypt';
 import { DEV_SEED_PASSWORD, loadConfig, type Config } from '../config/config.js';
 import { createLogger } from '../observability/logger.js';
 import { Task } from '../modules/tasks/task.entity.js';
 import { TaskPriority, TaskStatus } from '../modules/tasks/task.enums.js';
+import { hashPassword } from '../modules/users/password.js';
 import { User } from '../modules/users/user.entity.js';
 
 export const SEED_EMAIL = 'test@example.com';
@@ -39,7 +39,7 @@ export class DatabaseSeeder extends Seeder {
     if (user) {
       log.info({ email: SEED_EMAIL }, 'found user');
     } else {
-      user = em.create(User, { email: SEED_EMAIL, name: 'Test User', passwordHash: await bcrypt.hash(password, config.bcryptRounds) });
+      user = em.create(User, { email: SEED_EMAIL, name: 'Test User', passwordHash: await hashPassword(password, config.bcryptRounds) });
       log.info({ email: SEED_EMAIL }, 'created user');
     }
 

@@ -5,10 +5,8 @@ import { Field, ObjectType } from 'type-graphql';
 import { BaseEntity } from '../../db/base.entity.js';
 import { User } from '../users/user.entity.js';
 import { TaskPriority, TaskStatus } from './task.enums.js';
+import { DESCRIPTION_MAX, TAGS_MAX, TITLE_MAX } from './task.rules.js';
 
-export const TITLE_MAX = 200;
-export const DESCRIPTION_MAX = 10_000;
-export const TAGS_MAX = 20;
 
 @ObjectType()
 @Entity({ tableName: 'tasks' })
@@ -42,11 +40,11 @@ export class Task extends BaseEntity<'description' | 'status' | 'priority' | 'ta
   tags: string[] = [];
 
   @Field(() => Date, { nullable: true })
-  @Property({ type: 'datetime', nullable: true })
+  @Property({ type: 'datetime', length: 3, nullable: true })
   dueDate: Date | null = null;
 
   @Field(() => Date, { nullable: true })
-  @Property({ type: 'datetime', nullable: true })
+  @Property({ type: 'datetime', length: 3, nullable: true })
   completedAt: Date | null = null;
 
   @ManyToOne(() => User, { deleteRule: 'cascade', index: false })

@@ -1,0 +1,73 @@
+import type { ApolloServerPlugin } from '@apollo/server';
+import {
+  GraphQLError,
+  Kind,
+  type FragmentDefinitionNode,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+} from 'graphql';
+import { getComplexity, simpleEstimator, type ComplexityEstimator } from 'graphql-query-complexity';
+import type { Context } from './context.js';
+import { ErrorCode } from './errors.js';
+
+/** A full page of 100 tasks with every field and the owner costs about 2,100; two such pages are refused. */
+export const MAX_COST = 3000;
+/** `tasks { edges { node { owner { email } } } }` is 5 deep. */
+export const MAX_DEPTH = 8;
+
+/** A list field's children cost once per item it may return (`first`); aliases each add their own cost. */
+const pageEstimator: ComplexityEstimator = ({ args, childComplexity }) =>
+  typeof args.first === 'number' ? 1 + childComplexity * Math.max(args.first, 0) : undefined;
+
+/** Depth of an operation, following fragments; introspection (`__schema`, `__type`) is not counted. */
+export function operationDepth(operation: OperationDefinitionNode, fragments: Record<string, FragmentDefinitionNode>): number {
+  const depthOf = (selectionSet: SelectionSetNode | undefined, seen: Set<string>): number => {
+    if (!selectionSet) return 0;
+    let deepest = 0;
+    for (const selection of selectionSet.selections) {
+      if (selection.kind === Kind.FIELD) {
+        if (selection.name.value.startsWith('__')) continue;
+        deepest = Math.max(deepest, 1 + depthOf(selection.selectionSet, seen));
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        deepest = Math.max(deepest, depthOf(selection.selectionSet, seen));
+      } else {
+        const name = selection.name.value;
+        if (seen.has(name)) continue;
+        deepest = Math.max(deepest, depthOf(fragments[name]?.selectionSet, new Set(seen).add(name)));
+      }
+    }
+    return deepest;
+  };
+  return depthOf(operation.selectionSet, new Set());
+}
+
+const tooComplex = (message: string, extensions: Record<string, number>) =>
+  new GraphQLError(message, { extensions: { code: ErrorCode.QUERY_TOO_COMPLEX, ...extensions, http: { status: 400 } } });
+
+/** Refuses an operation over the depth or cost limit once it is parsed and validated, before any resolver runs. */
+export function limitsPlugin(schema: GraphQLSchema): ApolloServerPlugin<Context> {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ document, operation, request }) {
+          if (!operation) return;
+          const fragments: Record<string, FragmentDefinitionNode> = {};
+          for (const definition of document.definitions) {
+            if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments[definition.name.value] = definition;
+          }
+          const depth = operationDepth(operation, fragments);
+          if (depth > MAX_DEPTH) throw tooComplex(`The query is ${depth} levels deep; the limit is ${MAX_DEPTH}`, { depth, maxDepth: MAX_DEPTH });
+          const cost = getComplexity({
+            schema,
+            query: document,
+            operationName: request.operationName ?? undefined,
+            variables: request.variables ?? {},
+            estimators: [pageEstimator, simpleEstimator({ defaultComplexity: 1 })],
+          });
+          if (cost > MAX_COST) throw tooComplex(`The query costs ${cost}; the limit is ${MAX_COST}`, { cost, maxCost: MAX_COST });
+        },
+      };
+    },
+  };
+}

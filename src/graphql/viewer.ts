@@ -1,0 +1,21 @@
+import type { TokenService } from '../modules/users/tokens.js';
+import type { Context } from './context.js';
+import { unauthenticated } from './errors.js';
+
+/** Who is asking: nobody, a user with a valid token, or someone whose token is tampered, expired or malformed. */
+export type Viewer = { kind: 'anonymous' } | { kind: 'user'; userId: string } | { kind: 'invalid' };
+
+const BEARER = /^Bearer\s+(\S+)$/i;
+
+export async function viewerFrom(authorization: string | undefined, tokens: TokenService): Promise<Viewer> {
+  if (!authorization) return { kind: 'anonymous' };
+  const token = BEARER.exec(authorization.trim())?.[1];
+  const userId = token ? await tokens.verify(token) : undefined;
+  return userId ? { kind: 'user', userId } : { kind: 'invalid' };
+}
+
+/** The signed-in user's id, or UNAUTHENTICATED. */
+export function requireUserId({ viewer }: Pick<Context, 'viewer'>): string {
+  if (viewer.kind === 'user') return viewer.userId;
+  throw viewer.kind === 'invalid' ? unauthenticated('The token is invalid or expired') : unauthenticated();
+}

@@ -1,0 +1,67 @@
+import { badUserInput } from '../../graphql/errors.js';
+import type { Task } from './task.entity.js';
+import { TaskPriority } from './task.enums.js';
+import { isUuid } from './task.rules.js';
+import { TaskOrderField } from './task.types.js';
+
+/** Where a row sits in one ordering: the order key's value and the id that breaks ties. */
+export interface CursorPosition {
+  field: TaskOrderField;
+  value: string | number | null;
+  id: string;
+}
+
+export const PRIORITY_RANK: Record<TaskPriority, number> = {
+  [TaskPriority.LOW]: 0,
+  [TaskPriority.MEDIUM]: 1,
+  [TaskPriority.HIGH]: 2,
+  [TaskPriority.URGENT]: 3,
+};
+
+export function positionOf(task: Task, field: TaskOrderField): CursorPosition {
+  const value = {
+    [TaskOrderField.CREATED_AT]: () => task.createdAt.toISOString(),
+    [TaskOrderField.UPDATED_AT]: () => task.updatedAt.toISOString(),
+    [TaskOrderField.DUE_DATE]: () => task.dueDate?.toISOString() ?? null,
+    [TaskOrderField.PRIORITY]: () => PRIORITY_RANK[task.priority],
+    [TaskOrderField.TITLE]: () => task.title,
+  }[field]();
+  return { field, value, id: task.id };
+}
+
+/** Opaque to clients: base64url of the position. */
+export function encodeCursor({ field, value, id }: CursorPosition): string {
+  return Buffer.from(JSON.stringify([field, value, id])).toString('base64url');
+}
+
+const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+function validValue(field: TaskOrderField, value: unknown): value is CursorPosition['value'] {
+  switch (field) {
+    case TaskOrderField.CREATED_AT:
+    case TaskOrderField.UPDATED_AT:
+      return typeof value === 'string' && ISO.test(value) && !Number.isNaN(Date.parse(value));
+    case TaskOrderField.DUE_DATE:
+      return value === null || (typeof value === 'string' && ISO.test(value) && !Number.isNaN(Date.parse(value)));
+    case TaskOrderField.PRIORITY:
+      return typeof value === 'number' && Object.values(PRIORITY_RANK).includes(value);
+    case TaskOrderField.TITLE:
+      return typeof value === 'string' && value.length <= 1000;
+  }
+}
+
+/** The position a cursor names, for the ordering in use; anything else is BAD_USER_INPUT on `after`. */
+export function decodeCursor(cursor: string, field: TaskOrderField): CursorPosition {
+  const invalid = () => badUserInput('after is not a cursor of this list in this order', 'after');
+  let decoded: unknown;
+  try {
+    if (!/^[A-Za-z0-9_-]{1,2000}$/.test(cursor)) throw invalid();
+    decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw invalid();
+  }
+  if (!Array.isArray(decoded) || decoded.length !== 3) throw invalid();
+  const [cursorField, value, id] = decoded as unknown[];
+  if (cursorField !== field || typeof id !== 'string' || !isUuid(id) || !validValue(field, value)) throw invalid();
+  return { field, value, id };
+}

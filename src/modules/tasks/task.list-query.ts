@@ -1,0 +1,84 @@
+import { TaskStatus } from './task.enums.js';
+import { containsPattern, normalizeSearch, normalizeTags } from './task.rules.js';
+import { SortDirection, TaskOrderField, type TaskFilter, type TaskOrder } from './task.types.js';
+import type { CursorPosition } from './task.cursor.js';
+
+export interface Sql {
+  sql: string;
+  params: unknown[];
+}
+
+/** The order keys as SQL; priority sorts by rank (LOW < MEDIUM < HIGH < URGENT), not alphabetically. */
+const ORDER_KEY: Record<TaskOrderField, { expression: string; cast: string }> = {
+  [TaskOrderField.CREATED_AT]: { expression: 't.created_at', cast: '::timestamptz' },
+  [TaskOrderField.UPDATED_AT]: { expression: 't.updated_at', cast: '::timestamptz' },
+  [TaskOrderField.DUE_DATE]: { expression: 't.due_date', cast: '::timestamptz' },
+  [TaskOrderField.PRIORITY]: {
+    expression: `(case t.priority when 'LOW' then 0 when 'MEDIUM' then 1 when 'HIGH' then 2 when 'URGENT' then 3 end)`,
+    cast: '::int',
+  },
+  [TaskOrderField.TITLE]: { expression: 't.title', cast: '::text' },
+};
+
+export const DEFAULT_ORDER: TaskOrder = { field: TaskOrderField.CREATED_AT, direction: SortDirection.DESC };
+
+/** A PostgreSQL array literal; MikroORM inlines parameters, and would spread a JavaScript array into a list. */
+function textArray(values: readonly string[]): string {
+  return `{${values.map((v) => `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(',')}}`;
+}
+
+/** The owner condition first, then the filter's: a filter can only narrow what the owner sees. */
+export function whereClause(ownerId: string, filter: TaskFilter | null | undefined): Sql {
+  const conditions = ['t.owner_id = ?::uuid'];
+  const params: unknown[] = [ownerId];
+  const add = (condition: string, ...values: unknown[]) => {
+    conditions.push(condition);
+    params.push(...values);
+  };
+  if (filter?.status) add('t.status = any(?::text[])', textArray(filter.status));
+  if (filter?.priority) add('t.priority = any(?::text[])', textArray(filter.priority));
+  if (filter?.tagsAny) add('t.tags && ?::text[]', textArray(normalizeTags(filter.tagsAny, 'filter.tagsAny')));
+  if (filter?.tagsAll) add('t.tags @> ?::text[]', textArray(normalizeTags(filter.tagsAll, 'filter.tagsAll')));
+  if (filter?.overdue === true) add(`(t.due_date < now() and t.status <> ?)`, TaskStatus.COMPLETED);
+  if (filter?.overdue === false) add(`not coalesce(t.due_date < now() and t.status <> ?, false)`, TaskStatus.COMPLETED);
+  if (filter?.dueBefore) add('t.due_date < ?::timestamptz', filter.dueBefore.toISOString());
+  if (filter?.dueAfter) add('t.due_date > ?::timestamptz', filter.dueAfter.toISOString());
+  if (typeof filter?.search === 'string') {
+    const pattern = containsPattern(normalizeSearch(filter.search));
+    add(`(t.title ilike ? escape '\\' or t.description ilike ? escape '\\')`, pattern, pattern);
+  }
+  return { sql: conditions.join('\n  and '), params };
+}
+
+/** Rows strictly after `after` in the order, NULL due dates last in either direction. */
+function keysetCondition(order: TaskOrder, after: CursorPosition): Sql {
+  const { expression, cast } = ORDER_KEY[order.field];
+  const op = order.direction === SortDirection.ASC ? '>' : '<';
+  if (order.field === TaskOrderField.DUE_DATE && after.value === null) {
+    return { sql: `(t.due_date is null and t.id ${op} ?::uuid)`, params: [after.id] };
+  }
+  const nullsAfter = order.field === TaskOrderField.DUE_DATE ? ' or t.due_date is null' : '';
+  return { sql: `((${expression}, t.id) ${op} (?${cast}, ?::uuid)${nullsAfter})`, params: [after.value, after.id] };
+}
+
+export function listQuery(ownerId: string, filter: TaskFilter | null | undefined, order: TaskOrder, after: CursorPosition | null, limit: number): Sql {
+  const where = whereClause(ownerId, filter);
+  const keyset = after ? keysetCondition(order, after) : null;
+  const { expression } = ORDER_KEY[order.field];
+  const direction = order.direction === SortDirection.ASC ? 'asc' : 'desc';
+  const nulls = order.field === TaskOrderField.DUE_DATE ? ' nulls last' : '';
+  return {
+    sql: [
+      'select t.* from tasks t',
+      `where ${where.sql}${keyset ? `\n  and ${keyset.sql}` : ''}`,
+      `order by ${expression} ${direction}${nulls}, t.id ${direction}`,
+      'limit ?',
+    ].join('\n'),
+    params: [...where.params, ...(keyset?.params ?? []), limit],
+  };
+}
+
+export function countQuery(ownerId: string, filter: TaskFilter | null | undefined): Sql {
+  const where = whereClause(ownerId, filter);
+  return { sql: `select count(*)::int as total from tasks t\nwhere ${where.sql}`, params: where.params };
+}

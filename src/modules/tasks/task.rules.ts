@@ -1,0 +1,63 @@
+import { badUserInput } from '../../graphql/errors.js';
+
+export const TITLE_MAX = 200;
+export const DESCRIPTION_MAX = 10_000;
+export const TAGS_MAX = 20;
+export const TAG_MAX = 50;
+export const SEARCH_MAX = 200;
+export const PAGE_MAX = 100;
+
+const length = (text: string) => [...text].length;
+
+/** PostgreSQL cannot store NUL in text: refuse it as input rather than fail as an internal error. */
+function refuseNul(text: string, field: string): string {
+  if (text.includes('\u0000')) throw badUserInput('Text must not contain NUL characters', field);
+  return text;
+}
+
+export function normalizeTitle(raw: string): string {
+  const title = refuseNul(raw, 'title').trim();
+  if (title === '' || length(title) > TITLE_MAX) throw badUserInput(`The title must be 1 to ${TITLE_MAX} characters`, 'title');
+  return title;
+}
+
+export function normalizeDescription(raw: string | null): string | null {
+  if (raw === null) return null;
+  if (length(refuseNul(raw, 'description')) > DESCRIPTION_MAX) {
+    throw badUserInput(`The description must be at most ${DESCRIPTION_MAX} characters`, 'description');
+  }
+  return raw;
+}
+
+/** Tags are trimmed, lower-cased and de-duplicated, in the order first given. */
+export function normalizeTags(raw: readonly string[], field = 'tags'): string[] {
+  const tags = [...new Set(raw.map((tag) => refuseNul(tag, field).trim().toLowerCase()))];
+  for (const tag of tags) {
+    if (tag === '' || length(tag) > TAG_MAX) throw badUserInput(`Each tag must be 1 to ${TAG_MAX} characters`, field);
+  }
+  if (tags.length > TAGS_MAX) throw badUserInput(`A task has at most ${TAGS_MAX} tags`, field);
+  return tags;
+}
+
+export function checkPageSize(first: number): number {
+  if (!Number.isInteger(first) || first < 1 || first > PAGE_MAX) throw badUserInput(`first must be 1 to ${PAGE_MAX}`, 'first');
+  return first;
+}
+
+export function normalizeSearch(raw: string): string {
+  const search = refuseNul(raw, 'filter.search').trim();
+  if (length(search) > SEARCH_MAX) throw badUserInput(`search must be at most ${SEARCH_MAX} characters`, 'filter.search');
+  return search;
+}
+
+/** A LIKE pattern that matches `text` literally, wherever it appears. */
+export function containsPattern(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Whether an id could be a task's: anything else cannot exist, and must not reach PostgreSQL's uuid parser. */
+export function isUuid(id: string): boolean {
+  return UUID.test(id);
+}

@@ -1,0 +1,110 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { notFound, badUserInput } from '../../graphql/errors.js';
+import { Task } from './task.entity.js';
+import { TaskPriority, TaskStatus } from './task.enums.js';
+import { decodeCursor, encodeCursor, positionOf } from './task.cursor.js';
+import { countQuery, DEFAULT_ORDER, listQuery } from './task.list-query.js';
+import { checkPageSize, isUuid, normalizeDescription, normalizeTags, normalizeTitle } from './task.rules.js';
+import type { CreateTaskInput, TaskConnection, TaskFilter, TaskOrder, UpdateTaskInput } from './task.types.js';
+
+export interface ListArgs {
+  filter?: TaskFilter | null;
+  orderBy?: TaskOrder | null;
+  first: number;
+  after?: string | null;
+}
+
+/** `completedAt` follows the status: set when a task becomes COMPLETED, cleared when it leaves it. */
+function setStatus(task: Task, status: TaskStatus, now = new Date()): void {
+  if (status === TaskStatus.COMPLETED && task.status !== TaskStatus.COMPLETED) task.completedAt = now;
+  if (status !== TaskStatus.COMPLETED) task.completedAt = null;
+  task.status = status;
+}
+
+function refuseNull(input: UpdateTaskInput, field: 'title' | 'status' | 'priority' | 'tags'): void {
+  if (input[field] === null) throw badUserInput(`${field} cannot be null`, field);
+}
+
+/** One user's tasks. Every query starts from the owner, so another user's task is indistinguishable from none. */
+export class TaskService {
+  constructor(
+    private readonly em: EntityManager,
+    private readonly ownerId: string,
+  ) {}
+
+  async find(id: string): Promise<Task | null> {
+    return isUuid(id) ? this.em.findOne(Task, { id, owner: this.ownerId }) : null;
+  }
+
+  async get(id: string): Promise<Task> {
+    const task = await this.find(id);
+    if (!task) throw notFound('No such task');
+    return task;
+  }
+
+  create(input: CreateTaskInput): Task {
+    const task = this.em.create(Task, {
+      title: normalizeTitle(input.title),
+      description: normalizeDescription(input.description ?? null),
+      priority: input.priority ?? TaskPriority.MEDIUM,
+      tags: normalizeTags(input.tags ?? []),
+      dueDate: input.dueDate ?? null,
+      owner: this.ownerId,
+    });
+    setStatus(task, input.status ?? TaskStatus.PENDING);
+    return task;
+  }
+
+  /** Every rule is checked before anything changes; an absent field is left alone, null clears the nullable ones. */
+  async update(id: string, input: UpdateTaskInput): Promise<Task> {
+    for (const field of ['title', 'status', 'priority', 'tags'] as const) refuseNull(input, field);
+    const title = input.title === undefined ? undefined : normalizeTitle(input.title!);
+    const description = input.description === undefined ? undefined : normalizeDescription(input.description);
+    const tags = input.tags ? normalizeTags(input.tags) : undefined;
+    const task = await this.get(id);
+    if (title !== undefined) task.title = title;
+    if (description !== undefined) task.description = description;
+    if (tags !== undefined) task.tags = tags;
+    if (input.priority) task.priority = input.priority;
+    if (input.dueDate !== undefined) task.dueDate = input.dueDate;
+    if (input.status) setStatus(task, input.status);
+    return task;
+  }
+
+  async complete(id: string): Promise<Task> {
+    const task = await this.get(id);
+    setStatus(task, TaskStatus.COMPLETED);
+    return task;
+  }
+
+  async delete(id: string): Promise<string> {
+    const task = await this.get(id);
+    this.em.remove(task);
+    return task.id;
+  }
+
+  /** A page in keyset order; the total is a separate query, run only if asked for. */
+  async list({ filter, orderBy, first, after }: ListArgs): Promise<TaskConnection> {
+    const order = orderBy ?? DEFAULT_ORDER;
+    const limit = checkPageSize(first);
+    const position = after ? decodeCursor(after, order.field) : null;
+    const query = listQuery(this.ownerId, filter, order, position, limit + 1);
+    const counting = countQuery(this.ownerId, filter);
+    const rows = await this.em.getConnection().execute(query.sql, query.params);
+    const tasks = rows.slice(0, limit).map((row) => this.em.map(Task, row));
+    const edges = tasks.map((node) => ({ node, cursor: encodeCursor(positionOf(node, order.field)) }));
+    return {
+      edges,
+      pageInfo: {
+        hasNextPage: rows.length > limit,
+        hasPreviousPage: position !== null,
+        startCursor: edges[0]?.cursor ?? null,
+        endCursor: edges.at(-1)?.cursor ?? null,
+      },
+      countTotal: async () => {
+        const [row] = await this.em.getConnection().execute<{ total: number }[]>(counting.sql, counting.params);
+        return row!.total;
+      },
+    };
+  }
+}

@@ -1,0 +1,92 @@
+import { ArgsType, Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { Task } from './task.entity.js';
+import { TaskPriority, TaskStatus } from './task.enums.js';
+
+export enum SortDirection {
+  ASC = 'ASC',
+  DESC = 'DESC',
+}
+export enum TaskOrderField {
+  CREATED_AT = 'CREATED_AT',
+  UPDATED_AT = 'UPDATED_AT',
+  DUE_DATE = 'DUE_DATE',
+  PRIORITY = 'PRIORITY',
+  TITLE = 'TITLE',
+}
+registerEnumType(SortDirection, { name: 'SortDirection' });
+registerEnumType(TaskOrderField, { name: 'TaskOrderField' });
+
+@InputType()
+export class TaskFilter {
+  @Field(() => [TaskStatus], { nullable: true }) status?: TaskStatus[] | null;
+  @Field(() => [TaskPriority], { nullable: true }) priority?: TaskPriority[] | null;
+  @Field(() => [String], { nullable: true, description: 'Has at least one of these tags' }) tagsAny?: string[] | null;
+  @Field(() => [String], { nullable: true, description: 'Has every one of these tags' }) tagsAll?: string[] | null;
+  @Field(() => Boolean, { nullable: true }) overdue?: boolean | null;
+  @Field(() => Date, { nullable: true }) dueBefore?: Date | null;
+  @Field(() => Date, { nullable: true }) dueAfter?: Date | null;
+  @Field(() => String, { nullable: true, description: 'Case-insensitive match in title or description' }) search?: string | null;
+}
+
+@InputType()
+export class TaskOrder {
+  @Field(() => TaskOrderField) field!: TaskOrderField;
+  @Field(() => SortDirection) direction!: SortDirection;
+}
+
+@InputType()
+export class CreateTaskInput {
+  @Field() title!: string;
+  @Field(() => String, { nullable: true }) description?: string | null;
+  @Field(() => TaskStatus, { nullable: true }) status?: TaskStatus | null;
+  @Field(() => TaskPriority, { nullable: true }) priority?: TaskPriority | null;
+  @Field(() => [String], { nullable: true }) tags?: string[] | null;
+  @Field(() => Date, { nullable: true }) dueDate?: Date | null;
+}
+
+/** Every field optional: an absent field is left as it is, an explicit null clears `description` or `dueDate`. */
+@InputType()
+export class UpdateTaskInput {
+  @Field(() => String, { nullable: true }) title?: string | null;
+  @Field(() => String, { nullable: true }) description?: string | null;
+  @Field(() => TaskStatus, { nullable: true }) status?: TaskStatus | null;
+  @Field(() => TaskPriority, { nullable: true }) priority?: TaskPriority | null;
+  @Field(() => [String], { nullable: true }) tags?: string[] | null;
+  @Field(() => Date, { nullable: true }) dueDate?: Date | null;
+}
+
+@ObjectType()
+export class PageInfo {
+  @Field() hasNextPage!: boolean;
+  @Field() hasPreviousPage!: boolean;
+  @Field(() => String, { nullable: true }) startCursor!: string | null;
+  @Field(() => String, { nullable: true }) endCursor!: string | null;
+}
+
+@ObjectType()
+export class TaskEdge {
+  @Field() cursor!: string;
+  @Field(() => Task) node!: Task;
+}
+
+@ObjectType()
+export class TaskConnection {
+  @Field(() => [TaskEdge]) edges!: TaskEdge[];
+  @Field(() => PageInfo) pageInfo!: PageInfo;
+  /** Runs only when `totalCount` is selected (see TaskConnectionResolver). */
+  countTotal!: () => Promise<number>;
+}
+
+@ArgsType()
+export class TasksArgs {
+  @Field(() => TaskFilter, { nullable: true }) filter?: TaskFilter | null;
+  @Field(() => TaskOrder, { nullable: true }) orderBy?: TaskOrder | null;
+  @Field(() => Int, { nullable: true, defaultValue: 20 }) first!: number;
+  @Field(() => String, { nullable: true }) after?: string | null;
+}
+
+@ArgsType()
+export class UpdateTaskArgs {
+  @Field(() => ID) id!: string;
+  @Field(() => UpdateTaskInput) input!: UpdateTaskInput;
+}
