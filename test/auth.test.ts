@@ -140,7 +140,8 @@ describe('accounts and tokens', () => {
       headers: { 'content-type': 'application/json', authorization: 'Basic dXNlcjpwYXNz' },
       body: JSON.stringify({ query: ME }),
     });
-    expect((await raw.json()).errors[0].extensions.code).toBe('UNAUTHENTICATED');
+    const body = (await raw.json()) as { errors: { extensions: { code: string } }[] };
+    expect(body.errors[0]!.extensions.code).toBe('UNAUTHENTICATED');
   });
 
   it('needs a token for every task operation', async () => {
