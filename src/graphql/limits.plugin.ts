@@ -58,13 +58,19 @@ export function limitsPlugin(schema: GraphQLSchema): ApolloServerPlugin<Context>
           }
           const depth = operationDepth(operation, fragments);
           if (depth > MAX_DEPTH) throw tooComplex(`The query is ${depth} levels deep; the limit is ${MAX_DEPTH}`, { depth, maxDepth: MAX_DEPTH });
-          const cost = getComplexity({
-            schema,
-            query: document,
-            operationName: request.operationName ?? undefined,
-            variables: request.variables ?? {},
-            estimators: [pageEstimator, simpleEstimator({ defaultComplexity: 1 })],
-          });
+          let cost: number;
+          try {
+            cost = getComplexity({
+              schema,
+              query: document,
+              operationName: request.operationName ?? undefined,
+              variables: request.variables ?? {},
+              estimators: [pageEstimator, simpleEstimator({ defaultComplexity: 1 })],
+            });
+          } catch {
+            // Variables that do not fit their types: execution refuses them (BAD_USER_INPUT) before any resolver.
+            return;
+          }
           if (cost > MAX_COST) throw tooComplex(`The query costs ${cost}; the limit is ${MAX_COST}`, { cost, maxCost: MAX_COST });
         },
       };
