@@ -37,6 +37,8 @@ describe('configuration', () => {
       jwtSecret: undefined,
       jwtTtlSeconds: 3600,
       bodyLimitBytes: 102_400,
+      maxQueryDepth: 8,
+      maxQueryCost: 3000,
       logLevel: 'info',
       migrateOnStart: true,
       bcryptRounds: 12,

@@ -31,6 +31,9 @@ export interface Config {
   jwtTtlSeconds: number;
   /** Largest accepted request body, in bytes. */
   bodyLimitBytes: number;
+  /** GraphQL operations deeper or costlier than these are refused before they run. */
+  maxQueryDepth: number;
+  maxQueryCost: number;
   logLevel: string;
   migrateOnStart: boolean;
   bcryptRounds: number;
@@ -114,6 +117,8 @@ const specs = {
   }),
   JWT_EXPIRES_IN: durationSeconds({ default: 3600, desc: 'a duration such as 3600, 90s, 15m, 1h or 7d' }),
   HTTP_BODY_LIMIT: byteSize({ default: 100 * 1024, desc: 'a size from 1kb to 50mb, such as 100kb' }),
+  GRAPHQL_MAX_DEPTH: intWithin(2, 100)({ default: 8, desc: 'an integer within 2..100' }),
+  GRAPHQL_MAX_COST: intWithin(10, 1_000_000)({ default: 3000, desc: 'an integer within 10..1000000' }),
   LOG_LEVEL: str({
     choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
     default: 'info',
@@ -166,6 +171,8 @@ export function parseConfig(raw: Record<string, string | undefined>): Config {
     jwtSecret: env.JWT_SECRET,
     jwtTtlSeconds: env.JWT_EXPIRES_IN,
     bodyLimitBytes: env.HTTP_BODY_LIMIT,
+    maxQueryDepth: env.GRAPHQL_MAX_DEPTH,
+    maxQueryCost: env.GRAPHQL_MAX_COST,
     logLevel: env.LOG_LEVEL,
     migrateOnStart: env.MIGRATE_ON_START,
     bcryptRounds: env.BCRYPT_ROUNDS,

@@ -30,9 +30,14 @@ const UNAVAILABLE_NET = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHO
 const UNAVAILABLE_MESSAGES = /timeout exceeded when trying to connect|Connection terminated|connection timeout|Client has encountered a connection error/i;
 
 export function isDatabaseUnavailable(error: unknown): boolean {
-  for (let e = error as { code?: unknown; message?: unknown; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
+  const pending: unknown[] = [error];
+  for (let depth = 0; pending.length > 0 && depth < 10; depth++) {
+    const e = pending.shift() as { code?: unknown; message?: unknown; cause?: unknown; thrownValue?: unknown; originalError?: unknown } | null;
+    if (!e || typeof e !== 'object') continue;
     if (typeof e.code === 'string' && (UNAVAILABLE_SQLSTATES.test(e.code) || UNAVAILABLE_NET.has(e.code))) return true;
     if (typeof e.message === 'string' && UNAVAILABLE_MESSAGES.test(e.message)) return true;
+    // Causes, values thrown that were not Errors (graphql-js wraps them), and errors GraphQL wrapped.
+    pending.push(e.cause, e.thrownValue, e.originalError);
   }
   return false;
 }

@@ -11,10 +11,12 @@ import { getComplexity, simpleEstimator, type ComplexityEstimator } from 'graphq
 import type { Context } from './context.js';
 import { ErrorCode } from './errors.js';
 
-/** A full page of 100 tasks with every field and the owner costs about 2,100; two such pages are refused. */
-export const MAX_COST = 3000;
-/** `tasks { edges { node { owner { email } } } }` is 5 deep. */
-export const MAX_DEPTH = 8;
+export interface QueryLimits {
+  /** `tasks { edges { node { owner { email } } } }` is 5 deep; the default limit is 8. */
+  maxDepth: number;
+  /** A full page of 100 tasks with every field and the owner costs about 1,600; the default limit, 3,000, refuses two. */
+  maxCost: number;
+}
 
 /** A list field's children cost once per item it may return (`first`); aliases each add their own cost. */
 const pageEstimator: ComplexityEstimator = ({ args, childComplexity }) =>
@@ -46,7 +48,7 @@ const tooComplex = (message: string, extensions: Record<string, number>) =>
   new GraphQLError(message, { extensions: { code: ErrorCode.QUERY_TOO_COMPLEX, ...extensions, http: { status: 400 } } });
 
 /** Refuses an operation over the depth or cost limit once it is parsed and validated, before any resolver runs. */
-export function limitsPlugin(schema: GraphQLSchema): ApolloServerPlugin<Context> {
+export function limitsPlugin(schema: GraphQLSchema, { maxDepth, maxCost }: QueryLimits): ApolloServerPlugin<Context> {
   return {
     async requestDidStart() {
       return {
@@ -57,7 +59,7 @@ export function limitsPlugin(schema: GraphQLSchema): ApolloServerPlugin<Context>
             if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments[definition.name.value] = definition;
           }
           const depth = operationDepth(operation, fragments);
-          if (depth > MAX_DEPTH) throw tooComplex(`The query is ${depth} levels deep; the limit is ${MAX_DEPTH}`, { depth, maxDepth: MAX_DEPTH });
+          if (depth > maxDepth) throw tooComplex(`The query is ${depth} levels deep; the limit is ${maxDepth}`, { depth, maxDepth });
           let cost: number;
           try {
             cost = getComplexity({
@@ -71,7 +73,7 @@ export function limitsPlugin(schema: GraphQLSchema): ApolloServerPlugin<Context>
             // Variables that do not fit their types: execution refuses them (BAD_USER_INPUT) before any resolver.
             return;
           }
-          if (cost > MAX_COST) throw tooComplex(`The query costs ${cost}; the limit is ${MAX_COST}`, { cost, maxCost: MAX_COST });
+          if (cost > maxCost) throw tooComplex(`The query costs ${cost}; the limit is ${maxCost}`, { cost, maxCost });
         },
       };
     },

@@ -52,7 +52,7 @@ export async function createHttpApp({ config, logger, orm, schema, services }: A
         ? ApolloServerPluginLandingPageProductionDefault({ footer: false })
         : ApolloServerPluginLandingPageLocalDefault({ footer: false }),
       loggingPlugin(),
-      limitsPlugin(schema),
+      limitsPlugin(schema, { maxDepth: config.maxQueryDepth, maxCost: config.maxQueryCost }),
     ],
   });
   await apollo.start();

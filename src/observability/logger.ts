@@ -17,6 +17,22 @@ export function redactText(text: string): string {
     .replace(PASSWORD_PARAM, '$1[REDACTED]');
 }
 
+const ERROR_FIELDS = ['type', 'message', 'stack', 'code', 'detail', 'hint', 'constraint', 'table', 'column', 'routine', 'path', 'cause'];
+
+/** What an error says about itself, without the objects hanging off it (a `pg` client, a socket). */
+function serializeError(error: unknown): unknown {
+  if (!error || typeof error !== 'object') return error;
+  const full = pino.stdSerializers.err(error as Error) as unknown as Record<string, unknown>;
+  const thrown = (error as { thrownValue?: unknown }).thrownValue;
+  const kept = Object.fromEntries(ERROR_FIELDS.filter((key) => full[key] !== undefined).map((key) => [key, full[key]]));
+  if (thrown === undefined) return kept;
+  try {
+    return { ...kept, thrownValue: JSON.parse(JSON.stringify(thrown) ?? 'null') };
+  } catch {
+    return { ...kept, thrownValue: String(thrown) };
+  }
+}
+
 /** JSON lines, or readable ones in development; `destination` lets tests read what is logged. */
 export function createLogger(config: Pick<Config, 'env' | 'logLevel'>, destination?: DestinationStream): Logger {
   const pretty = config.env === 'development' && !destination;
@@ -26,6 +42,7 @@ export function createLogger(config: Pick<Config, 'env' | 'logLevel'>, destinati
       paths: ['password', '*.password', 'token', '*.token', 'req.headers.authorization', 'req.headers.cookie', 'jwtSecret'],
       censor: '[REDACTED]',
     },
+    serializers: { err: serializeError },
     // Every line passes through here after serialisation, so a secret inside an error message is caught too.
     hooks: { streamWrite: redactText },
     ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } } : {}),
