@@ -123,6 +123,16 @@ describe('listing tasks', () => {
       for (const task of listed) expect(task.owner.id).toBe(user.user.id);
     });
 
+    it('matches tags with quotes, backslashes, commas and braces exactly', async () => {
+      const writer = await signUpUser(server.url);
+      const odd = ['a"b', 'c\\d', 'e,f}', "g'h"];
+      const task = await createTask(writer.api, { title: 'odd tags', tags: odd });
+      expect(task.tags).toEqual(odd);
+      expect((await listAll(writer.api, { filter: { tagsAll: odd } })).map((t) => t.id)).toEqual([task.id]);
+      for (const tag of odd) expect((await listAll(writer.api, { filter: { tagsAny: [tag] } })).map((t) => t.id)).toEqual([task.id]);
+      expect(await listAll(writer.api, { filter: { tagsAny: ['a', 'b', 'e', 'f}'] } })).toEqual([]);
+    });
+
     it('refuses a malformed tag filter naming the field', async () => {
       const { errors } = await user.api.request(LIST_TASKS, { filter: { tagsAny: ['  '] } });
       expect(errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'filter.tagsAny' });

@@ -1,0 +1,135 @@
+import { GraphQLError } from 'graphql';
+import { decodeCursor, encodeCursor } from '../src/modules/tasks/task.cursor.js';
+import { countQuery, listQuery } from '../src/modules/tasks/task.list-query.js';
+import { checkPageSize, containsPattern, normalizeDescription, normalizeTags, normalizeTitle } from '../src/modules/tasks/task.rules.js';
+import { TaskStatus } from '../src/modules/tasks/task.enums.js';
+import { SortDirection, TaskOrderField } from '../src/modules/tasks/task.types.js';
+
+const OWNER = '11111111-1111-4111-8111-111111111111';
+const ID = '22222222-2222-4222-8222-222222222222';
+
+function fieldOf(work: () => unknown): unknown {
+  try {
+    work();
+  } catch (error) {
+    expect(error).toBeInstanceOf(GraphQLError);
+    expect((error as GraphQLError).extensions.code).toBe('BAD_USER_INPUT');
+    return (error as GraphQLError).extensions.field;
+  }
+  throw new Error('expected BAD_USER_INPUT');
+}
+
+describe('task rules', () => {
+  it('trims titles and counts characters, not bytes', () => {
+    expect(normalizeTitle('  Buy milk \n')).toBe('Buy milk');
+    expect(normalizeTitle('é'.repeat(200))).toHaveLength(200);
+    expect(normalizeTitle('😀'.repeat(200))).toBe('😀'.repeat(200));
+    expect(fieldOf(() => normalizeTitle('😀'.repeat(201)))).toBe('title');
+    expect(fieldOf(() => normalizeTitle(' \t '))).toBe('title');
+  });
+
+  it('keeps descriptions as written, up to 10000 characters', () => {
+    expect(normalizeDescription('  as is  ')).toBe('  as is  ');
+    expect(normalizeDescription(null)).toBeNull();
+    expect(fieldOf(() => normalizeDescription('x'.repeat(10_001)))).toBe('description');
+  });
+
+  it('normalises tags and names the field it checks', () => {
+    expect(normalizeTags([' Home', 'home ', 'WORK', 'work'])).toEqual(['home', 'work']);
+    expect(normalizeTags([])).toEqual([]);
+    expect(fieldOf(() => normalizeTags(['ok', '']))).toBe('tags');
+    expect(fieldOf(() => normalizeTags(['x'.repeat(51)], 'filter.tagsAll'))).toBe('filter.tagsAll');
+  });
+
+  it('bounds the page size', () => {
+    expect(checkPageSize(1)).toBe(1);
+    expect(checkPageSize(100)).toBe(100);
+    for (const first of [0, 101, 1.5, Number.NaN]) expect(fieldOf(() => checkPageSize(first))).toBe('first');
+  });
+
+  it('makes LIKE patterns that match the text literally', () => {
+    expect(containsPattern('100%_a\\b')).toBe('%100\\%\\_a\\\\b%');
+  });
+});
+
+describe('cursors', () => {
+  it('round-trip a position', () => {
+    for (const [field, value] of [
+      [TaskOrderField.CREATED_AT, '2026-01-02T03:04:05.678Z'],
+      [TaskOrderField.DUE_DATE, null],
+      [TaskOrderField.PRIORITY, 3],
+      [TaskOrderField.TITLE, 'any "title", even with unicode ✓'],
+    ] as const) {
+      const cursor = encodeCursor({ field, value, id: ID });
+      expect(cursor).toMatch(/^[A-Za-z0-9_-]+$/);
+      expect(decodeCursor(cursor, field)).toEqual({ field, value, id: ID });
+    }
+  });
+
+  it('rejects a cursor it did not issue', () => {
+    const forge = (parts: unknown) => Buffer.from(JSON.stringify(parts)).toString('base64url');
+    for (const cursor of [
+      '',
+      'not base64!',
+      forge({ field: 'TITLE' }),
+      forge(['CREATED_AT', '2026-01-02', ID]),
+      forge(['CREATED_AT', '2026-13-45T99:99:99.999Z', ID]),
+      forge(['PRIORITY', 7, ID]),
+      forge(['DUE_DATE', 5, ID]),
+      forge(['TITLE', 'ok', 'not-a-uuid']),
+      forge(['TITLE', 'ok', ID, 'extra']),
+    ]) {
+      expect(fieldOf(() => decodeCursor(cursor, TaskOrderField.TITLE))).toBe('after');
+    }
+    const createdAt = encodeCursor({ field: TaskOrderField.CREATED_AT, value: '2026-01-02T03:04:05.678Z', id: ID });
+    expect(fieldOf(() => decodeCursor(createdAt, TaskOrderField.UPDATED_AT))).toBe('after');
+  });
+});
+
+describe('the task list SQL', () => {
+  it('starts from the owner, filters with the GIN-friendly array operators, and pages by keyset', () => {
+    const { sql, params } = listQuery(
+      OWNER,
+      { status: [TaskStatus.PENDING], tagsAny: ['Home'], tagsAll: ['a', 'b'], search: '50%', overdue: true },
+      { field: TaskOrderField.DUE_DATE, direction: SortDirection.ASC },
+      { field: TaskOrderField.DUE_DATE, value: '2026-01-01T00:00:00.000Z', id: ID },
+      21,
+    );
+    expect(sql).toBe(
+      [
+        'select t.* from tasks t',
+        'where t.owner_id = ?::uuid',
+        '  and t.status = any(?::text[])',
+        '  and t.tags && ?::text[]',
+        '  and t.tags @> ?::text[]',
+        "  and (t.due_date < now() and t.status <> ?)",
+        "  and (t.title ilike ? escape '\\' or t.description ilike ? escape '\\')",
+        '  and ((t.due_date, t.id) > (?::timestamptz, ?::uuid) or t.due_date is null)',
+        'order by t.due_date asc nulls last, t.id asc',
+        'limit ?',
+      ].join('\n'),
+    );
+    expect(params).toEqual([OWNER, '{"PENDING"}', '{"home"}', '{"a","b"}', 'COMPLETED', '%50\\%%', '%50\\%%', '2026-01-01T00:00:00.000Z', ID, 21]);
+  });
+
+  it('sorts priority by rank and continues inside the NULL due dates', () => {
+    const byPriority = listQuery(OWNER, null, { field: TaskOrderField.PRIORITY, direction: SortDirection.DESC }, null, 5);
+    expect(byPriority.sql).toContain(
+      "order by (case t.priority when 'LOW' then 0 when 'MEDIUM' then 1 when 'HIGH' then 2 when 'URGENT' then 3 end) desc, t.id desc",
+    );
+    const inNulls = listQuery(OWNER, null, { field: TaskOrderField.DUE_DATE, direction: SortDirection.DESC }, { field: TaskOrderField.DUE_DATE, value: null, id: ID }, 5);
+    expect(inNulls.sql).toContain('and (t.due_date is null and t.id < ?::uuid)');
+  });
+
+  it('counts with the same conditions', () => {
+    expect(countQuery(OWNER, { priority: [] })).toEqual({
+      sql: 'select count(*)::int as total from tasks t\nwhere t.owner_id = ?::uuid\n  and t.priority = any(?::text[])',
+      params: [OWNER, '{}'],
+    });
+  });
+
+  it('quotes array elements so that no tag can break out of the literal', () => {
+    const { params } = listQuery(OWNER, { tagsAny: ['a"b', 'c\\d', 'e,f}'] }, { field: TaskOrderField.TITLE, direction: SortDirection.ASC }, null, 1);
+    expect(params[1]).toBe('{"a\\"b","c\\\\d","e,f}"}');
+  });
+});
