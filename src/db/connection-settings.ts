@@ -30,9 +30,3 @@ export function connectionSettings(databaseUrl: string): ConnectionSettings {
     enableChannelBinding: url.searchParams.get('channel_binding') === 'require',
   };
 }
-
-/** The URL with its password replaced, for messages. */
-export function describeUrl(databaseUrl: string): string {
-  const { host, port, database } = connectionSettings(databaseUrl);
-  return `${host}:${port}/${database}`;
-}
