@@ -9,10 +9,13 @@ import type { Logger } from '../observability/logger.js';
 import { User } from '../modules/users/user.entity.js';
 import { Task } from '../modules/tasks/task.entity.js';
 import { connectionSettings } from './connection-settings.js';
+import { ResilientDriver } from './resilient-driver.js';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations', import.meta.url));
 export const SEEDERS_DIR = fileURLToPath(new URL('../seeders', import.meta.url));
 const SQL_LEVELS = new Set(['debug', 'trace']);
+/** How long past the statement timeout a query may go unanswered before its connection is given up. */
+const QUERY_GRACE_MS = 2000;
 
 /** Every new connection gets the same server-side settings, sent as a statement: poolers reject start-up parameters. */
 function sessionSetup(pool: pg.Pool, config: Config, logger: Logger): void {
@@ -32,7 +35,8 @@ function sessionSetup(pool: pg.Pool, config: Config, logger: Logger): void {
  */
 export function ormOptions(config: Config, databaseUrl: string, logger: Logger): Options {
   const settings = connectionSettings(databaseUrl);
-  const { connectTimeoutMs } = config.db;
+  const { connectTimeoutMs, statementTimeoutMs } = config.db;
+  const queryDeadlineMs = (statementTimeoutMs || 60_000) + QUERY_GRACE_MS;
   // `pg` has one knob for two waits: the pool's `connectionTimeoutMillis` bounds the wait for a connection
   // (acquire), and each client gets the connect timeout for its own handshake. Start-up checks the database
   // with the connect timeout alone (see connect.ts), which also wakes a suspended Neon compute.
@@ -41,8 +45,32 @@ export function ormOptions(config: Config, databaseUrl: string, logger: Logger):
       // pg-pool keeps the password as a non-enumerable property: a spread alone would drop it.
       super({ ...options, password: options.password, connectionTimeoutMillis: connectTimeoutMs });
     }
+
+    /**
+     * A server that stops answering (frozen, or cut off without a reset) would hold a query forever: past the
+     * statement timeout and a grace period, the socket is destroyed, the query fails as a broken connection
+     * (retried where that is safe) and the pool drops the client.
+     */
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    override query(...args: any[]): any {
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      const result = (super.query as (...a: any[]) => any)(...args);
+      if (result && typeof result.then === 'function') {
+        const timer = setTimeout(() => {
+          const socket = (this as unknown as { connection?: { stream?: { destroy(error?: Error): void } } }).connection?.stream;
+          socket?.destroy(new Error(`no answer from the database within ${queryDeadlineMs} ms`));
+        }, queryDeadlineMs);
+        timer.unref();
+        result.then(
+          () => clearTimeout(timer),
+          () => clearTimeout(timer),
+        );
+      }
+      return result;
+    }
   }
   return defineConfig({
+    driver: ResilientDriver,
     clientUrl: databaseUrl,
     entities: [User, Task],
     metadataProvider: ReflectMetadataProvider,

@@ -1,5 +1,6 @@
 import { unwrapResolverError } from '@apollo/server/errors';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { isDatabaseUnavailable } from '../db/db-errors.js';
 import { redactText } from '../observability/logger.js';
 
 /** The contract's error codes, each made in one place. */
@@ -23,24 +24,6 @@ export const databaseUnavailable = () =>
   new GraphQLError('The database cannot be reached right now; try again', {
     extensions: { code: ErrorCode.DATABASE_UNAVAILABLE },
   });
-
-/** SQLSTATE classes and socket errors that mean "the database is not there right now", not "the request is wrong". */
-const UNAVAILABLE_SQLSTATES = /^(08|57P0[1-3]|53300)/;
-const UNAVAILABLE_NET = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE', 'EAI_AGAIN']);
-const UNAVAILABLE_MESSAGES = /timeout exceeded when trying to connect|Connection terminated|connection timeout|Client has encountered a connection error/i;
-
-export function isDatabaseUnavailable(error: unknown): boolean {
-  const pending: unknown[] = [error];
-  for (let depth = 0; pending.length > 0 && depth < 10; depth++) {
-    const e = pending.shift() as { code?: unknown; message?: unknown; cause?: unknown; thrownValue?: unknown; originalError?: unknown } | null;
-    if (!e || typeof e !== 'object') continue;
-    if (typeof e.code === 'string' && (UNAVAILABLE_SQLSTATES.test(e.code) || UNAVAILABLE_NET.has(e.code))) return true;
-    if (typeof e.message === 'string' && UNAVAILABLE_MESSAGES.test(e.message)) return true;
-    // Causes, values thrown that were not Errors (graphql-js wraps them), and errors GraphQL wrapped.
-    pending.push(e.cause, e.thrownValue, e.originalError);
-  }
-  return false;
-}
 
 const CLIENT_CODES = new Set<unknown>([
   ...Object.values(ErrorCode).filter((code) => code !== ErrorCode.INTERNAL_SERVER_ERROR),

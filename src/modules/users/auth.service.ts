@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
+import { inTransaction } from '../../db/transaction.js';
 import { badUserInput, conflict, unauthenticated } from '../../graphql/errors.js';
 import { hashPassword, PASSWORD_MAX, PASSWORD_MIN, verifyPassword } from './password.js';
 import type { TokenService } from './tokens.js';
@@ -48,9 +49,10 @@ export class AuthService {
     const password = checkPassword(input.password);
     const name = normalizeName(input.name);
     // Hash before touching the database, so no connection is held during the slow part.
-    const user = em.create(User, { email, name, passwordHash: await hashPassword(password, this.bcryptRounds) });
+    const passwordHash = await hashPassword(password, this.bcryptRounds);
+    let user: User;
     try {
-      await em.flush();
+      user = await inTransaction(em, async (tx) => tx.create(User, { email, name, passwordHash }));
     } catch (error) {
       if (error instanceof UniqueConstraintViolationException) throw conflict('An account with this email already exists');
       throw error;

@@ -1,0 +1,24 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { isTransient } from './db-errors.js';
+import { withRetry } from './retry.js';
+
+/**
+ * `work` in one transaction: flushed and committed together, or rolled back. A transient failure before COMMIT
+ * was sent left nothing behind, so the whole transaction runs again on a fresh connection; once COMMIT is on its
+ * way the outcome is unknown, and the error goes to the caller rather than risking the write twice.
+ */
+export function inTransaction<T>(em: EntityManager, work: (em: EntityManager) => Promise<T>): Promise<T> {
+  let committing = false;
+  return withRetry(
+    () => {
+      committing = false;
+      return em.transactional(async (tx) => {
+        const result = await work(tx);
+        await tx.flush();
+        committing = true;
+        return result;
+      });
+    },
+    (error) => !committing && isTransient(error),
+  );
+}
