@@ -16,6 +16,13 @@ function configOrExit(): Config {
 
 const config = configOrExit();
 const logger = createLogger(config);
+
+/** Exits once the log lines written so far have reached their destination. */
+function exitAfterLogs(code: number): void {
+  setTimeout(() => process.exit(code), 1000).unref();
+  logger.flush(() => process.exit(code));
+}
+
 let database: DatabaseTarget | undefined;
 let server: RunningServer;
 
@@ -25,8 +32,8 @@ try {
 } catch (error) {
   logger.fatal({ err: error }, `start-up failed: ${(error as Error).message}`);
   database?.stop();
-  logger.flush();
-  process.exit(1);
+  exitAfterLogs(1);
+  await new Promise(() => undefined);
 }
 
 let stopping = false;
@@ -38,11 +45,10 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
     await server.stop();
     database?.stop();
     logger.info('stopped');
-    logger.flush();
-    process.exit(0);
+    exitAfterLogs(0);
   } catch (error) {
     logger.fatal({ err: error }, 'shutdown failed');
-    process.exit(1);
+    exitAfterLogs(1);
   }
 }
 process.once('SIGTERM', shutdown);

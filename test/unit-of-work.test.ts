@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Arg, Ctx, Mutation, Query, Resolver, UseMiddleware } from 'type-graphql';
+import { Arg, Ctx, Mutation, Query, Resolver } from 'type-graphql';
 import type { Context } from '../src/graphql/context.js';
-import { UnitOfWork } from '../src/graphql/unit-of-work.js';
+import { inTransaction } from '../src/db/transaction.js';
 import { User } from '../src/modules/users/user.entity.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { startTestServer, type TestServer } from './support/server.js';
@@ -10,19 +10,20 @@ import { startTestServer, type TestServer } from './support/server.js';
 @Resolver()
 class WritesResolver {
   @Mutation(() => Boolean)
-  @UseMiddleware(UnitOfWork)
-  async createUsers(
-    @Ctx() { em }: Context,
+  createUsers(
+    @Ctx() context: Context,
     @Arg('emails', () => [String]) emails: string[],
     @Arg('failAfter', () => Number, { nullable: true }) failAfter: number | null,
   ): Promise<boolean> {
-    for (const [index, email] of emails.entries()) {
-      if (index === failAfter) throw new Error('failed halfway');
-      em.create(User, { email, passwordHash: 'not-a-real-hash' });
-      // Flush each row, so the earlier ones are already in the database when a later one fails.
-      await em.flush();
-    }
-    return true;
+    return inTransaction(context.em, async (em) => {
+      for (const [index, email] of emails.entries()) {
+        if (index === failAfter) throw new Error('failed halfway');
+        em.create(User, { email, passwordHash: 'not-a-real-hash' });
+        // Flush each row, so the earlier ones are already in the database when a later one fails.
+        await em.flush();
+      }
+      return true;
+    });
   }
 
   @Query(() => Boolean)

@@ -27,6 +27,8 @@ export interface EmbeddedOptions {
   ephemeral?: boolean;
   /** Extra server settings (`postgres -c`). */
   settings?: Record<string, string>;
+  /** Listen here rather than on a free port (to restart a server where its clients expect it). */
+  port?: number;
 }
 
 const SUPERUSER = 'postgres';
@@ -121,7 +123,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   let port = runningPort(clusterDir);
   const startedHere = port === undefined;
   if (port === undefined) {
-    port = await freePort();
+    port = options.port ?? (await freePort());
     const settings = { listen_addresses: '127.0.0.1', unix_socket_directories: "''", ...options.settings };
     const flags = [`-p ${port}`, ...Object.entries(settings).map(([k, v]) => `-c ${k}=${v}`)].join(' ');
     try {

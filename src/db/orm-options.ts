@@ -9,6 +9,7 @@ import type { Logger } from '../observability/logger.js';
 import { User } from '../modules/users/user.entity.js';
 import { Task } from '../modules/tasks/task.entity.js';
 import { connectionSettings } from './connection-settings.js';
+import { releaseDeadClients } from './pool-guard.js';
 import { ResilientDriver } from './resilient-driver.js';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations', import.meta.url));
@@ -22,6 +23,7 @@ function sessionSetup(pool: pg.Pool, config: Config, logger: Logger): void {
   const statements: string[] = [];
   if (config.db.statementTimeoutMs > 0) statements.push(`set statement_timeout = ${config.db.statementTimeoutMs}`);
   pool.on('error', (error) => logger.warn({ err: error }, 'idle database connection failed'));
+  releaseDeadClients(pool);
   pool.on('connect', (client) => {
     for (const sql of statements) {
       client.query(sql).catch((error: unknown) => logger.warn({ err: error }, 'could not apply session setting'));

@@ -1,7 +1,7 @@
 import { ref } from '@mikro-orm/core';
-import { Arg, Args, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root, UseMiddleware } from 'type-graphql';
+import { Arg, Args, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { Context } from '../../graphql/context.js';
-import { UnitOfWork } from '../../graphql/unit-of-work.js';
+import { inTransaction } from '../../db/transaction.js';
 import { requireUserId } from '../../graphql/viewer.js';
 import { User } from '../users/user.entity.js';
 import { Task } from './task.entity.js';
@@ -9,6 +9,12 @@ import { TaskService } from './task.service.js';
 import { CreateTaskInput, TaskConnection, TasksArgs, UpdateTaskArgs } from './task.types.js';
 
 const tasksOf = (context: Context) => new TaskService(context.em, requireUserId(context));
+
+/** A mutation is one unit of work: its writes commit together or not at all (see inTransaction). */
+function mutate<T>(context: Context, work: (tasks: TaskService) => T | Promise<T>): Promise<T> {
+  const owner = requireUserId(context);
+  return inTransaction(context.em, async (em) => work(new TaskService(em, owner)));
+}
 
 @Resolver(() => Task)
 export class TaskResolver {
@@ -23,27 +29,23 @@ export class TaskResolver {
   }
 
   @Mutation(() => Task)
-  @UseMiddleware(UnitOfWork)
-  async createTask(@Arg('input', () => CreateTaskInput) input: CreateTaskInput, @Ctx() context: Context): Promise<Task> {
-    return tasksOf(context).create(input);
+  createTask(@Arg('input', () => CreateTaskInput) input: CreateTaskInput, @Ctx() context: Context): Promise<Task> {
+    return mutate(context, (tasks) => tasks.create(input));
   }
 
   @Mutation(() => Task)
-  @UseMiddleware(UnitOfWork)
   updateTask(@Args(() => UpdateTaskArgs) { id, input }: UpdateTaskArgs, @Ctx() context: Context): Promise<Task> {
-    return tasksOf(context).update(id, input);
+    return mutate(context, (tasks) => tasks.update(id, input));
   }
 
   @Mutation(() => Task)
-  @UseMiddleware(UnitOfWork)
   completeTask(@Arg('id', () => ID) id: string, @Ctx() context: Context): Promise<Task> {
-    return tasksOf(context).complete(id);
+    return mutate(context, (tasks) => tasks.complete(id));
   }
 
   @Mutation(() => ID, { description: 'The id that was deleted' })
-  @UseMiddleware(UnitOfWork)
   deleteTask(@Arg('id', () => ID) id: string, @Ctx() context: Context): Promise<string> {
-    return tasksOf(context).delete(id);
+    return mutate(context, (tasks) => tasks.delete(id));
   }
 
   /** Batched per request by MikroORM's dataloader: one query for a whole page. */
