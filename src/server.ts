@@ -12,6 +12,8 @@ import { createHttpApp } from './http/app.js';
 import { AuthService } from './modules/users/auth.service.js';
 import { TokenService } from './modules/users/tokens.js';
 import type { Logger } from './observability/logger.js';
+import { Metrics } from './observability/metrics.js';
+import { onDbError } from './db/resilient-driver.js';
 
 export interface ServerOptions {
   config: Config;
@@ -28,6 +30,7 @@ export interface RunningServer {
   url: string;
   orm: MikroORM;
   health: HealthService;
+  metrics: Metrics;
   /** Stops accepting requests, lets in-flight ones finish, closes the pool. */
   stop(): Promise<void>;
 }
@@ -43,12 +46,15 @@ export async function startServer({ config, logger, database, resolvers = [], po
   await orm.connect();
   const pool = (await orm.em.getConnection().getNativeClient()) as pg.Pool;
   const health = new HealthService({ pool: () => pool, poolMax: config.db.max, shipped: shippedMigrations(MIGRATIONS_DIR) });
+  const metrics = new Metrics(() => health.poolStats());
+  metrics.instrumentPool(pool);
+  onDbError(orm.config, (kind) => metrics.dbError(kind));
 
   const tokens = new TokenService(config, logger);
   const auth = new AuthService(tokens, config.bcryptRounds);
 
   const schema = await buildAppSchema(resolvers);
-  const { httpServer, apollo } = await createHttpApp({ config, logger, orm, schema, services: { health, auth, tokens } });
+  const { httpServer, apollo } = await createHttpApp({ config, logger, orm, schema, services: { health, auth, tokens }, metrics });
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
     httpServer.listen(port ?? config.port, config.host, resolve);
@@ -61,6 +67,7 @@ export async function startServer({ config, logger, database, resolvers = [], po
     url,
     orm,
     health,
+    metrics,
     stop: async () => {
       await apollo.stop();
       await orm.close();

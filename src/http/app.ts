@@ -17,6 +17,7 @@ import { loggingPlugin } from '../graphql/logging.plugin.js';
 import { viewerFrom } from '../graphql/viewer.js';
 import { healthRoutes } from '../health/health.routes.js';
 import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
 import { httpErrors } from './http-errors.js';
 import { requestLogger } from './request-logger.js';
 
@@ -26,6 +27,7 @@ export interface AppDeps {
   orm: MikroORM;
   schema: GraphQLSchema;
   services: Services;
+  metrics: Metrics;
 }
 
 export interface HttpApp {
@@ -34,7 +36,7 @@ export interface HttpApp {
 }
 
 /** Express 5 with the health routes and Apollo on `/graphql`; every request gets a fresh EntityManager fork. */
-export async function createHttpApp({ config, logger, orm, schema, services }: AppDeps): Promise<HttpApp> {
+export async function createHttpApp({ config, logger, orm, schema, services, metrics }: AppDeps): Promise<HttpApp> {
   const production = config.env === 'production';
   const app = express();
   const httpServer = createServer(app);
@@ -52,6 +54,7 @@ export async function createHttpApp({ config, logger, orm, schema, services }: A
         ? ApolloServerPluginLandingPageProductionDefault({ footer: false })
         : ApolloServerPluginLandingPageLocalDefault({ footer: false }),
       loggingPlugin(),
+      metrics.plugin(),
       limitsPlugin(schema, { maxDepth: config.maxQueryDepth, maxCost: config.maxQueryCost }),
     ],
   });
@@ -59,7 +62,9 @@ export async function createHttpApp({ config, logger, orm, schema, services }: A
 
   app.disable('x-powered-by');
   app.use(requestLogger(logger));
+  app.use(metrics.httpMiddleware());
   app.use(healthRoutes(services.health));
+  app.get('/metrics', metrics.route());
   app.use(
     '/graphql',
     express.json({ limit: config.bodyLimitBytes }),

@@ -1,0 +1,121 @@
+import type { ApolloServerPlugin } from '@apollo/server';
+import type { RequestHandler } from 'express';
+import type pg from 'pg';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { DbErrorKind } from '../db/db-errors.js';
+import type { Context } from '../graphql/context.js';
+import type { PoolStats } from '../health/health.types.js';
+
+const OPERATION_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+const MAX_OPERATION_NAMES = 200;
+const ROUTES = new Set(['/graphql', '/health', '/health/live', '/health/ready', '/metrics']);
+
+/**
+ * The Prometheus view of one server: its pool (the same numbers `health` reports), the time spent waiting
+ * for a connection, database errors by kind, GraphQL operations and HTTP requests, and the process itself.
+ * A registry per server, so that several servers in one process (tests) do not mix their numbers.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly #operationNames = new Set<string>();
+  readonly #acquire: Histogram;
+  readonly #dbErrors: Counter<'kind'>;
+  readonly #operations: Histogram<'operation' | 'type' | 'outcome'>;
+  readonly #http: Histogram<'method' | 'route' | 'status'>;
+
+  constructor(poolStats: () => PoolStats) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    const poolGauge = (name: string, help: string, read: (stats: PoolStats) => number) =>
+      new Gauge({ name, help, registers, collect() { this.set(read(poolStats())); } });
+    poolGauge('db_pool_max', 'Most connections the pool may open (DB_POOL_MAX)', (s) => s.max);
+    poolGauge('db_pool_size', 'Connections open now, busy or idle', (s) => s.total);
+    poolGauge('db_pool_idle', 'Open connections waiting for work', (s) => s.idle);
+    poolGauge('db_pool_waiting', 'Requests waiting for a connection', (s) => s.waiting);
+    this.#acquire = new Histogram({
+      name: 'db_pool_acquire_seconds',
+      help: 'Time spent waiting for a connection from the pool',
+      buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.#dbErrors = new Counter({ name: 'db_errors_total', help: 'Failed database statements, by kind', labelNames: ['kind'], registers });
+    this.#operations = new Histogram({
+      name: 'graphql_operation_duration_seconds',
+      help: 'GraphQL operations by name, type and outcome (ok or the first error code)',
+      labelNames: ['operation', 'type', 'outcome'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.#http = new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP requests by method, route and status',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+  }
+
+  dbError(kind: DbErrorKind): void {
+    this.#dbErrors.inc({ kind });
+  }
+
+  /** Times every `pool.connect()`: how long requests wait for a connection. */
+  instrumentPool(pool: pg.Pool): void {
+    const connect = pool.connect.bind(pool) as (...args: unknown[]) => unknown;
+    const timed = async () => {
+      const stop = this.#acquire.startTimer();
+      try {
+        return await (connect() as Promise<pg.PoolClient>);
+      } finally {
+        stop();
+      }
+    };
+    // The ORM uses the promise form; the callback form is passed through as it is.
+    pool.connect = ((...args: unknown[]) => (args.length > 0 ? connect(...args) : timed())) as typeof pool.connect;
+  }
+
+  plugin(): ApolloServerPlugin<Context> {
+    return {
+      requestDidStart: async () => {
+        const stop = this.#operations.startTimer();
+        return {
+          willSendResponse: async ({ contextValue, operation, operationName }) => {
+            stop({
+              operation: this.#operationLabel(operationName),
+              type: operation?.operation ?? 'unknown',
+              outcome: contextValue.outcome.errors?.[0] ?? 'ok',
+            });
+          },
+        };
+      },
+    };
+  }
+
+  httpMiddleware(): RequestHandler {
+    return (req, res, next) => {
+      const stop = this.#http.startTimer();
+      res.once('finish', () => {
+        const route = req.originalUrl.split('?')[0]!;
+        stop({ method: req.method, route: ROUTES.has(route) ? route : 'other', status: String(res.statusCode) });
+      });
+      next();
+    };
+  }
+
+  route(): RequestHandler {
+    return async (_req, res) => {
+      res.type(this.registry.contentType).send(await this.registry.metrics());
+    };
+  }
+
+  /** Operation names come from clients: only well-formed ones, and not unboundedly many. */
+  #operationLabel(name: string | null | undefined): string {
+    if (!name) return '(anonymous)';
+    if (!OPERATION_NAME.test(name)) return '(invalid)';
+    if (!this.#operationNames.has(name)) {
+      if (this.#operationNames.size >= MAX_OPERATION_NAMES) return '(other)';
+      this.#operationNames.add(name);
+    }
+    return name;
+  }
+}
