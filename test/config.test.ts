@@ -39,6 +39,7 @@ describe('configuration', () => {
       bodyLimitBytes: 102_400,
       maxQueryDepth: 8,
       maxQueryCost: 3000,
+      shutdownGraceMs: 10_000,
       logLevel: 'info',
       migrateOnStart: true,
       bcryptRounds: 12,

@@ -34,6 +34,8 @@ export interface Config {
   /** GraphQL operations deeper or costlier than these are refused before they run. */
   maxQueryDepth: number;
   maxQueryCost: number;
+  /** On SIGTERM, how long in-flight requests may take before their connections are cut. */
+  shutdownGraceMs: number;
   logLevel: string;
   migrateOnStart: boolean;
   bcryptRounds: number;
@@ -119,6 +121,7 @@ const specs = {
   HTTP_BODY_LIMIT: byteSize({ default: 100 * 1024, desc: 'a size from 1kb to 50mb, such as 100kb' }),
   GRAPHQL_MAX_DEPTH: intWithin(2, 100)({ default: 8, desc: 'an integer within 2..100' }),
   GRAPHQL_MAX_COST: intWithin(10, 1_000_000)({ default: 3000, desc: 'an integer within 10..1000000' }),
+  SHUTDOWN_GRACE_MS: intWithin(0, 600_000)({ default: 10_000, desc: 'milliseconds within 0..600000' }),
   LOG_LEVEL: str({
     choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
     default: 'info',
@@ -173,6 +176,7 @@ export function parseConfig(raw: Record<string, string | undefined>): Config {
     bodyLimitBytes: env.HTTP_BODY_LIMIT,
     maxQueryDepth: env.GRAPHQL_MAX_DEPTH,
     maxQueryCost: env.GRAPHQL_MAX_COST,
+    shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     logLevel: env.LOG_LEVEL,
     migrateOnStart: env.MIGRATE_ON_START,
     bcryptRounds: env.BCRYPT_ROUNDS,

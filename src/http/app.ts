@@ -49,7 +49,7 @@ export async function createHttpApp({ config, logger, orm, schema, services, met
     includeStacktraceInErrorResponses: config.env === 'development',
     formatError: formatError(production),
     plugins: [
-      ApolloServerPluginDrainHttpServer({ httpServer }),
+      ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownGraceMs }),
       production
         ? ApolloServerPluginLandingPageProductionDefault({ footer: false })
         : ApolloServerPluginLandingPageLocalDefault({ footer: false }),
