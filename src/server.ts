@@ -54,12 +54,12 @@ export async function startServer({ config, logger, database, resolvers = [], po
   const auth = new AuthService(tokens, config.bcryptRounds);
 
   const schema = await buildAppSchema(resolvers);
-  const { httpServer, apollo } = await createHttpApp({ config, logger, orm, schema, services: { health, auth, tokens }, metrics });
+  const http = await createHttpApp({ config, logger, orm, schema, services: { health, auth, tokens }, metrics });
   await new Promise<void>((resolve, reject) => {
-    httpServer.once('error', reject);
-    httpServer.listen(port ?? config.port, config.host, resolve);
+    http.httpServer.once('error', reject);
+    http.httpServer.listen(port ?? config.port, config.host, resolve);
   });
-  const address = httpServer.address() as { port: number };
+  const address = http.httpServer.address() as { port: number };
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${address.port}`;
   logger.info({ url: `${url}/graphql` }, 'server ready');
 
@@ -69,7 +69,7 @@ export async function startServer({ config, logger, database, resolvers = [], po
     health,
     metrics,
     stop: async () => {
-      await apollo.stop();
+      await http.stop();
       await orm.close();
     },
   };

@@ -12,6 +12,7 @@ import type { GraphQLSchema } from 'graphql';
 import type { Config } from '../config/config.js';
 import type { Context, Services } from '../graphql/context.js';
 import { formatError } from '../graphql/errors.js';
+import { InflightOperations } from '../graphql/inflight.plugin.js';
 import { limitsPlugin } from '../graphql/limits.plugin.js';
 import { loggingPlugin } from '../graphql/logging.plugin.js';
 import { viewerFrom } from '../graphql/viewer.js';
@@ -32,7 +33,8 @@ export interface AppDeps {
 
 export interface HttpApp {
   httpServer: Server;
-  apollo: ApolloServer<Context>;
+  /** Stops accepting requests, lets in-flight ones finish (within the grace period). */
+  stop(): Promise<void>;
 }
 
 /** Express 5 with the health routes and Apollo on `/graphql`; every request gets a fresh EntityManager fork. */
@@ -40,6 +42,7 @@ export async function createHttpApp({ config, logger, orm, schema, services, met
   const production = config.env === 'production';
   const app = express();
   const httpServer = createServer(app);
+  const inflight = new InflightOperations();
 
   const apollo = new ApolloServer<Context>({
     schema,
@@ -55,6 +58,7 @@ export async function createHttpApp({ config, logger, orm, schema, services, met
         : ApolloServerPluginLandingPageLocalDefault({ footer: false }),
       loggingPlugin(),
       metrics.plugin(),
+      inflight.plugin(),
       limitsPlugin(schema, { maxDepth: config.maxQueryDepth, maxCost: config.maxQueryCost }),
     ],
   });
@@ -80,5 +84,11 @@ export async function createHttpApp({ config, logger, orm, schema, services, met
     }),
   );
   app.use(httpErrors(logger));
-  return { httpServer, apollo };
+  return {
+    httpServer,
+    stop: async () => {
+      await apollo.stop();
+      await inflight.idle(config.shutdownGraceMs);
+    },
+  };
 }

@@ -1,0 +1,116 @@
+// Shared by the benchmark scripts: a PostgreSQL of their own, the server as operators run it, and samplers.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { PROJECT_ROOT } from '../src/config/app-version.js';
+import { freePort, startEmbeddedPostgres, type EmbeddedDatabase } from '../src/db/embedded.js';
+import { createLogger } from '../src/observability/logger.js';
+
+export const quietLogger = createLogger({ env: 'test', logLevel: 'warn' });
+
+/** The embedded PostgreSQL under .data/bench with a fresh database, or the server BENCH_DATABASE_URL names. */
+export async function benchDatabase(name: string): Promise<{ url: string; admin: string; stop(): void }> {
+  const external = process.env.BENCH_DATABASE_URL;
+  let embedded: EmbeddedDatabase | undefined;
+  let admin: string;
+  if (external) {
+    admin = external;
+  } else {
+    embedded = await startEmbeddedPostgres({ dataDir: join(PROJECT_ROOT, '.data', 'bench'), logger: quietLogger });
+    admin = embedded.urlFor('postgres');
+  }
+  const client = new pg.Client({ connectionString: admin });
+  await client.connect();
+  await client.query(`drop database if exists ${name} with (force)`);
+  await client.query(`create database ${name}`);
+  await client.end();
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), admin, stop: () => embedded?.stop() };
+}
+
+export interface ServerProcess {
+  url: string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** `src/main.ts` in production mode, in its own process, on `cpu` when taskset is there. */
+export async function startServerProcess(databaseUrl: string, env: Record<string, string> = {}, cpu?: number): Promise<ServerProcess> {
+  const port = await freePort();
+  const args = ['--import', '@swc-node/register/esm-register', join(PROJECT_ROOT, 'src/main.ts')];
+  const [command, commandArgs] = cpu !== undefined && hasTaskset() ? ['taskset', ['-c', String(cpu), process.execPath, ...args]] : [process.execPath, args];
+  const child = spawn(command as string, commandArgs as string[], {
+    cwd: PROJECT_ROOT,
+    env: {
+      ...process.env,
+      NODE_OPTIONS: '',
+      NODE_ENV: 'production',
+      DATABASE_URL: databaseUrl,
+      JWT_SECRET: randomBytes(24).toString('hex'),
+      LOG_LEVEL: 'warn',
+      PORT: String(port),
+      ...env,
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitUntilReady(`${url}/health/ready`, child);
+  return {
+    url,
+    child,
+    stop: async () => {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+export async function waitUntilReady(url: string, child?: ChildProcess, timeoutMs = 60_000): Promise<void> {
+  const started = Date.now();
+  while (Date.now() - started < timeoutMs) {
+    if (child && child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+    try {
+      if ((await fetch(url)).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(100);
+  }
+  throw new Error(`${url} not ready within ${timeoutMs} ms`);
+}
+
+let taskset: boolean | undefined;
+export function hasTaskset(): boolean {
+  taskset ??= spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+  return taskset;
+}
+
+/** Resident set size of a process, in bytes. */
+export function rssOf(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+}
+
+/** Connections to `database` right now, as PostgreSQL counts them. */
+export async function connectionsTo(admin: pg.Client, database: string): Promise<number> {
+  const { rows } = await admin.query<{ n: number }>('select count(*)::int as n from pg_stat_activity where datname = $1', [database]);
+  return rows[0]!.n;
+}
+
+export async function graphql<T>(url: string, query: string, variables?: Record<string, unknown>, token?: string): Promise<T> {
+  const res = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await res.json()) as { data?: T; errors?: unknown[] };
+  if (body.errors) throw new Error(`GraphQL errors: ${JSON.stringify(body.errors)}`);
+  return body.data as T;
+}
+
+export const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;

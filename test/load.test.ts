@@ -1,0 +1,65 @@
+import { signUpUser } from './support/api.js';
+import { adminQuery, createTestDatabase, type TestDatabase } from './support/database.js';
+import { startTestServer, type TestServer } from './support/server.js';
+import { COMPLETE_TASK, CREATE_TASK, createTask, LIST_TASKS, UPDATE_TASK } from './support/tasks.js';
+
+const POOL_MAX = 5;
+
+describe('a burst of concurrent operations (the short form of `npm run bench:load`)', () => {
+  let db: TestDatabase;
+  let server: TestServer;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    server = await startTestServer({ databaseUrl: db.url, env: { DB_POOL_MAX: String(POOL_MAX) } });
+  });
+  afterAll(async () => {
+    await server.stop();
+    await db.drop();
+  });
+
+  it('serves 600 mixed reads and writes, 150 at a time, with no error and no more connections than DB_POOL_MAX', async () => {
+    const users = await Promise.all(Array.from({ length: 10 }, () => signUpUser(server.url)));
+    const seeds = await Promise.all(users.map((user) => createTask(user.api, { title: 'seed', tags: ['load'] })));
+
+    let peak = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const { rows } = await adminQuery<{ n: number }>(`select count(*)::int as n from pg_stat_activity where datname = $1`, [db.name]);
+        peak = Math.max(peak, rows[0]!.n);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    })();
+
+    const operation = (i: number) => {
+      const user = users[i % users.length]!;
+      const seed = seeds[i % seeds.length]!;
+      switch (i % 5) {
+        case 0:
+          return user.api.request(CREATE_TASK, { input: { title: `burst ${i}`, tags: ['load', `t${i % 7}`] } });
+        case 1:
+          return user.api.request(UPDATE_TASK, { id: seed.id, input: { description: `touched ${i}` } });
+        case 2:
+          return user.api.request(COMPLETE_TASK, { id: seed.id });
+        case 3:
+          return user.api.request(`{ tasks(first: 20, filter: { tagsAny: ["load"] }) { totalCount edges { node { id owner { email } } } } }`);
+        default:
+          return user.api.request(LIST_TASKS, { first: 50 });
+      }
+    };
+    const failures: unknown[] = [];
+    for (let wave = 0; wave < 4; wave++) {
+      const results = await Promise.all(Array.from({ length: 150 }, (_, i) => operation(wave * 150 + i)));
+      failures.push(...results.filter((r) => r.errors || r.status !== 200));
+    }
+    sampling = false;
+    await sampler;
+
+    expect(failures).toEqual([]);
+    expect(peak).toBeGreaterThan(0);
+    expect(peak).toBeLessThanOrEqual(POOL_MAX);
+    const { rows } = await db.query<{ n: number }>(`select count(*)::int as n from tasks where title like 'burst %'`);
+    expect(rows[0]).toEqual({ n: 120 });
+  });
+});
