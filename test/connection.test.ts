@@ -53,7 +53,7 @@ describe('the pool', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    orm = await openOrm(db.url, env);
+    orm = await openOrm(db.directUrl, env);
   });
   afterAll(async () => {
     await orm.close();
@@ -90,7 +90,7 @@ describe('the pool', () => {
   });
 
   it('tries TLS when the URL asks for it', async () => {
-    const tls = await openOrm(`${db.url}?sslmode=require`);
+    const tls = await openOrm(`${db.directUrl}?sslmode=require`);
     try {
       await expect(tls.em.getConnection().execute('select 1')).rejects.toThrow(/does not support SSL/);
     } finally {

@@ -29,7 +29,7 @@ describe('health through a proxy that can cut or freeze the database', () => {
   beforeAll(async () => {
     db = await createTestDatabase();
     proxy = await TcpProxy.to(db.url);
-    server = await startTestServer({ databaseUrl: proxy.urlFor(db.url), env: { DB_POOL_MAX: '4' } });
+    server = await startTestServer({ databaseUrl: proxy.urlFor(db.url), directUrl: db.directUrl, env: { DB_POOL_MAX: '4' } });
   });
   afterAll(async () => {
     await proxy.setMode('forward');

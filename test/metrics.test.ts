@@ -22,7 +22,7 @@ describe('/metrics', () => {
   beforeAll(async () => {
     db = await createTestDatabase();
     proxy = await TcpProxy.to(db.url);
-    server = await startTestServer({ databaseUrl: proxy.urlFor(db.url), env: { DB_POOL_MAX: '6' } });
+    server = await startTestServer({ databaseUrl: proxy.urlFor(db.url), directUrl: db.directUrl, env: { DB_POOL_MAX: '6' } });
   });
   afterAll(async () => {
     await proxy.setMode('forward');

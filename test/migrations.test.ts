@@ -19,7 +19,7 @@ describe('migrations at start-up', () => {
   it('runs exactly once when several instances start together', async () => {
     const config = testConfig(db.url);
     const logger = createLogger({ env: 'test', logLevel: 'silent' });
-    const results = await Promise.all(Array.from({ length: 4 }, () => migrateUnderLock(config, db.url, logger)));
+    const results = await Promise.all(Array.from({ length: 4 }, () => migrateUnderLock(config, db.directUrl, logger)));
     expect(results.flat()).toHaveLength(1);
     expect(results.filter((applied) => applied.length === 1)).toHaveLength(1);
     const { rows } = await db.query<{ name: string }>('select name from mikro_orm_migrations');
@@ -28,7 +28,7 @@ describe('migrations at start-up', () => {
 
   it('are left to a deploy step with MIGRATE_ON_START=false', async () => {
     const port = await freePort();
-    const server = spawnServer({ DATABASE_URL: db.url, MIGRATE_ON_START: 'false', PORT: String(port) });
+    const server = spawnServer({ DATABASE_URL: db.url, DATABASE_DIRECT_URL: db.directUrl, MIGRATE_ON_START: 'false', PORT: String(port) });
     try {
       await server.waitFor(/"msg":"server ready"/);
       const { rows } = await db.query(`select to_regclass('mikro_orm_migrations') as t, to_regclass('tasks') as tasks`);
@@ -56,7 +56,7 @@ describe('the MikroORM CLI', () => {
     const run = (args: string[]) =>
       promisify(execFile)(process.execPath, ['node_modules/@mikro-orm/cli/cli.js', ...args], {
         cwd: PROJECT_ROOT,
-        env: { ...process.env, NODE_OPTIONS: '', NODE_ENV: 'test', DATABASE_URL: db.url, LOG_LEVEL: 'warn', BCRYPT_ROUNDS: '4' },
+        env: { ...process.env, NODE_OPTIONS: '', NODE_ENV: 'test', DATABASE_URL: db.url, DATABASE_DIRECT_URL: db.directUrl, LOG_LEVEL: 'warn', BCRYPT_ROUNDS: '4' },
       });
     expect((await run(['migration:pending'])).stdout).toMatch(/Migration\d+_initial/);
     await run(['migration:up']);

@@ -34,6 +34,7 @@ describe('errors in production', () => {
     proxy = await TcpProxy.to(db.url);
     server = await startTestServer({
       databaseUrl: proxy.urlFor(db.url),
+      directUrl: db.directUrl,
       env: { NODE_ENV: 'production', JWT_SECRET: SECRET, DB_POOL_ACQUIRE_TIMEOUT_MS: '1000', DB_CONNECT_RETRIES: '0' },
       resolvers: [FailingResolver],
     });

@@ -12,7 +12,7 @@ describe('database schema', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    orm = await openOrm(db.url);
+    orm = await openOrm(db.directUrl);
     await orm.migrator.up();
   });
   afterAll(async () => {

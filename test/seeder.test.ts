@@ -12,7 +12,7 @@ describe('DatabaseSeeder', () => {
   beforeAll(async () => {
     process.env.LOG_LEVEL = 'warn'; // the seeder reads the process's own configuration
     db = await createTestDatabase();
-    orm = await openOrm(db.url);
+    orm = await openOrm(db.directUrl);
     await orm.migrator.up();
   });
   afterAll(async () => {

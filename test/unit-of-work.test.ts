@@ -3,7 +3,7 @@ import { Arg, Ctx, Mutation, Query, Resolver } from 'type-graphql';
 import type { Context } from '../src/graphql/context.js';
 import { inTransaction } from '../src/db/transaction.js';
 import { User } from '../src/modules/users/user.entity.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { createTestDatabase, openConnections, type TestDatabase } from './support/database.js';
 import { startTestServer, type TestServer } from './support/server.js';
 
 /** Writes through the request's EntityManager, as feature resolvers do, and can fail at any step. */
@@ -103,7 +103,6 @@ describe('graceful stop', () => {
     await expect(fetch(`${server.url}/health/live`)).rejects.toThrow();
     expect((await inFlight).body).toEqual({ data: { slow: true } });
     await stopped;
-    const { rows } = await db.query(`select count(*)::int as n from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()`, [db.name]);
-    expect(rows[0]).toEqual({ n: 0 });
+    expect(await openConnections(db)).toBe(0);
   });
 });

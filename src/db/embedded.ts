@@ -60,7 +60,7 @@ function runningPort(clusterDir: string): number | undefined {
 }
 
 /** PostgreSQL refuses to run as root: as root, run it as the `postgres` user, creating that user if needed. */
-function serverUser(): { uid?: number; gid?: number } {
+export function serverUser(): { uid?: number; gid?: number } {
   if (userInfo().uid !== 0) return {};
   const id = (flag: string) => Number(execFileSync('id', [flag, SUPERUSER], { encoding: 'utf8' }).trim());
   try {

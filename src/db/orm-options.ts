@@ -18,10 +18,15 @@ const SQL_LEVELS = new Set(['debug', 'trace']);
 /** How long past the statement timeout a query may go unanswered before its connection is given up. */
 const QUERY_GRACE_MS = 2000;
 
-/** Every new connection gets the same server-side settings, sent as a statement: poolers reject start-up parameters. */
-function sessionSetup(pool: pg.Pool, config: Config, logger: Logger): void {
+/**
+ * Every new direct connection gets the statement timeout, sent as a statement since poolers reject start-up
+ * parameters. Behind a transaction-mode pooler a session setting would land on whichever server connection ran
+ * it and stay there for other clients: it is not sent; set it on the role there (see the README), and the
+ * client-side deadline below still bounds every query.
+ */
+function sessionSetup(pool: pg.Pool, config: Config, logger: Logger, pooled: boolean): void {
   const statements: string[] = [];
-  if (config.db.statementTimeoutMs > 0) statements.push(`set statement_timeout = ${config.db.statementTimeoutMs}`);
+  if (config.db.statementTimeoutMs > 0 && !pooled) statements.push(`set statement_timeout = ${config.db.statementTimeoutMs}`);
   pool.on('error', (error) => logger.warn({ err: error }, 'idle database connection failed'));
   releaseDeadClients(pool);
   pool.on('connect', (client) => {
@@ -91,7 +96,7 @@ export function ormOptions(config: Config, databaseUrl: string, logger: Logger):
       maxLifetimeSeconds: config.db.maxLifetimeS,
       keepAlive: true,
       application_name: 'todo-graphql-server',
-      onPoolCreated: (pool: pg.Pool) => sessionSetup(pool, config, logger),
+      onPoolCreated: (pool: pg.Pool) => sessionSetup(pool, config, logger, databaseUrl !== (config.databaseDirectUrl ?? databaseUrl)),
     },
     migrations: {
       path: MIGRATIONS_DIR,

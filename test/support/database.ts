@@ -17,9 +17,28 @@ export async function adminQuery<T extends pg.QueryResultRow>(sql: string, param
   }
 }
 
+/** The URL the server under test uses: through PgBouncer when the run has one (TEST_PGBOUNCER=1). */
+function pooled(direct: URL): string {
+  const port = process.env.TEST_POOLER_PORT;
+  if (!port) return direct.toString();
+  const url = new URL(direct);
+  url.port = port;
+  return url.toString();
+}
+
+/** The unpooled URL for `url`, as DATABASE_DIRECT_URL would give it: for migrations and their advisory lock. */
+export function directUrlFor(url: string): string {
+  const parsed = new URL(url);
+  if (!process.env.TEST_POOLER_PORT || parsed.port !== process.env.TEST_POOLER_PORT) return url;
+  parsed.port = new URL(adminUrl()).port;
+  return parsed.toString();
+}
+
 export interface TestDatabase {
   name: string;
+  /** Through PgBouncer when the run has one; otherwise the same as `directUrl`. */
   url: string;
+  directUrl: string;
   query<T extends pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<T>>;
   drop(): Promise<void>;
 }
@@ -32,10 +51,25 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   url.pathname = `/${name}`;
   return {
     name,
-    url: url.toString(),
+    url: pooled(url),
+    directUrl: url.toString(),
     query: (sql, params) => adminQuery(sql, params, url.toString()),
     drop: async () => {
       await adminQuery(`drop database if exists ${name} with (force)`);
     },
   };
+}
+
+/** Connections the servers under test hold on `db`: PgBouncer's clients for it, or PostgreSQL's backends. */
+export async function openConnections(db: TestDatabase): Promise<number> {
+  const port = process.env.TEST_POOLER_PORT;
+  if (!port) {
+    const { rows } = await db.query<{ n: number }>('select count(*)::int as n from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [db.name]);
+    return rows[0]!.n;
+  }
+  const console = new URL(adminUrl());
+  console.port = port;
+  console.pathname = '/pgbouncer';
+  const { rows } = await adminQuery<{ database: string }>('show clients', [], console.toString());
+  return rows.filter((row) => row.database === db.name).length;
 }

@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import { parseConfig, type Config } from '../../src/config/config.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { startServer, type RunningServer } from '../../src/server.js';
+import { directUrlFor } from './database.js';
 
 export interface LogLine {
   level: number;
@@ -32,14 +33,23 @@ export interface HttpResponse {
 
 export interface TestServerOptions {
   databaseUrl: string;
+  /** DATABASE_DIRECT_URL; by default the unpooled twin of `databaseUrl`. */
+  directUrl?: string;
   env?: Record<string, string>;
   // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
   resolvers?: Function[];
 }
 
 /** The real server on a free port, configured as the environment would configure it, logging into memory. */
-export async function startTestServer({ databaseUrl, env = {}, resolvers }: TestServerOptions): Promise<TestServer> {
-  const config = parseConfig({ NODE_ENV: 'test', LOG_LEVEL: 'info', DATABASE_URL: databaseUrl, BCRYPT_ROUNDS: '4', ...env });
+export async function startTestServer({ databaseUrl, directUrl = directUrlFor(databaseUrl), env = {}, resolvers }: TestServerOptions): Promise<TestServer> {
+  const config = parseConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'info',
+    DATABASE_URL: databaseUrl,
+    DATABASE_DIRECT_URL: directUrl,
+    BCRYPT_ROUNDS: '4',
+    ...env,
+  });
   const logs: LogLine[] = [];
   const destination = new Writable({
     write(chunk, _encoding, done) {
@@ -48,7 +58,7 @@ export async function startTestServer({ databaseUrl, env = {}, resolvers }: Test
     },
   });
   const logger = createLogger(config, destination);
-  const server = await startServer({ config, logger, database: { url: databaseUrl, directUrl: databaseUrl }, resolvers, port: 0 });
+  const server = await startServer({ config, logger, database: { url: databaseUrl, directUrl }, resolvers, port: 0 });
   return {
     ...server,
     config,
