@@ -12,14 +12,14 @@ import { createLogger } from '../src/observability/logger.js';
 export const quietLogger = createLogger({ env: 'test', logLevel: 'warn' });
 
 /** The embedded PostgreSQL under .data/bench with a fresh database, or the server BENCH_DATABASE_URL names. */
-export async function benchDatabase(name: string): Promise<{ url: string; admin: string; stop(): void }> {
+export async function benchDatabase(name: string, settings: Record<string, string> = {}): Promise<{ url: string; admin: string; stop(): void }> {
   const external = process.env.BENCH_DATABASE_URL;
   let embedded: EmbeddedDatabase | undefined;
   let admin: string;
   if (external) {
     admin = external;
   } else {
-    embedded = await startEmbeddedPostgres({ dataDir: join(PROJECT_ROOT, '.data', 'bench'), logger: quietLogger });
+    embedded = await startEmbeddedPostgres({ dataDir: join(PROJECT_ROOT, '.data', 'bench'), logger: quietLogger, settings });
     admin = embedded.urlFor('postgres');
   }
   const client = new pg.Client({ connectionString: admin });
@@ -39,9 +39,14 @@ export interface ServerProcess {
 }
 
 /** `src/main.ts` in production mode, in its own process, on `cpu` when taskset is there. */
-export async function startServerProcess(databaseUrl: string, env: Record<string, string> = {}, cpu?: number): Promise<ServerProcess> {
+export function startServerProcess(databaseUrl: string, env: Record<string, string> = {}, cpu?: number): Promise<ServerProcess> {
+  return startScript('src/main.ts', databaseUrl, env, cpu);
+}
+
+/** A TypeScript entry point of the project in its own process, configured like the server. */
+export async function startScript(script: string, databaseUrl: string, env: Record<string, string> = {}, cpu?: number): Promise<ServerProcess> {
   const port = await freePort();
-  const args = ['--import', '@swc-node/register/esm-register', join(PROJECT_ROOT, 'src/main.ts')];
+  const args = ['--import', '@swc-node/register/esm-register', join(PROJECT_ROOT, script)];
   const [command, commandArgs] = cpu !== undefined && hasTaskset() ? ['taskset', ['-c', String(cpu), process.execPath, ...args]] : [process.execPath, args];
   const child = spawn(command as string, commandArgs as string[], {
     cwd: PROJECT_ROOT,
