@@ -11,7 +11,9 @@ import pg from 'pg';
 import { PROJECT_ROOT } from '../src/config/app-version.js';
 import { benchDatabase, graphql, hasTaskset, mb, rssOf, startScript, startServerProcess, type ServerProcess } from './support.js';
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, connections: { type: 'string', default: '50' } } });
+const { values } = parseArgs({
+  options: { quick: { type: 'boolean', default: false }, connections: { type: 'string', default: '50' }, only: { type: 'string' } },
+});
 const QUICK = values.quick;
 const ROUNDS = QUICK ? 1 : 3;
 const WARMUP_S = QUICK ? 1 : 3;
@@ -35,7 +37,7 @@ interface Scenario {
 
 const NODE_FIELDS = 'id title description status priority tags dueDate completedAt isOverdue createdAt updatedAt owner { id email }';
 type Page = { tasks: { edges: { node: Record<string, unknown> }[]; totalCount?: number } };
-const SCENARIOS: Scenario[] = [
+const ALL_SCENARIOS: Scenario[] = [
   {
     id: 'A',
     title: '{ health { status } }',
@@ -84,6 +86,9 @@ const SCENARIOS: Scenario[] = [
     check: (data) => typeof (data as { createTask: { id?: string } }).createTask?.id === 'string',
   },
 ];
+
+/** `--only B,C` runs some scenarios, for a quick look while working on one. */
+const SCENARIOS = values.only ? ALL_SCENARIOS.filter((s) => values.only!.split(',').includes(s.id)) : ALL_SCENARIOS;
 
 interface Measurement {
   rps: number;

@@ -10,7 +10,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import express from 'express';
 import type { GraphQLSchema } from 'graphql';
 import type { Config } from '../config/config.js';
-import type { Context, Services } from '../graphql/context.js';
+import { createLoaders, type Context, type Services } from '../graphql/context.js';
 import { formatError } from '../graphql/errors.js';
 import { InflightOperations } from '../graphql/inflight.plugin.js';
 import { limitsPlugin } from '../graphql/limits.plugin.js';
@@ -73,14 +73,18 @@ export async function createHttpApp({ config, logger, orm, schema, services, met
     '/graphql',
     express.json({ limit: config.bodyLimitBytes }),
     expressMiddleware(apollo, {
-      context: async ({ req, res }) => ({
-        em: orm.em.fork(),
-        viewer: await viewerFrom(req.get('authorization'), services.tokens),
+      context: async ({ req, res }) => {
+        const em = orm.em.fork();
+        return {
+          em,
+          loaders: createLoaders(em),
+          viewer: await viewerFrom(req.get('authorization'), services.tokens),
         logger: res.locals.logger,
         requestId: res.locals.requestId,
-        outcome: res.locals.outcome,
-        services,
-      }),
+          outcome: res.locals.outcome,
+          services,
+        };
+      },
     }),
   );
   app.use(httpErrors(logger));

@@ -1,4 +1,3 @@
-import { ref } from '@mikro-orm/core';
 import { Arg, Args, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { Context } from '../../graphql/context.js';
 import { inTransaction } from '../../db/transaction.js';
@@ -48,10 +47,10 @@ export class TaskResolver {
     return mutate(context, (tasks) => tasks.delete(id));
   }
 
-  /** Batched per request by MikroORM's dataloader: one query for a whole page. */
+  /** Batched per request: one query for a whole page. */
   @FieldResolver(() => User)
-  async owner(@Root() task: Task): Promise<User> {
-    return (await ref(task.owner).load({ dataloader: true }))!;
+  async owner(@Root() task: Task, @Ctx() { loaders }: Context): Promise<User> {
+    return (await loaders.user.load(task.owner.id))!;
   }
 }
 
