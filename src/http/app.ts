@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import {
   ApolloServerPluginLandingPageLocalDefault,
@@ -52,6 +53,8 @@ export async function createHttpApp({ config, logger, orm, schema, services, met
     includeStacktraceInErrorResponses: config.env === 'development',
     formatError: formatError(production),
     plugins: [
+      // No HTTP caching here; without this, Apollo wraps every field resolver to compute cache hints.
+      ApolloServerPluginCacheControlDisabled(),
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownGraceMs }),
       production
         ? ApolloServerPluginLandingPageProductionDefault({ footer: false })

@@ -1,5 +1,5 @@
 import { badUserInput } from '../../graphql/errors.js';
-import type { Task } from './task.entity.js';
+import type { TaskRecord } from './task.record.js';
 import { TaskPriority } from './task.enums.js';
 import { isUuid } from './task.rules.js';
 import { TaskOrderField } from './task.types.js';
@@ -18,7 +18,7 @@ export const PRIORITY_RANK: Record<TaskPriority, number> = {
   [TaskPriority.URGENT]: 3,
 };
 
-export function positionOf(task: Task, field: TaskOrderField): CursorPosition {
+export function positionOf(task: TaskRecord, field: TaskOrderField): CursorPosition {
   const value = {
     [TaskOrderField.CREATED_AT]: () => task.createdAt.toISOString(),
     [TaskOrderField.UPDATED_AT]: () => task.updatedAt.toISOString(),

@@ -18,7 +18,7 @@ import { DESCRIPTION_MAX, TAGS_MAX, TITLE_MAX } from './task.rules.js';
 @Check({ name: 'tasks_description_length', expression: `char_length(description) <= ${DESCRIPTION_MAX}` })
 @Check({ name: 'tasks_tags_count', expression: `cardinality(tags) <= ${TAGS_MAX}` })
 @Check({ name: 'tasks_completed_at_matches_status', expression: `(status = 'COMPLETED') = (completed_at is not null)` })
-export class Task extends BaseEntity<'description' | 'status' | 'priority' | 'tags' | 'dueDate' | 'completedAt' | 'isOverdue'> {
+export class Task extends BaseEntity<'description' | 'status' | 'priority' | 'tags' | 'dueDate' | 'completedAt'> {
   @Field()
   @Property({ type: 'string', length: TITLE_MAX })
   title!: string;
@@ -49,9 +49,4 @@ export class Task extends BaseEntity<'description' | 'status' | 'priority' | 'ta
 
   @ManyToOne(() => User, { deleteRule: 'cascade', index: false })
   owner!: Rel<User>;
-
-  @Field()
-  get isOverdue(): boolean {
-    return this.dueDate !== null && this.dueDate.getTime() < Date.now() && this.status !== TaskStatus.COMPLETED;
-  }
 }

@@ -4,6 +4,7 @@ import { inTransaction } from '../../db/transaction.js';
 import { requireUserId } from '../../graphql/viewer.js';
 import { User } from '../users/user.entity.js';
 import { Task } from './task.entity.js';
+import { isOverdue, type TaskRecord } from './task.record.js';
 import { TaskService } from './task.service.js';
 import { CreateTaskInput, TaskConnection, TasksArgs, UpdateTaskArgs } from './task.types.js';
 
@@ -49,8 +50,13 @@ export class TaskResolver {
 
   /** Batched per request: one query for a whole page. */
   @FieldResolver(() => User)
-  async owner(@Root() task: Task, @Ctx() { loaders }: Context): Promise<User> {
+  async owner(@Root() task: TaskRecord, @Ctx() { loaders }: Context): Promise<User> {
     return (await loaders.user.load(task.owner.id))!;
+  }
+
+  @FieldResolver(() => Boolean, { description: 'dueDate in the past and status is not COMPLETED' })
+  isOverdue(@Root() task: TaskRecord): boolean {
+    return isOverdue(task);
   }
 }
 

@@ -5,6 +5,7 @@ import { TaskPriority, TaskStatus } from './task.enums.js';
 import { decodeCursor, encodeCursor, positionOf } from './task.cursor.js';
 import { countQuery, DEFAULT_ORDER, listQuery } from './task.list-query.js';
 import { checkPageSize, isUuid, normalizeDescription, normalizeTags, normalizeTitle } from './task.rules.js';
+import { taskRecord, type TaskRow } from './task.record.js';
 import type { CreateTaskInput, TaskConnection, TaskFilter, TaskOrder, UpdateTaskInput } from './task.types.js';
 
 export interface ListArgs {
@@ -90,8 +91,8 @@ export class TaskService {
     const position = after ? decodeCursor(after, order.field) : null;
     const query = listQuery(this.ownerId, filter, order, position, limit + 1);
     const counting = countQuery(this.ownerId, filter);
-    const rows = await this.em.getConnection().execute(query.sql, query.params);
-    const tasks = rows.slice(0, limit).map((row) => this.em.map(Task, row));
+    const rows = await this.em.getConnection().execute<TaskRow[]>(query.sql, query.params);
+    const tasks = rows.slice(0, limit).map(taskRecord);
     const edges = tasks.map((node) => ({ node, cursor: encodeCursor(positionOf(node, order.field)) }));
     return {
       edges,

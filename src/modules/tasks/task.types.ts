@@ -1,5 +1,6 @@
 import { ArgsType, Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { Task } from './task.entity.js';
+import type { TaskRecord } from './task.record.js';
 import { TaskPriority, TaskStatus } from './task.enums.js';
 
 export enum SortDirection {
@@ -66,7 +67,7 @@ export class PageInfo {
 @ObjectType()
 export class TaskEdge {
   @Field() cursor!: string;
-  @Field(() => Task) node!: Task;
+  @Field(() => Task) node!: TaskRecord;
 }
 
 @ObjectType()
