@@ -97,7 +97,8 @@ describe('the task list SQL', () => {
     );
     expect(sql).toBe(
       [
-        'select t.* from tasks t',
+        'select t.*, u.email as owner_email, u.name as owner_name, u.created_at as owner_created_at, u.updated_at as owner_updated_at',
+        'from tasks t join users u on u.id = t.owner_id',
         'where t.owner_id = ?::uuid',
         '  and t.status = any(?::text[])',
         '  and t.tags && ?::text[]',

@@ -69,7 +69,9 @@ export function listQuery(ownerId: string, filter: TaskFilter | null | undefined
   const nulls = order.field === TaskOrderField.DUE_DATE ? ' nulls last' : '';
   return {
     sql: [
-      'select t.* from tasks t',
+      // The owner comes with the page (never the password hash): no second query, nothing to batch.
+      'select t.*, u.email as owner_email, u.name as owner_name, u.created_at as owner_created_at, u.updated_at as owner_updated_at',
+      'from tasks t join users u on u.id = t.owner_id',
       `where ${where.sql}${keyset ? `\n  and ${keyset.sql}` : ''}`,
       `order by ${expression} ${direction}${nulls}, t.id ${direction}`,
       'limit ?',

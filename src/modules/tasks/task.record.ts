@@ -1,3 +1,4 @@
+import type { User } from '../users/user.entity.js';
 import type { Task } from './task.entity.js';
 import { TaskStatus, type TaskPriority } from './task.enums.js';
 
@@ -7,8 +8,11 @@ import { TaskStatus, type TaskPriority } from './task.enums.js';
  * `tasks` showed); mutations work on entities.
  */
 export type TaskRecord = Pick<Task, 'id' | 'title' | 'description' | 'status' | 'priority' | 'tags' | 'dueDate' | 'completedAt' | 'createdAt' | 'updatedAt'> & {
-  owner: { id: string };
+  /** A whole user when the list query joined it, otherwise a reference to load. */
+  owner: OwnerRecord | { id: string };
 };
+
+export type OwnerRecord = Pick<User, 'id' | 'email' | 'name' | 'createdAt' | 'updatedAt'>;
 
 export interface TaskRow {
   id: string;
@@ -22,6 +26,10 @@ export interface TaskRow {
   created_at: string;
   updated_at: string;
   owner_id: string;
+  owner_email: string;
+  owner_name: string | null;
+  owner_created_at: string;
+  owner_updated_at: string;
 }
 
 /** PostgreSQL's text form of a timestamptz (`2026-01-02 03:04:05.678+00`), as the ORM's pool returns it. */
@@ -41,10 +49,21 @@ export function taskRecord(row: TaskRow): TaskRecord {
     completedAt: row.completed_at === null ? null : parseTimestamp(row.completed_at),
     createdAt: parseTimestamp(row.created_at),
     updatedAt: parseTimestamp(row.updated_at),
-    owner: { id: row.owner_id },
+    owner: {
+      id: row.owner_id,
+      email: row.owner_email,
+      name: row.owner_name,
+      createdAt: parseTimestamp(row.owner_created_at),
+      updatedAt: parseTimestamp(row.owner_updated_at),
+    },
   };
 }
 
 export function isOverdue(task: Pick<TaskRecord, 'dueDate' | 'status'>, now = Date.now()): boolean {
   return task.dueDate !== null && task.dueDate.getTime() < now && task.status !== TaskStatus.COMPLETED;
+}
+
+/** Whether `owner` is the whole user (joined by the list query) rather than a reference. */
+export function isOwnerRecord(owner: TaskRecord['owner']): owner is OwnerRecord {
+  return 'email' in owner && typeof owner.email === 'string';
 }

@@ -4,7 +4,7 @@ import { inTransaction } from '../../db/transaction.js';
 import { requireUserId } from '../../graphql/viewer.js';
 import { User } from '../users/user.entity.js';
 import { Task } from './task.entity.js';
-import { isOverdue, type TaskRecord } from './task.record.js';
+import { isOverdue, isOwnerRecord, type OwnerRecord, type TaskRecord } from './task.record.js';
 import { TaskService } from './task.service.js';
 import { CreateTaskInput, TaskConnection, TasksArgs, UpdateTaskArgs } from './task.types.js';
 
@@ -48,10 +48,10 @@ export class TaskResolver {
     return mutate(context, (tasks) => tasks.delete(id));
   }
 
-  /** Batched per request: one query for a whole page. */
+  /** Lists carry their owners; a single task's owner is loaded, batched per request. */
   @FieldResolver(() => User)
-  async owner(@Root() task: TaskRecord, @Ctx() { loaders }: Context): Promise<User> {
-    return (await loaders.user.load(task.owner.id))!;
+  owner(@Root() task: TaskRecord, @Ctx() { loaders }: Context): OwnerRecord | Promise<User | null> {
+    return isOwnerRecord(task.owner) ? task.owner : loaders.user.load(task.owner.id);
   }
 
   @FieldResolver(() => Boolean, { description: 'dueDate in the past and status is not COMPLETED' })

@@ -12,10 +12,14 @@ const ALGORITHM = 'HS256';
 const ISSUER = 'todo-graphql-server';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+const VERIFIED_MAX = 10_000;
+
 /** Signs and checks the bearer tokens: HS256 JWTs carrying the user id (`sub`) and an expiry. */
 export class TokenService {
   readonly #key: Uint8Array;
   readonly #ttlSeconds: number;
+  /** Tokens already verified, until they expire: a client sends the same token on every request. */
+  readonly #verified = new Map<string, { userId: string; expiresAt: number }>();
 
   constructor(config: Pick<Config, 'env' | 'jwtSecret' | 'jwtTtlSeconds'>, logger: Logger) {
     if (!config.jwtSecret) {
@@ -41,9 +45,17 @@ export class TokenService {
 
   /** The user id a valid token carries; undefined for a tampered, expired or malformed one. */
   async verify(token: string): Promise<string | undefined> {
+    const known = this.#verified.get(token);
+    if (known) {
+      if (known.expiresAt > Date.now()) return known.userId;
+      this.#verified.delete(token);
+    }
     try {
       const { payload } = await jwtVerify(token, this.#key, { algorithms: [ALGORITHM], issuer: ISSUER });
-      return typeof payload.sub === 'string' && UUID.test(payload.sub) ? payload.sub : undefined;
+      if (typeof payload.sub !== 'string' || !UUID.test(payload.sub) || typeof payload.exp !== 'number') return undefined;
+      if (this.#verified.size >= VERIFIED_MAX) this.#verified.delete(this.#verified.keys().next().value!);
+      this.#verified.set(token, { userId: payload.sub, expiresAt: payload.exp * 1000 });
+      return payload.sub;
     } catch (error) {
       if (error instanceof errors.JOSEError || error instanceof TypeError) return undefined;
       throw error;
