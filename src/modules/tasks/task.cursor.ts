@@ -18,15 +18,23 @@ export const PRIORITY_RANK: Record<TaskPriority, number> = {
   [TaskPriority.URGENT]: 3,
 };
 
+function keyOf(task: TaskRecord, field: TaskOrderField): CursorPosition['value'] {
+  switch (field) {
+    case TaskOrderField.CREATED_AT:
+      return task.createdAt.toISOString();
+    case TaskOrderField.UPDATED_AT:
+      return task.updatedAt.toISOString();
+    case TaskOrderField.DUE_DATE:
+      return task.dueDate?.toISOString() ?? null;
+    case TaskOrderField.PRIORITY:
+      return PRIORITY_RANK[task.priority];
+    case TaskOrderField.TITLE:
+      return task.title;
+  }
+}
+
 export function positionOf(task: TaskRecord, field: TaskOrderField): CursorPosition {
-  const value = {
-    [TaskOrderField.CREATED_AT]: () => task.createdAt.toISOString(),
-    [TaskOrderField.UPDATED_AT]: () => task.updatedAt.toISOString(),
-    [TaskOrderField.DUE_DATE]: () => task.dueDate?.toISOString() ?? null,
-    [TaskOrderField.PRIORITY]: () => PRIORITY_RANK[task.priority],
-    [TaskOrderField.TITLE]: () => task.title,
-  }[field]();
-  return { field, value, id: task.id };
+  return { field, value: keyOf(task, field), id: task.id };
 }
 
 /** Opaque to clients: base64url of the position. */

@@ -20,6 +20,15 @@ const ORDER_KEY: Record<TaskOrderField, { expression: string; cast: string }> = 
   [TaskOrderField.TITLE]: { expression: 't.title', cast: '::text' },
 };
 
+const epochMs = (column: string, as: string) => `(extract(epoch from ${column}) * 1000)::float8 as ${as}`;
+const TASK_COLUMNS = [
+  't.id, t.title, t.description, t.status, t.priority, t.tags, t.owner_id',
+  epochMs('t.due_date', 'due_date'),
+  epochMs('t.completed_at', 'completed_at'),
+  epochMs('t.created_at', 'created_at'),
+  epochMs('t.updated_at', 'updated_at'),
+].join(', ');
+
 export const DEFAULT_ORDER: TaskOrder = { field: TaskOrderField.CREATED_AT, direction: SortDirection.DESC };
 
 /** A PostgreSQL array literal; MikroORM inlines parameters, and would spread a JavaScript array into a list. */
@@ -70,7 +79,8 @@ export function listQuery(ownerId: string, filter: TaskFilter | null | undefined
   return {
     sql: [
       // The owner comes with the page (never the password hash): no second query, nothing to batch.
-      'select t.*, u.email as owner_email, u.name as owner_name, u.created_at as owner_created_at, u.updated_at as owner_updated_at',
+      // Timestamps as epoch milliseconds: JavaScript dates from numbers, not from parsing text.
+      `select ${TASK_COLUMNS}, u.email as owner_email, u.name as owner_name, ${epochMs('u.created_at', 'owner_created_at')}, ${epochMs('u.updated_at', 'owner_updated_at')}`,
       'from tasks t join users u on u.id = t.owner_id',
       `where ${where.sql}${keyset ? `\n  and ${keyset.sql}` : ''}`,
       `order by ${expression} ${direction}${nulls}, t.id ${direction}`,

@@ -21,21 +21,19 @@ export interface TaskRow {
   status: TaskStatus;
   priority: TaskPriority;
   tags: string[];
-  due_date: string | null;
-  completed_at: string | null;
-  created_at: string;
-  updated_at: string;
+  /** Timestamps arrive as epoch milliseconds (see the list query). */
+  due_date: number | null;
+  completed_at: number | null;
+  created_at: number;
+  updated_at: number;
   owner_id: string;
   owner_email: string;
   owner_name: string | null;
-  owner_created_at: string;
-  owner_updated_at: string;
+  owner_created_at: number;
+  owner_updated_at: number;
 }
 
-/** PostgreSQL's text form of a timestamptz (`2026-01-02 03:04:05.678+00`), as the ORM's pool returns it. */
-export function parseTimestamp(value: string): Date {
-  return new Date(value.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00'));
-}
+const date = (ms: number | null) => (ms === null ? null : new Date(ms));
 
 export function taskRecord(row: TaskRow): TaskRecord {
   return {
@@ -45,16 +43,16 @@ export function taskRecord(row: TaskRow): TaskRecord {
     status: row.status,
     priority: row.priority,
     tags: row.tags,
-    dueDate: row.due_date === null ? null : parseTimestamp(row.due_date),
-    completedAt: row.completed_at === null ? null : parseTimestamp(row.completed_at),
-    createdAt: parseTimestamp(row.created_at),
-    updatedAt: parseTimestamp(row.updated_at),
+    dueDate: date(row.due_date),
+    completedAt: date(row.completed_at),
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
     owner: {
       id: row.owner_id,
       email: row.owner_email,
       name: row.owner_name,
-      createdAt: parseTimestamp(row.owner_created_at),
-      updatedAt: parseTimestamp(row.owner_updated_at),
+      createdAt: new Date(row.owner_created_at),
+      updatedAt: new Date(row.owner_updated_at),
     },
   };
 }
