@@ -103,7 +103,7 @@ interface Measurement {
 const database = await benchDatabase('bench', { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' });
 const env = { JWT_SECRET: SECRET, DB_POOL_MAX: '10' };
 const servers: Record<Kind, ServerProcess> = {
-  ours: await startServerProcess(database.url, { ...env, NODE_OPTIONS: process.env.OURS_NODE_OPTIONS ?? '' }, 1),
+  ours: await startServerProcess(database.url, env, 1),
   lean: await startScript('bench/baselines/lean.ts', database.url, env, 1),
   floor: await startScript('bench/baselines/floor.ts', database.url, env, 1),
 };
