@@ -118,6 +118,7 @@ describe('when the database fails under a running server', () => {
     }
     const recoveryMs = await until(async () => (await healthStatus()) === 'OK', 5000);
     expect(recoveryMs).toBeLessThan(5000);
+    process.stdout.write(`recovered ${Math.round(recoveryMs)} ms after PostgreSQL accepted connections again\n`);
     expect((await user.api.request(LIST_TASKS, {})).errors).toBeUndefined();
   });
 

@@ -32,7 +32,7 @@ export function requestLogger(logger: Logger): RequestHandler {
     const done = (aborted: boolean) => {
       const durationMs = Math.round((performance.now() - started) * 100) / 100;
       const { operation, errors } = res.locals.outcome;
-      const level = aborted || res.statusCode >= 500 ? 'warn' : 'info';
+      const level = res.statusCode >= 500 ? 'warn' : 'info';
       res.locals.logger[level](
         { method: req.method, path: req.originalUrl.split('?')[0], status: res.statusCode, durationMs, operation, errors, aborted },
         'request',
