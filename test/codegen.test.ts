@@ -7,8 +7,7 @@ import config from '../codegen.js';
 import { firstOverduePage } from '../examples/client/client.js';
 import { PROJECT_ROOT } from '../src/config/app-version.js';
 import { signUpUser } from './support/api.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { serverForTests } from './support/server.js';
 import { createTask } from './support/tasks.js';
 
 describe('typed client operations (GraphQL Code Generator)', () => {
@@ -26,22 +25,12 @@ describe('typed client operations (GraphQL Code Generator)', () => {
   });
 
   describe('against the running server', () => {
-    let db: TestDatabase;
-    let server: TestServer;
-
-    beforeAll(async () => {
-      db = await createTestDatabase();
-      server = await startTestServer({ databaseUrl: db.url });
-    });
-    afterAll(async () => {
-      await server.stop();
-      await db.drop();
-    });
+    const t = serverForTests();
 
     it('work end to end', async () => {
-      const user = await signUpUser(server.url);
+      const user = await signUpUser(t.server.url);
       await createTask(user.api, { title: 'Overdue one', dueDate: '2020-02-02T00:00:00Z', tags: ['x'] });
-      const page = await firstOverduePage(`${server.url}/graphql`, user.user.email, user.password);
+      const page = await firstOverduePage(`${t.server.url}/graphql`, user.user.email, user.password);
       expect(page).toEqual([expect.objectContaining({ title: 'Overdue one', isOverdue: true, tags: ['x'], status: 'PENDING' })]);
     });
   });

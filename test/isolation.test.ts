@@ -1,29 +1,21 @@
 import { signUpUser } from './support/api.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { serverForTests } from './support/server.js';
 import { COMPLETE_TASK, createTask, DELETE_TASK, GET_TASK, listAll, UPDATE_TASK, type TaskView } from './support/tasks.js';
 
 type User = Awaited<ReturnType<typeof signUpUser>>;
 const MISSING = '00000000-0000-4000-8000-000000000000';
 
 describe('a user sees and changes only their own tasks', () => {
-  let db: TestDatabase;
-  let server: TestServer;
+  const t = serverForTests();
   let alice: User;
   let bob: User;
   let bobsTask: TaskView;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    server = await startTestServer({ databaseUrl: db.url });
-    alice = await signUpUser(server.url);
-    bob = await signUpUser(server.url);
+    alice = await signUpUser(t.server.url);
+    bob = await signUpUser(t.server.url);
     await createTask(alice.api, { title: 'Alice shops', tags: ['shared-tag'] });
     bobsTask = await createTask(bob.api, { title: 'Bob secret plan', tags: ['shared-tag', 'bob-only'], description: 'secret', dueDate: '2020-01-01T00:00:00Z' });
-  });
-  afterAll(async () => {
-    await server.stop();
-    await db.drop();
   });
 
   /** The whole answer, but the path, which names the operation asked. */
@@ -47,7 +39,7 @@ describe('a user sees and changes only their own tasks', () => {
       expect(theirs.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
       expect(theirs).toEqual(await answer(document, { ...variables, id: MISSING }));
     }
-    const { rows } = await db.query('select title, description, status, completed_at from tasks where id = $1', [bobsTask.id]);
+    const { rows } = await t.db.query('select title, description, status, completed_at from tasks where id = $1', [bobsTask.id]);
     expect(rows[0]).toEqual({ title: 'Bob secret plan', description: 'secret', status: 'PENDING', completed_at: null });
   });
 

@@ -1,35 +1,27 @@
 import { signUpUser } from './support/api.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { serverForTests, startTestServer } from './support/server.js';
 import { TASK_FIELDS } from './support/tasks.js';
 
 type User = Awaited<ReturnType<typeof signUpUser>>;
 
 describe('request limits', () => {
-  let db: TestDatabase;
-  let server: TestServer;
+  const t = serverForTests({ env: { LOG_LEVEL: 'debug', HTTP_BODY_LIMIT: '16kb' } });
   let user: User;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    server = await startTestServer({ databaseUrl: db.url, env: { LOG_LEVEL: 'debug', HTTP_BODY_LIMIT: '16kb' } });
-    user = await signUpUser(server.url);
-  });
-  afterAll(async () => {
-    await server.stop();
-    await db.drop();
+    user = await signUpUser(t.server.url);
   });
 
   const post = (body: unknown, headers: Record<string, string> = {}) =>
-    fetch(`${server.url}/graphql`, {
+    fetch(`${t.server.url}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${user.token}`, ...headers },
       body: typeof body === 'string' ? body : JSON.stringify(body),
     });
   const sqlDuring = async (work: () => Promise<unknown>) => {
-    const before = server.logs.length;
+    const before = t.server.logs.length;
     await work();
-    return server.logs.slice(before).filter((line) => line.component === 'mikro-orm');
+    return t.server.logs.slice(before).filter((line) => line.component === 'mikro-orm');
   };
 
   it('serves a full page of 100 tasks with every field', async () => {
@@ -57,7 +49,7 @@ describe('request limits', () => {
   });
 
   it('refuses a query over the depth limit, also through fragments and inline fragments', async () => {
-    const shallow = await startTestServer({ databaseUrl: db.url, env: { GRAPHQL_MAX_DEPTH: '4' } });
+    const shallow = await startTestServer({ databaseUrl: t.db.url, env: { GRAPHQL_MAX_DEPTH: '4' } });
     try {
       const client = (await import('./support/api.js')).api(shallow.url, (await signUpUser(shallow.url)).token);
       expect((await client.request(`{ tasks { edges { node { id } } } health { database { pool { max } } } }`)).errors).toBeUndefined();
@@ -95,15 +87,15 @@ describe('request limits', () => {
   });
 
   it('keeps CSRF prevention on: a simple request without a preflight header is refused', async () => {
-    const get = await fetch(`${server.url}/graphql?query=${encodeURIComponent('{ health { status } }')}`);
+    const get = await fetch(`${t.server.url}/graphql?query=${encodeURIComponent('{ health { status } }')}`);
     expect(get.status).toBe(400);
-    const form = await fetch(`${server.url}/graphql`, {
+    const form = await fetch(`${t.server.url}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'text/plain' },
       body: JSON.stringify({ query: '{ health { status } }' }),
     });
     expect(form.status).toBe(400);
-    const preflighted = await fetch(`${server.url}/graphql?query=${encodeURIComponent('{ health { status } }')}`, {
+    const preflighted = await fetch(`${t.server.url}/graphql?query=${encodeURIComponent('{ health { status } }')}`, {
       headers: { 'apollo-require-preflight': 'true' },
     });
     expect(preflighted.status).toBe(200);

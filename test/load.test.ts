@@ -1,32 +1,23 @@
 import { signUpUser } from './support/api.js';
-import { adminQuery, createTestDatabase, type TestDatabase } from './support/database.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { adminQuery } from './support/database.js';
+import { serverForTests } from './support/server.js';
 import { COMPLETE_TASK, CREATE_TASK, createTask, LIST_TASKS, UPDATE_TASK } from './support/tasks.js';
 
 const POOL_MAX = 5;
 
 describe('a burst of concurrent operations (the short form of `npm run bench:load`)', () => {
-  let db: TestDatabase;
-  let server: TestServer;
+  const t = serverForTests({ env: { DB_POOL_MAX: String(POOL_MAX) } });
 
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    server = await startTestServer({ databaseUrl: db.url, env: { DB_POOL_MAX: String(POOL_MAX) } });
-  });
-  afterAll(async () => {
-    await server.stop();
-    await db.drop();
-  });
 
   it('serves 600 mixed reads and writes, 150 at a time, with no error and no more connections than DB_POOL_MAX', async () => {
-    const users = await Promise.all(Array.from({ length: 10 }, () => signUpUser(server.url)));
+    const users = await Promise.all(Array.from({ length: 10 }, () => signUpUser(t.server.url)));
     const seeds = await Promise.all(users.map((user) => createTask(user.api, { title: 'seed', tags: ['load'] })));
 
     let peak = 0;
     let sampling = true;
     const sampler = (async () => {
       while (sampling) {
-        const { rows } = await adminQuery<{ n: number }>(`select count(*)::int as n from pg_stat_activity where datname = $1`, [db.name]);
+        const { rows } = await adminQuery<{ n: number }>(`select count(*)::int as n from pg_stat_activity where datname = $1`, [t.db.name]);
         peak = Math.max(peak, rows[0]!.n);
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
@@ -59,7 +50,7 @@ describe('a burst of concurrent operations (the short form of `npm run bench:loa
     expect(failures).toEqual([]);
     expect(peak).toBeGreaterThan(0);
     expect(peak).toBeLessThanOrEqual(POOL_MAX);
-    const { rows } = await db.query<{ n: number }>(`select count(*)::int as n from tasks where title like 'burst %'`);
+    const { rows } = await t.db.query<{ n: number }>(`select count(*)::int as n from tasks where title like 'burst %'`);
     expect(rows[0]).toEqual({ n: 120 });
   });
 });

@@ -1,7 +1,5 @@
 import { signUpUser } from './support/api.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { startTestServer, type TestServer } from './support/server.js';
-import { TcpProxy } from './support/tcp-proxy.js';
+import { serverForTests } from './support/server.js';
 import { LIST_TASKS } from './support/tasks.js';
 
 /** The value of one sample of /metrics, by name and labels. */
@@ -15,31 +13,17 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
 }
 
 describe('/metrics', () => {
-  let db: TestDatabase;
-  let proxy: TcpProxy;
-  let server: TestServer;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    proxy = await TcpProxy.to(db.url);
-    server = await startTestServer({ databaseUrl: proxy.urlFor(db.url), directUrl: db.directUrl, env: { DB_POOL_MAX: '6' } });
-  });
-  afterAll(async () => {
-    await proxy.setMode('forward');
-    await server.stop();
-    await proxy.close();
-    await db.drop();
-  });
+  const t = serverForTests({ proxied: true, env: { DB_POOL_MAX: '6' } });
 
   const scrape = async () => {
-    const res = await server.get('/metrics');
+    const res = await t.server.get('/metrics');
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
     return res.body as string;
   };
 
   it('shows the pool with the same numbers as health', async () => {
-    const { body } = await server.gql<{ health: { database: { pool: Record<string, number> } } }>(`{ health { database { pool { max total idle waiting } } } }`);
+    const { body } = await t.server.gql<{ health: { database: { pool: Record<string, number> } } }>(`{ health { database { pool { max total idle waiting } } } }`);
     const text = await scrape();
     const pool = body.data!.health.database.pool;
     expect(sample(text, 'db_pool_max')).toBe(6);
@@ -50,7 +34,7 @@ describe('/metrics', () => {
   });
 
   it('counts GraphQL operations by name, type and outcome, with durations', async () => {
-    const user = await signUpUser(server.url);
+    const user = await signUpUser(t.server.url);
     await user.api.ok(`query ListMine { tasks { totalCount } }`);
     await user.api.ok(`query ListMine { tasks { totalCount } }`);
     await user.api.request(`mutation Broken { createTask(input: { title: "  " }) { id } }`);
@@ -62,12 +46,12 @@ describe('/metrics', () => {
   });
 
   it('counts database errors by kind', async () => {
-    const user = await signUpUser(server.url);
-    await proxy.setMode('refuse');
+    const user = await signUpUser(t.server.url);
+    await t.proxy.setMode('refuse');
     try {
       expect(await user.api.code(LIST_TASKS, {})).toBe('DATABASE_UNAVAILABLE');
     } finally {
-      await proxy.setMode('forward');
+      await t.proxy.setMode('forward');
     }
     const text = await scrape();
     expect(sample(text, 'db_errors_total', { kind: 'transient' })).toBeGreaterThan(0);

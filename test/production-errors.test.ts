@@ -1,9 +1,7 @@
 import { Ctx, Query, Resolver } from 'type-graphql';
 import type { Context } from '../src/graphql/context.js';
 import { api, SIGN_UP, signUpUser } from './support/api.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { startTestServer, type TestServer } from './support/server.js';
-import { TcpProxy } from './support/tcp-proxy.js';
+import { serverForTests } from './support/server.js';
 import { CREATE_TASK, LIST_TASKS } from './support/tasks.js';
 
 /** Failures a bug could cause: an error carrying internals, and a real SQL error. */
@@ -25,29 +23,14 @@ const SECRET = 'production-signing-key-0123456789-abcdef';
 const FORBIDDEN = [/stacktrace/i, /\bselect\b/i, /postgres(ql)?:\/\//i, /hunter2/, /\$2[aby]\$/, /table_that_does_not_exist/, /at .*\.(ts|js):\d+/];
 
 describe('errors in production', () => {
-  let db: TestDatabase;
-  let proxy: TcpProxy;
-  let server: TestServer;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    proxy = await TcpProxy.to(db.url);
-    server = await startTestServer({
-      databaseUrl: proxy.urlFor(db.url),
-      directUrl: db.directUrl,
-      env: { NODE_ENV: 'production', JWT_SECRET: SECRET, DB_POOL_ACQUIRE_TIMEOUT_MS: '1000', DB_CONNECT_RETRIES: '0' },
-      resolvers: [FailingResolver],
-    });
-  });
-  afterAll(async () => {
-    await proxy.setMode('forward');
-    await server.stop();
-    await proxy.close();
-    await db.drop();
+  const t = serverForTests({
+    proxied: true,
+    env: { NODE_ENV: 'production', JWT_SECRET: SECRET, DB_POOL_ACQUIRE_TIMEOUT_MS: '1000', DB_CONNECT_RETRIES: '0' },
+    resolvers: [FailingResolver],
   });
 
   const raw = async (query: string, variables?: Record<string, unknown>, token?: string) => {
-    const res = await fetch(`${server.url}/graphql`, {
+    const res = await fetch(`${t.server.url}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
       body: JSON.stringify({ query, variables }),
@@ -66,7 +49,7 @@ describe('errors in production', () => {
       const body = JSON.parse(text);
       expect(body.errors).toEqual([{ message: 'Internal server error', locations: expect.any(Array), path: [query.slice(2, -2)], extensions: { code: 'INTERNAL_SERVER_ERROR' } }]);
     }
-    const logged = server.logs.filter((line) => line.msg === 'unexpected error');
+    const logged = t.server.logs.filter((line) => line.msg === 'unexpected error');
     expect(logged).toHaveLength(2);
     expect(logged[0]).toMatchObject({ requestId: expect.any(String), err: { message: expect.stringContaining('select password_hash') } });
     expect(JSON.stringify(logged)).not.toContain('hunter2');
@@ -74,7 +57,7 @@ describe('errors in production', () => {
   });
 
   it('gives client errors their codes, without stack traces', async () => {
-    const user = await signUpUser(server.url);
+    const user = await signUpUser(t.server.url);
     const cases: [string, Record<string, unknown> | undefined, string | undefined, string, number][] = [
       ['{ health { status ', undefined, undefined, 'GRAPHQL_PARSE_FAILED', 400],
       ['{ nope }', undefined, undefined, 'GRAPHQL_VALIDATION_FAILED', 400],
@@ -93,8 +76,8 @@ describe('errors in production', () => {
   });
 
   it('turns an unreachable database into DATABASE_UNAVAILABLE, quickly', async () => {
-    const user = await signUpUser(server.url);
-    await proxy.setMode('refuse');
+    const user = await signUpUser(t.server.url);
+    await t.proxy.setMode('refuse');
     try {
       const started = Date.now();
       const { status, text } = await raw(LIST_TASKS, {}, user.token);
@@ -103,7 +86,7 @@ describe('errors in production', () => {
       expectClean(text);
       expect(JSON.parse(text).errors[0].extensions.code).toBe('DATABASE_UNAVAILABLE');
     } finally {
-      await proxy.setMode('forward');
+      await t.proxy.setMode('forward');
     }
   });
 
@@ -115,7 +98,7 @@ describe('errors in production', () => {
 
   it('never echoes the password or its hash in a sign-up answer', async () => {
     const password = 'a-password-to-hide-123';
-    const result = await api(server.url).request(SIGN_UP, { input: { email: 'hidden@example.com', password } });
+    const result = await api(t.server.url).request(SIGN_UP, { input: { email: 'hidden@example.com', password } });
     expect(JSON.stringify(result)).not.toContain(password);
     expectClean(JSON.stringify(result));
   });

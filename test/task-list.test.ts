@@ -1,6 +1,5 @@
 import { api, signUpUser } from './support/api.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { serverForTests } from './support/server.js';
 import { createTask, LIST_TASKS, listAll, TASK_FIELDS, type Page, type TaskView } from './support/tasks.js';
 
 type User = Awaited<ReturnType<typeof signUpUser>>;
@@ -51,23 +50,16 @@ function expectedOrder(tasks: TaskView[], field: string, direction: 'ASC' | 'DES
 }
 
 describe('listing tasks', () => {
-  let db: TestDatabase;
-  let server: TestServer;
+  const t = serverForTests({ env: { LOG_LEVEL: 'debug' } });
   let user: User;
   let all: TaskView[];
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    server = await startTestServer({ databaseUrl: db.url, env: { LOG_LEVEL: 'debug' } });
-    user = await signUpUser(server.url);
-    const other = await signUpUser(server.url);
+    user = await signUpUser(t.server.url);
+    const other = await signUpUser(t.server.url);
     await createTask(other.api, { title: 'alpha', tags: ['home', 'work'], description: '100% literal_budget' });
     all = [];
     for (let i = 0; i < 30; i++) all.push(await createTask(user.api, inputFor(i)));
-  });
-  afterAll(async () => {
-    await server.stop();
-    await db.drop();
   });
 
   const ids = (tasks: TaskView[]) => tasks.map((t) => t.id).sort();
@@ -124,7 +116,7 @@ describe('listing tasks', () => {
     });
 
     it('matches tags with quotes, backslashes, commas and braces exactly', async () => {
-      const writer = await signUpUser(server.url);
+      const writer = await signUpUser(t.server.url);
       const odd = ['a"b', 'c\\d', 'e,f}', "g'h"];
       const task = await createTask(writer.api, { title: 'odd tags', tags: odd });
       expect(task.tags).toEqual(odd);
@@ -172,7 +164,7 @@ describe('listing tasks', () => {
     });
 
     it('keeps pages stable while new tasks are inserted', async () => {
-      const writer = await signUpUser(server.url);
+      const writer = await signUpUser(t.server.url);
       const mine: TaskView[] = [];
       for (let i = 0; i < 12; i++) mine.push(await createTask(writer.api, { title: `task ${i}` }));
       const seen: string[] = [];
@@ -224,9 +216,9 @@ describe('listing tasks', () => {
 
     it('is computed only when asked for', async () => {
       const statements = async (document: string) => {
-        const before = server.logs.length;
+        const before = t.server.logs.length;
         await user.api.ok(document, { first: 5 });
-        return server.logs.slice(before).filter((line) => line.component === 'mikro-orm').map((line) => line.msg);
+        return t.server.logs.slice(before).filter((line) => line.component === 'mikro-orm').map((line) => line.msg);
       };
       const without = await statements(`query($first: Int) { tasks(first: $first) { edges { node { id } } } }`);
       const withCount = await statements(`query($first: Int) { tasks(first: $first) { totalCount edges { node { id } } } }`);
@@ -238,18 +230,18 @@ describe('listing tasks', () => {
 
   describe('SQL statements per page', () => {
     it('stay constant whatever the page size, owners included', async () => {
-      const writer = await signUpUser(server.url);
+      const writer = await signUpUser(t.server.url);
       for (let i = 0; i < 100; i++) await createTask(writer.api, { title: `bulk ${i}`, tags: ['bulk'] });
       const counts: Record<number, number> = {};
       for (const first of [1, 20, 100]) {
-        const client = api(server.url, writer.token);
-        const before = server.logs.length;
+        const client = api(t.server.url, writer.token);
+        const before = t.server.logs.length;
         const { tasks } = await client.ok<Page>(
           `query($first: Int) { tasks(first: $first) { totalCount edges { node { ${TASK_FIELDS} } } } }`,
           { first },
         );
         expect(tasks.edges).toHaveLength(first);
-        counts[first] = server.logs.slice(before).filter((line) => line.component === 'mikro-orm' && /\b(select|insert|update|delete)\b/i.test(line.msg)).length;
+        counts[first] = t.server.logs.slice(before).filter((line) => line.component === 'mikro-orm' && /\b(select|insert|update|delete)\b/i.test(line.msg)).length;
       }
       expect(counts[1]).toBe(counts[20]);
       expect(counts[20]).toBe(counts[100]);

@@ -1,24 +1,16 @@
 import { signUpUser } from './support/api.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { serverForTests } from './support/server.js';
 import { COMPLETE_TASK, CREATE_TASK, createTask, DELETE_TASK, GET_TASK, UPDATE_TASK, type TaskView } from './support/tasks.js';
 
 type User = Awaited<ReturnType<typeof signUpUser>>;
 
 describe('tasks', () => {
-  let db: TestDatabase;
-  let server: TestServer;
+  const t = serverForTests();
   let user: User;
-  const rows = async () => (await db.query<{ n: number }>('select count(*)::int as n from tasks')).rows[0]!.n;
+  const rows = async () => (await t.db.query<{ n: number }>('select count(*)::int as n from tasks')).rows[0]!.n;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    server = await startTestServer({ databaseUrl: db.url });
-    user = await signUpUser(server.url);
-  });
-  afterAll(async () => {
-    await server.stop();
-    await db.drop();
+    user = await signUpUser(t.server.url);
   });
 
   describe('createTask', () => {
@@ -126,7 +118,7 @@ describe('tasks', () => {
     it('clears description and dueDate on an explicit null', async () => {
       const updated = await update({ description: null, dueDate: null });
       expect(updated).toMatchObject({ title: 'Original', description: null, dueDate: null });
-      const { rows: stored } = await db.query('select description, due_date from tasks where id = $1', [task.id]);
+      const { rows: stored } = await t.db.query('select description, due_date from tasks where id = $1', [task.id]);
       expect(stored[0]).toEqual({ description: null, due_date: null });
     });
 

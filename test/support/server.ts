@@ -2,7 +2,8 @@ import { Writable } from 'node:stream';
 import { parseConfig, type Config } from '../../src/config/config.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { startServer, type RunningServer } from '../../src/server.js';
-import { directUrlFor } from './database.js';
+import { createTestDatabase, directUrlFor, type TestDatabase } from './database.js';
+import { TcpProxy } from './tcp-proxy.js';
 
 export interface LogLine {
   level: number;
@@ -83,4 +84,36 @@ export async function startTestServer({ databaseUrl, directUrl = directUrlFor(da
       return { status: res.status, headers: res.headers, body };
     },
   };
+}
+
+export interface ServerFixture {
+  db: TestDatabase;
+  server: TestServer;
+  /** Between the server and PostgreSQL when asked for (`proxied`), to cut or freeze the database. */
+  proxy: TcpProxy;
+}
+
+/**
+ * A fresh database and a server on it for the tests of the enclosing `describe`, stopped and dropped after
+ * them. Its fields are set once `beforeAll` has run.
+ */
+export function serverForTests(options: Omit<TestServerOptions, 'databaseUrl' | 'directUrl'> & { proxied?: boolean } = {}): ServerFixture {
+  const { proxied, ...serverOptions } = options;
+  const fixture = {} as ServerFixture;
+  beforeAll(async () => {
+    fixture.db = await createTestDatabase();
+    if (proxied) fixture.proxy = await TcpProxy.to(fixture.db.url);
+    fixture.server = await startTestServer({
+      ...serverOptions,
+      databaseUrl: proxied ? fixture.proxy.urlFor(fixture.db.url) : fixture.db.url,
+      directUrl: fixture.db.directUrl,
+    });
+  });
+  afterAll(async () => {
+    await fixture.proxy?.setMode('forward');
+    await fixture.server?.stop();
+    await fixture.proxy?.close();
+    await fixture.db?.drop();
+  });
+  return fixture;
 }
