@@ -71,6 +71,8 @@ export async function startServer({ config, logger, database, resolvers = [], po
     stop: async () => {
       await http.stop();
       await orm.close();
+      // Kysely ends the pool only if it ran a statement itself; health probes use the pool directly.
+      if (!(pool as pg.Pool & { ending: boolean }).ending) await pool.end();
     },
   };
 }

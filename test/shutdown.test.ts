@@ -3,6 +3,7 @@ import { freePort } from '../src/db/embedded.js';
 import { api, signUpUser } from './support/api.js';
 import { createTestDatabase, openConnections, type TestDatabase } from './support/database.js';
 import { spawnServer } from './support/process.js';
+import { startTestServer } from './support/server.js';
 import { CREATE_TASK, LIST_TASKS } from './support/tasks.js';
 
 describe('SIGTERM under load', () => {
@@ -13,6 +14,13 @@ describe('SIGTERM under load', () => {
   });
   afterAll(async () => {
     await db.drop();
+  });
+
+  it('closes the pool even when only health checks used it', async () => {
+    const server = await startTestServer({ databaseUrl: db.url });
+    expect((await server.gql(`{ health { status } }`)).body).toEqual({ data: { health: { status: 'OK' } } });
+    await server.stop();
+    expect(await openConnections(db)).toBe(0);
   });
 
   it('finishes in-flight requests, refuses new ones, leaves no connection open and exits 0 within the grace period', async () => {
