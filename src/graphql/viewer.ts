@@ -14,8 +14,10 @@ export async function viewerFrom(authorization: string | undefined, tokens: Toke
   return userId ? { kind: 'user', userId } : { kind: 'invalid' };
 }
 
+export const invalidToken = () => unauthenticated('The token is invalid or expired');
+
 /** The signed-in user's id, or UNAUTHENTICATED. */
 export function requireUserId({ viewer }: Pick<Context, 'viewer'>): string {
   if (viewer.kind === 'user') return viewer.userId;
-  throw viewer.kind === 'invalid' ? unauthenticated('The token is invalid or expired') : unauthenticated();
+  throw viewer.kind === 'invalid' ? invalidToken() : unauthenticated();
 }

@@ -8,6 +8,7 @@ import type { PoolStats } from '../health/health.types.js';
 
 const OPERATION_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 const MAX_OPERATION_NAMES = 200;
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const ROUTES = new Set(['/graphql', '/health', '/health/live', '/health/ready', '/metrics']);
 
 /**
@@ -43,14 +44,14 @@ export class Metrics {
       name: 'graphql_operation_duration_seconds',
       help: 'GraphQL operations by name, type and outcome (ok or the first error code)',
       labelNames: ['operation', 'type', 'outcome'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      buckets: DURATION_BUCKETS,
       registers,
     });
     this.#http = new Histogram({
       name: 'http_request_duration_seconds',
       help: 'HTTP requests by method, route and status',
       labelNames: ['method', 'route', 'status'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      buckets: DURATION_BUCKETS,
       registers,
     });
   }

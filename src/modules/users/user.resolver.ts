@@ -1,6 +1,6 @@
 import { Arg, Args, Ctx, Mutation, Query, Resolver } from 'type-graphql';
 import type { Context } from '../../graphql/context.js';
-import { unauthenticated } from '../../graphql/errors.js';
+import { invalidToken } from '../../graphql/viewer.js';
 import { User } from './user.entity.js';
 import { AuthPayload, SignInArgs, SignUpInput } from './user.types.js';
 
@@ -19,7 +19,7 @@ export class UserResolver {
   @Query(() => User, { nullable: true, description: 'Null when not signed in' })
   async me(@Ctx() { em, viewer }: Context): Promise<User | null> {
     if (viewer.kind === 'anonymous') return null;
-    if (viewer.kind === 'invalid') throw unauthenticated('The token is invalid or expired');
+    if (viewer.kind === 'invalid') throw invalidToken();
     return em.findOne(User, viewer.userId);
   }
 }
