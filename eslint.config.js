@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', '.data/', 'coverage/', 'examples/client/gql/'] },
+  { ignores: ['dist/', 'node_modules/', '.data/', '.scratch/', 'coverage/', 'examples/client/gql/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -34,6 +34,18 @@ export interface Config {
   /** GraphQL operations deeper or costlier than these are refused before they run. */
   maxQueryDepth: number;
   maxQueryCost: number;
+  /** Aliased fields one operation may hold, and tokens one document may hold (beyond it the parser stops). */
+  maxQueryAliases: number;
+  maxQueryTokens: number;
+  /** Origins allowed to call `/graphql` from a browser: a list, or in development any local origin. */
+  corsOrigins: string[] | 'local';
+  /** Proxies in front whose `X-Forwarded-For` entry is believed; 0: the socket's address. */
+  trustProxy: number;
+  /** signIn and signUp attempts per client IP per minute; query cost per user per minute (0: off). */
+  authRateLimit: number;
+  costRateLimit: number;
+  /** Persisted-documents manifest: when set, only its operations run. */
+  trustedDocuments: string | undefined;
   /** On SIGTERM, how long in-flight requests may take before their connections are cut. */
   shutdownGraceMs: number;
   logLevel: string;
@@ -84,6 +96,21 @@ const byteSize = makeValidator<number>((input) => {
   return bytes;
 });
 
+/** `https://app.example.com,http://localhost:5173`: origins as browsers send them (scheme, host, port; no path). */
+const originList = makeValidator<string[]>((input) => {
+  const origins = input.split(',').map((origin) => origin.trim()).filter(Boolean);
+  for (const origin of origins) {
+    let url: URL;
+    try {
+      url = new URL(origin);
+    } catch {
+      throw new Error('not an origin');
+    }
+    if (!['http:', 'https:'].includes(url.protocol) || url.origin !== origin) throw new Error('not an origin');
+  }
+  return origins;
+});
+
 const secret = makeValidator<string>((input) => {
   if (input.length < 32) throw new Error('too short');
   return input;
@@ -121,6 +148,16 @@ const specs = {
   HTTP_BODY_LIMIT: byteSize({ default: 100 * 1024, desc: 'a size from 1kb to 50mb, such as 100kb' }),
   GRAPHQL_MAX_DEPTH: intWithin(2, 100)({ default: 8, desc: 'an integer within 2..100' }),
   GRAPHQL_MAX_COST: intWithin(10, 1_000_000)({ default: 3000, desc: 'an integer within 10..1000000' }),
+  GRAPHQL_MAX_ALIASES: intWithin(0, 1000)({ default: 30, desc: 'an integer within 0..1000' }),
+  GRAPHQL_MAX_TOKENS: intWithin(100, 100_000)({ default: 2000, desc: 'an integer within 100..100000' }),
+  CORS_ORIGINS: originList({
+    default: undefined,
+    desc: 'comma-separated origins such as https://app.example.com,http://localhost:5173',
+  }),
+  TRUST_PROXY: intWithin(0, 10)({ default: 0, desc: 'an integer within 0..10' }),
+  AUTH_RATE_LIMIT: intWithin(0, 1_000_000)({ default: 20, desc: 'attempts per minute, 0 (off) or more' }),
+  COST_RATE_LIMIT: intWithin(0, 1_000_000_000)({ default: 60_000, desc: 'cost per minute, 0 (off) or more' }),
+  TRUSTED_DOCUMENTS: str({ default: undefined, desc: 'the path of a persisted-documents manifest (JSON)' }),
   SHUTDOWN_GRACE_MS: intWithin(0, 600_000)({ default: 10_000, desc: 'milliseconds within 0..600000' }),
   LOG_LEVEL: str({
     choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
@@ -176,6 +213,13 @@ export function parseConfig(raw: Record<string, string | undefined>): Config {
     bodyLimitBytes: env.HTTP_BODY_LIMIT,
     maxQueryDepth: env.GRAPHQL_MAX_DEPTH,
     maxQueryCost: env.GRAPHQL_MAX_COST,
+    maxQueryAliases: env.GRAPHQL_MAX_ALIASES,
+    maxQueryTokens: env.GRAPHQL_MAX_TOKENS,
+    corsOrigins: env.CORS_ORIGINS ?? (env.NODE_ENV === 'production' ? [] : 'local'),
+    trustProxy: env.TRUST_PROXY,
+    authRateLimit: env.AUTH_RATE_LIMIT,
+    costRateLimit: env.COST_RATE_LIMIT,
+    trustedDocuments: env.TRUSTED_DOCUMENTS,
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     logLevel: env.LOG_LEVEL,
     migrateOnStart: env.MIGRATE_ON_START,

@@ -23,6 +23,8 @@ export interface Context {
   services: Services;
   viewer: Viewer;
   loaders: Loaders;
+  /** The operation's cost, measured by the query limits before any resolver runs. */
+  cost?: number;
   /** Filled in by the logging plugin for the request's log line. */
   outcome: RequestOutcome;
 }

@@ -1,11 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import {
-  ApolloServerPluginLandingPageLocalDefault,
-  ApolloServerPluginLandingPageProductionDefault,
-} from '@apollo/server/plugin/landingPage/default';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { expressMiddleware } from '@as-integrations/express5';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import express from 'express';
@@ -14,12 +11,13 @@ import type { Config } from '../config/config.js';
 import { createLoaders, type Context, type Services } from '../graphql/context.js';
 import { formatError } from '../graphql/errors.js';
 import { InflightOperations } from '../graphql/inflight.plugin.js';
-import { limitsPlugin } from '../graphql/limits.plugin.js';
 import { loggingPlugin } from '../graphql/logging.plugin.js';
+import { Guards } from '../guards/guards.js';
 import { viewerFrom } from '../graphql/viewer.js';
 import { healthRoutes } from '../health/health.routes.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { graphqlCors, securityHeaders } from './browser-policy.js';
 import { httpErrors } from './http-errors.js';
 import { requestLogger } from './request-logger.js';
 
@@ -44,6 +42,7 @@ export async function createHttpApp({ config, logger, orm, schema, services, met
   const app = express();
   const httpServer = createServer(app);
   const inflight = new InflightOperations();
+  const guards = new Guards(schema, config);
 
   const apollo = new ApolloServer<Context>({
     schema,
@@ -51,30 +50,35 @@ export async function createHttpApp({ config, logger, orm, schema, services, met
     // main.ts owns the signals: it drains Apollo, then closes the ORM and the embedded database, then exits 0.
     stopOnTerminationSignals: false,
     includeStacktraceInErrorResponses: config.env === 'development',
+    // No "Did you mean ...?" in production: with introspection off, suggestions would give the schema away.
+    hideSchemaDetailsFromClientErrors: production,
+    // The parser stops at this many tokens, before a huge document costs anything more.
+    parseOptions: { maxTokens: config.maxQueryTokens },
     formatError: formatError(production),
     plugins: [
       // No HTTP caching here; without this, Apollo wraps every field resolver to compute cache hints.
       ApolloServerPluginCacheControlDisabled(),
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownGraceMs }),
-      production
-        ? ApolloServerPluginLandingPageProductionDefault({ footer: false })
-        : ApolloServerPluginLandingPageLocalDefault({ footer: false }),
+      production ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ footer: false }),
       loggingPlugin(),
       metrics.plugin(),
       inflight.plugin(),
-      limitsPlugin(schema, { maxDepth: config.maxQueryDepth, maxCost: config.maxQueryCost }),
+      guards.plugin(),
     ],
   });
   await apollo.start();
 
   app.disable('x-powered-by');
+  app.use(securityHeaders(config));
   app.use(requestLogger(logger));
   app.use(metrics.httpMiddleware());
   app.use(healthRoutes(services.health));
   app.get('/metrics', metrics.route());
   app.use(
     '/graphql',
+    ...graphqlCors(config),
     express.json({ limit: config.bodyLimitBytes }),
+    guards.http(),
     expressMiddleware(apollo, {
       context: async ({ req, res }) => {
         const em = orm.em.fork();
@@ -82,9 +86,10 @@ export async function createHttpApp({ config, logger, orm, schema, services, met
           em,
           loaders: createLoaders(em),
           viewer: await viewerFrom(req.get('authorization'), services.tokens),
-        logger: res.locals.logger,
-        requestId: res.locals.requestId,
+          logger: res.locals.logger,
+          requestId: res.locals.requestId,
           outcome: res.locals.outcome,
+          cost: res.locals.cost,
           services,
         };
       },

@@ -1,11 +1,13 @@
 import { Arg, Args, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { Context } from '../../graphql/context.js';
 import { inTransaction } from '../../db/transaction.js';
+import { Cost } from '../../guards/cost.js';
 import { requireUserId } from '../../graphql/viewer.js';
 import { User } from '../users/user.entity.js';
 import { Task } from './task.entity.js';
 import { isOverdue, isOwnerRecord, type OwnerRecord, type TaskRecord } from './task.record.js';
 import { TaskService } from './task.service.js';
+import { PAGE_MAX } from './task.rules.js';
 import { CreateTaskInput, TaskConnection, TasksArgs, UpdateTaskArgs } from './task.types.js';
 
 const tasksOf = (context: Context) => new TaskService(context.em, requireUserId(context));
@@ -18,31 +20,37 @@ function mutate<T>(context: Context, work: (tasks: TaskService) => T | Promise<T
 
 @Resolver(() => Task)
 export class TaskResolver {
+  @Cost({ sql: 1 })
   @Query(() => Task, { nullable: true, description: 'Null when it does not exist or belongs to someone else' })
   task(@Arg('id', () => ID) id: string, @Ctx() context: Context): Promise<Task | null> {
     return tasksOf(context).find(id);
   }
 
+  @Cost({ sql: 1, page: { arg: 'first', max: PAGE_MAX } })
   @Query(() => TaskConnection)
   tasks(@Args(() => TasksArgs) args: TasksArgs, @Ctx() context: Context): Promise<TaskConnection> {
     return tasksOf(context).list(args);
   }
 
+  @Cost({ sql: 3 })
   @Mutation(() => Task)
   createTask(@Arg('input', () => CreateTaskInput) input: CreateTaskInput, @Ctx() context: Context): Promise<Task> {
     return mutate(context, (tasks) => tasks.create(input));
   }
 
+  @Cost({ sql: 4 })
   @Mutation(() => Task)
   updateTask(@Args(() => UpdateTaskArgs) { id, input }: UpdateTaskArgs, @Ctx() context: Context): Promise<Task> {
     return mutate(context, (tasks) => tasks.update(id, input));
   }
 
+  @Cost({ sql: 4 })
   @Mutation(() => Task)
   completeTask(@Arg('id', () => ID) id: string, @Ctx() context: Context): Promise<Task> {
     return mutate(context, (tasks) => tasks.complete(id));
   }
 
+  @Cost({ sql: 4 })
   @Mutation(() => ID, { description: 'The id that was deleted' })
   deleteTask(@Arg('id', () => ID) id: string, @Ctx() context: Context): Promise<string> {
     return mutate(context, (tasks) => tasks.delete(id));
@@ -62,6 +70,7 @@ export class TaskResolver {
 
 @Resolver(() => TaskConnection)
 export class TaskConnectionResolver {
+  @Cost({ sql: 1 })
   @FieldResolver(() => Int, { description: 'Every match of the filter, counted only when asked for' })
   totalCount(@Root() connection: TaskConnection): Promise<number> {
     return connection.countTotal();

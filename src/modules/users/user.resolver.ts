@@ -1,21 +1,25 @@
 import { Arg, Args, Ctx, Mutation, Query, Resolver } from 'type-graphql';
 import type { Context } from '../../graphql/context.js';
+import { Cost } from '../../guards/cost.js';
 import { invalidToken } from '../../graphql/viewer.js';
 import { User } from './user.entity.js';
 import { AuthPayload, SignInArgs, SignUpInput } from './user.types.js';
 
 @Resolver()
 export class UserResolver {
+  @Cost({ hash: 1, sql: 3 })
   @Mutation(() => AuthPayload)
   signUp(@Arg('input', () => SignUpInput) input: SignUpInput, @Ctx() { em, services }: Context): Promise<AuthPayload> {
     return services.auth.signUp(em, input);
   }
 
+  @Cost({ hash: 1, sql: 1 })
   @Mutation(() => AuthPayload)
   signIn(@Args(() => SignInArgs) { email, password }: SignInArgs, @Ctx() { em, services }: Context): Promise<AuthPayload> {
     return services.auth.signIn(em, email, password);
   }
 
+  @Cost({ sql: 1 })
   @Query(() => User, { nullable: true, description: 'Null when not signed in' })
   async me(@Ctx() { em, viewer }: Context): Promise<User | null> {
     if (viewer.kind === 'anonymous') return null;
