@@ -60,9 +60,9 @@ describe('cursors', () => {
       [TaskOrderField.PRIORITY, 3],
       [TaskOrderField.TITLE, 'any "title", even with unicode ✓'],
     ] as const) {
-      const cursor = encodeCursor({ field, value, id: ID });
+      const cursor = encodeCursor({ field, value, id: ID }, SortDirection.ASC);
       expect(cursor).toMatch(/^[A-Za-z0-9_-]+$/);
-      expect(decodeCursor(cursor, field)).toEqual({ field, value, id: ID });
+      expect(decodeCursor(cursor, { field, direction: SortDirection.ASC })).toEqual({ field, value, id: ID });
     }
   });
 
@@ -72,17 +72,27 @@ describe('cursors', () => {
       '',
       'not base64!',
       forge({ field: 'TITLE' }),
-      forge(['CREATED_AT', '2026-01-02', ID]),
-      forge(['CREATED_AT', '2026-13-45T99:99:99.999Z', ID]),
-      forge(['PRIORITY', 7, ID]),
-      forge(['DUE_DATE', 5, ID]),
-      forge(['TITLE', 'ok', 'not-a-uuid']),
-      forge(['TITLE', 'ok', ID, 'extra']),
+      forge(['TITLE', 'ASC', 'ok', 'not-a-uuid']),
+      forge(['TITLE', 'ASC', 'ok', ID, 'extra']),
+      forge(['TITLE', 'ok', ID]),
     ]) {
-      expect(fieldOf(() => decodeCursor(cursor, TaskOrderField.TITLE))).toBe('after');
+      expect(fieldOf(() => decodeCursor(cursor, { field: TaskOrderField.TITLE, direction: SortDirection.ASC }))).toBe('after');
     }
-    const createdAt = encodeCursor({ field: TaskOrderField.CREATED_AT, value: '2026-01-02T03:04:05.678Z', id: ID });
-    expect(fieldOf(() => decodeCursor(createdAt, TaskOrderField.UPDATED_AT))).toBe('after');
+    for (const [field, value] of [
+      [TaskOrderField.CREATED_AT, '2026-01-02'],
+      [TaskOrderField.CREATED_AT, '2026-13-45T99:99:99.999Z'],
+      [TaskOrderField.CREATED_AT, '2026-02-31T00:00:00.000Z'],
+      [TaskOrderField.CREATED_AT, '0000-01-01T00:00:00.000Z'],
+      [TaskOrderField.DUE_DATE, '+275760-09-13T00:00:00.000Z'],
+      [TaskOrderField.PRIORITY, 7],
+      [TaskOrderField.DUE_DATE, 5],
+    ] as const) {
+      const cursor = forge([field, 'ASC', value, ID]);
+      expect(fieldOf(() => decodeCursor(cursor, { field, direction: SortDirection.ASC }))).toBe('after');
+    }
+    const createdAt = encodeCursor({ field: TaskOrderField.CREATED_AT, value: '2026-01-02T03:04:05.678Z', id: ID }, SortDirection.DESC);
+    expect(fieldOf(() => decodeCursor(createdAt, { field: TaskOrderField.UPDATED_AT, direction: SortDirection.DESC }))).toBe('after');
+    expect(fieldOf(() => decodeCursor(createdAt, { field: TaskOrderField.CREATED_AT, direction: SortDirection.ASC }))).toBe('after');
   });
 });
 

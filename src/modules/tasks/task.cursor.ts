@@ -1,8 +1,8 @@
 import { badUserInput } from '../../graphql/errors.js';
 import type { TaskRecord } from './task.record.js';
 import { TaskPriority } from './task.enums.js';
-import { isUuid } from './task.rules.js';
-import { TaskOrderField } from './task.types.js';
+import { isStorableDate, isUuid } from './task.rules.js';
+import { TaskOrderField, type SortDirection, type TaskOrder } from './task.types.js';
 
 /** Where a row sits in one ordering: the order key's value and the id that breaks ties. */
 export interface CursorPosition {
@@ -37,20 +37,27 @@ export function positionOf(task: TaskRecord, field: TaskOrderField): CursorPosit
   return { field, value: keyOf(task, field), id: task.id };
 }
 
-/** Opaque to clients: base64url of the position. */
-export function encodeCursor({ field, value, id }: CursorPosition): string {
-  return Buffer.from(JSON.stringify([field, value, id])).toString('base64url');
+/** Opaque to clients: base64url of the position and the direction it was read in. */
+export function encodeCursor({ field, value, id }: CursorPosition, direction: SortDirection): string {
+  return Buffer.from(JSON.stringify([field, direction, value, id])).toString('base64url');
 }
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+/** A timestamp exactly as `toISOString` writes it (so never 31 February), within what PostgreSQL stores. */
+function isTimestamp(value: unknown): value is string {
+  if (typeof value !== 'string' || !ISO.test(value)) return false;
+  const date = new Date(value);
+  return isStorableDate(date) && date.toISOString() === value;
+}
 
 function validValue(field: TaskOrderField, value: unknown): value is CursorPosition['value'] {
   switch (field) {
     case TaskOrderField.CREATED_AT:
     case TaskOrderField.UPDATED_AT:
-      return typeof value === 'string' && ISO.test(value) && !Number.isNaN(Date.parse(value));
+      return isTimestamp(value);
     case TaskOrderField.DUE_DATE:
-      return value === null || (typeof value === 'string' && ISO.test(value) && !Number.isNaN(Date.parse(value)));
+      return value === null || isTimestamp(value);
     case TaskOrderField.PRIORITY:
       return typeof value === 'number' && Object.values(PRIORITY_RANK).includes(value);
     case TaskOrderField.TITLE:
@@ -58,8 +65,8 @@ function validValue(field: TaskOrderField, value: unknown): value is CursorPosit
   }
 }
 
-/** The position a cursor names, for the ordering in use; anything else is BAD_USER_INPUT on `after`. */
-export function decodeCursor(cursor: string, field: TaskOrderField): CursorPosition {
+/** The position a cursor names, for the ordering and direction in use; anything else is BAD_USER_INPUT on `after`. */
+export function decodeCursor(cursor: string, { field, direction }: TaskOrder): CursorPosition {
   const invalid = () => badUserInput('after is not a cursor of this list in this order', 'after');
   let decoded: unknown;
   try {
@@ -68,8 +75,8 @@ export function decodeCursor(cursor: string, field: TaskOrderField): CursorPosit
   } catch {
     throw invalid();
   }
-  if (!Array.isArray(decoded) || decoded.length !== 3) throw invalid();
-  const [cursorField, value, id] = decoded as unknown[];
-  if (cursorField !== field || typeof id !== 'string' || !isUuid(id) || !validValue(field, value)) throw invalid();
+  if (!Array.isArray(decoded) || decoded.length !== 4) throw invalid();
+  const [cursorField, cursorDirection, value, id] = decoded as unknown[];
+  if (cursorField !== field || cursorDirection !== direction || typeof id !== 'string' || !isUuid(id) || !validValue(field, value)) throw invalid();
   return { field, value, id };
 }

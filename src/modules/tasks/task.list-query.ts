@@ -1,5 +1,5 @@
 import { TaskStatus } from './task.enums.js';
-import { containsPattern, normalizeSearch, normalizeTags } from './task.rules.js';
+import { checkDate, containsPattern, normalizeSearch, normalizeTags } from './task.rules.js';
 import { SortDirection, TaskOrderField, type TaskFilter, type TaskOrder } from './task.types.js';
 import type { CursorPosition } from './task.cursor.js';
 
@@ -50,8 +50,8 @@ export function whereClause(ownerId: string, filter: TaskFilter | null | undefin
   if (filter?.tagsAll) add('t.tags @> ?::text[]', textArray(normalizeTags(filter.tagsAll, 'filter.tagsAll')));
   if (filter?.overdue === true) add(`(t.due_date < now() and t.status <> ?)`, TaskStatus.COMPLETED);
   if (filter?.overdue === false) add(`not coalesce(t.due_date < now() and t.status <> ?, false)`, TaskStatus.COMPLETED);
-  if (filter?.dueBefore) add('t.due_date < ?::timestamptz', filter.dueBefore.toISOString());
-  if (filter?.dueAfter) add('t.due_date > ?::timestamptz', filter.dueAfter.toISOString());
+  if (filter?.dueBefore) add('t.due_date < ?::timestamptz', checkDate(filter.dueBefore, 'filter.dueBefore').toISOString());
+  if (filter?.dueAfter) add('t.due_date > ?::timestamptz', checkDate(filter.dueAfter, 'filter.dueAfter').toISOString());
   if (typeof filter?.search === 'string') {
     const pattern = containsPattern(normalizeSearch(filter.search));
     add(`(t.title ilike ? escape '\\' or t.description ilike ? escape '\\')`, pattern, pattern);

@@ -39,6 +39,17 @@ export function normalizeTags(raw: readonly string[], field = 'tags'): string[] 
   return tags;
 }
 
+/** PostgreSQL stores 4713 BC to 294276 AD; dates are kept to years 1 to 9999, which every client can also write. */
+export function isStorableDate(date: Date): boolean {
+  const year = date.getUTCFullYear();
+  return year >= 1 && year <= 9999;
+}
+
+export function checkDate<T extends Date | null | undefined>(date: T, field: string): T {
+  if (date instanceof Date && !isStorableDate(date)) throw badUserInput('Dates must be within the years 1 to 9999', field);
+  return date;
+}
+
 export function checkPageSize(first: number): number {
   if (!Number.isInteger(first) || first < 1 || first > PAGE_MAX) throw badUserInput(`first must be 1 to ${PAGE_MAX}`, 'first');
   return first;

@@ -1,10 +1,10 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
+import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
 import { notFound, badUserInput } from '../../graphql/errors.js';
 import { Task } from './task.entity.js';
 import { TaskPriority, TaskStatus } from './task.enums.js';
 import { decodeCursor, encodeCursor, positionOf } from './task.cursor.js';
 import { countQuery, DEFAULT_ORDER, listQuery } from './task.list-query.js';
-import { checkPageSize, isUuid, normalizeDescription, normalizeTags, normalizeTitle } from './task.rules.js';
+import { checkDate, checkPageSize, isUuid, normalizeDescription, normalizeTags, normalizeTitle } from './task.rules.js';
 import { taskRecord, type TaskRow } from './task.record.js';
 import type { CreateTaskInput, TaskConnection, TaskFilter, TaskOrder, UpdateTaskInput } from './task.types.js';
 
@@ -37,8 +37,12 @@ export class TaskService {
     return isUuid(id) ? this.em.findOne(Task, { id, owner: this.ownerId }) : null;
   }
 
+  /**
+   * The task to change, locked until the transaction ends: a concurrent change waits and then reads the row as
+   * committed, so that every write starts from the current row (`completedAt` always follows `status`).
+   */
   async get(id: string): Promise<Task> {
-    const task = await this.find(id);
+    const task = isUuid(id) ? await this.em.findOne(Task, { id, owner: this.ownerId }, { lockMode: LockMode.PESSIMISTIC_WRITE }) : null;
     if (!task) throw notFound('No such task');
     return task;
   }
@@ -49,7 +53,7 @@ export class TaskService {
       description: normalizeDescription(input.description ?? null),
       priority: input.priority ?? TaskPriority.MEDIUM,
       tags: normalizeTags(input.tags ?? []),
-      dueDate: input.dueDate ?? null,
+      dueDate: checkDate(input.dueDate ?? null, 'dueDate'),
       owner: this.ownerId,
     });
     setStatus(task, input.status ?? TaskStatus.PENDING);
@@ -62,6 +66,7 @@ export class TaskService {
     const title = input.title === undefined ? undefined : normalizeTitle(input.title!);
     const description = input.description === undefined ? undefined : normalizeDescription(input.description);
     const tags = input.tags ? normalizeTags(input.tags) : undefined;
+    checkDate(input.dueDate, 'dueDate');
     const task = await this.get(id);
     if (title !== undefined) task.title = title;
     if (description !== undefined) task.description = description;
@@ -88,12 +93,12 @@ export class TaskService {
   async list({ filter, orderBy, first, after }: ListArgs): Promise<TaskConnection> {
     const order = orderBy ?? DEFAULT_ORDER;
     const limit = checkPageSize(first);
-    const position = after ? decodeCursor(after, order.field) : null;
+    const position = after ? decodeCursor(after, order) : null;
     const query = listQuery(this.ownerId, filter, order, position, limit + 1);
     const counting = countQuery(this.ownerId, filter);
     const rows = await this.em.getConnection().execute<TaskRow[]>(query.sql, query.params);
     const tasks = rows.slice(0, limit).map(taskRecord);
-    const edges = tasks.map((node) => ({ node, cursor: encodeCursor(positionOf(node, order.field)) }));
+    const edges = tasks.map((node) => ({ node, cursor: encodeCursor(positionOf(node, order.field), order.direction) }));
     return {
       edges,
       pageInfo: {
