@@ -101,7 +101,8 @@ interface Measurement {
 }
 
 const database = await benchDatabase('bench', { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' });
-const env = { JWT_SECRET: SECRET, DB_POOL_MAX: '10' };
+// The rate limits are on, as in production, and high enough never to refuse: their cost is in the figures.
+const env = { JWT_SECRET: SECRET, DB_POOL_MAX: '10', AUTH_RATE_LIMIT: '1000000', COST_RATE_LIMIT: '1000000000' };
 const servers: Record<Kind, ServerProcess> = {
   ours: await startServerProcess(database.url, env, 1),
   lean: await startScript('bench/baselines/lean.ts', database.url, env, 1),

@@ -8,6 +8,8 @@ import type { DatabaseTarget } from './db/embedded.js';
 import { buildAppSchema } from './graphql/schema.js';
 import { HealthService } from './health/health.service.js';
 import { shippedMigrations } from './health/migration-files.js';
+import { Guards } from './guards/guards.js';
+import { RateLimits } from './guards/rate-limits.js';
 import { createHttpApp } from './http/app.js';
 import { AuthService } from './modules/users/auth.service.js';
 import { TokenService } from './modules/users/tokens.js';
@@ -54,7 +56,8 @@ export async function startServer({ config, logger, database, resolvers = [], po
   const auth = new AuthService(tokens, config.bcryptRounds);
 
   const schema = await buildAppSchema(resolvers);
-  const http = await createHttpApp({ config, logger, orm, schema, services: { health, auth, tokens }, metrics });
+  const guards = new Guards(schema, config, new RateLimits(pool, config));
+  const http = await createHttpApp({ config, logger, orm, schema, guards, services: { health, auth, tokens }, metrics });
   await new Promise<void>((resolve, reject) => {
     http.httpServer.once('error', reject);
     http.httpServer.listen(port ?? config.port, config.host, resolve);
@@ -70,8 +73,9 @@ export async function startServer({ config, logger, database, resolvers = [], po
     metrics,
     stop: async () => {
       await http.stop();
+      await health.close();
       await orm.close();
-      // Kysely ends the pool only if it ran a statement itself; health probes use the pool directly.
+      // Kysely ends the pool only if it ran a statement itself.
       if (!(pool as pg.Pool & { ending: boolean }).ending) await pool.end();
     },
   };

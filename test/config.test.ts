@@ -45,7 +45,6 @@ describe('configuration', () => {
       trustProxy: 0,
       authRateLimit: 20,
       costRateLimit: 60_000,
-      trustedDocuments: undefined,
       shutdownGraceMs: 10_000,
       logLevel: 'info',
       migrateOnStart: true,

@@ -1,5 +1,9 @@
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { signUpUser, type ApiResult } from './support/api.js';
 import { serverForTests } from './support/server.js';
+import { LIST_TASKS } from './support/tasks.js';
 
 const HEALTH = `{ health { status version uptimeSeconds checkedAt
   database { connected latencyMs serverVersion error pool { max total idle waiting } }
@@ -30,11 +34,12 @@ describe('health through a proxy that can cut or freeze the database', () => {
       status: 'OK',
       version: expect.any(String),
       database: { connected: true, error: null, serverVersion: expect.stringMatching(/^\d+/) },
-      migrations: { upToDate: true, applied: 1, pending: [], latest: expect.stringMatching(/^Migration\d+/) },
+      migrations: { upToDate: true, applied: 2, pending: [], latest: expect.stringMatching(/^Migration\d+_rate_limits$/) },
     });
     expect(health.database.latencyMs).toBeGreaterThan(0);
     expect(health.database.pool.max).toBe(4);
-    expect(health.database.pool.total).toBeGreaterThanOrEqual(1);
+    // The application's pool: the probe has a connection of its own, so this may still be 0.
+    expect(health.database.pool.total).toBeGreaterThanOrEqual(0);
     expect(health.database.pool.total).toBeLessThanOrEqual(4);
     expect(health.database.pool.waiting).toBe(0);
     const pool = (await t.server.orm.em.getConnection().getNativeClient()) as { totalCount: number };
@@ -101,7 +106,7 @@ describe('health with a migration pending', () => {
     const health = body.data!.health;
     expect(health.status).toBe('DEGRADED');
     expect(health.database.connected).toBe(true);
-    expect(health.migrations).toEqual({ upToDate: false, applied: 0, pending: [expect.stringMatching(/^Migration\d+/)], latest: null });
+    expect(health.migrations).toEqual({ upToDate: false, applied: 0, pending: [expect.stringMatching(/^Migration\d+_initial$/), expect.stringMatching(/^Migration\d+_rate_limits$/)], latest: null });
     const { rows } = await t.db.query(`select to_regclass('mikro_orm_migrations') as t`);
     expect(rows[0]!.t).toBeNull();
 
@@ -109,5 +114,80 @@ describe('health with a migration pending', () => {
     expect(ready.status).toBe(503);
     expect(ready.body.status).toBe('warn');
     expect(ready.body.checks['migrations:pending'][0].observedValue).toEqual(health.migrations.pending);
+  });
+});
+
+describe('health while every pooled connection is stuck on a lock', () => {
+  // A small pool, and waits long enough that nothing gives up while the test looks.
+  const t = serverForTests({ env: { DB_POOL_MAX: '2', DB_POOL_ACQUIRE_TIMEOUT_MS: '30000', DB_STATEMENT_TIMEOUT_MS: '60000' } });
+
+  /** Backends of the server under test waiting for a lock they have not been granted. */
+  const blockedBackends = async () => {
+    const { rows } = await t.db.query<{ n: number }>(
+      `select count(distinct l.pid)::int as n from pg_locks l join pg_stat_activity a on a.pid = l.pid where not l.granted and a.datname = $1`,
+      [t.db.name],
+    );
+    return rows[0]!.n;
+  };
+
+  it('stays OK and ready, and shows the requests waiting for a connection', async () => {
+    const user = await signUpUser(t.server.url);
+    const locker = new pg.Client({ connectionString: t.db.directUrl });
+    await locker.connect();
+    let stuck: Promise<ApiResult<{ tasks: { edges: unknown[] } }>>[];
+    try {
+      await locker.query('begin');
+      await locker.query('lock table tasks in access exclusive mode');
+      // Twice as many requests as the pool holds: two take the connections and wait on the lock, the rest wait
+      // for a connection.
+      stuck = Array.from({ length: 4 }, () => user.api.request<{ tasks: { edges: unknown[] } }>(LIST_TASKS, { first: 5 }));
+
+      // Not vacuous: every pooled connection is taken and blocked, and requests queue for one.
+      const deadline = performance.now() + 10_000;
+      let stats = t.server.health.poolStats();
+      let blocked = 0;
+      while (performance.now() < deadline) {
+        stats = t.server.health.poolStats();
+        blocked = await blockedBackends();
+        if (blocked >= 2 && stats.waiting > 0) break;
+        await sleep(25);
+      }
+      expect(blocked).toBe(2);
+      expect(stats).toMatchObject({ max: 2, total: 2, idle: 0 });
+      expect(stats.waiting).toBeGreaterThan(0);
+
+      const [{ body }, elapsed] = await timed(() => t.server.gql<HealthAnswer>(HEALTH));
+      expect(elapsed).toBeLessThan(2000);
+      const health = body.data!.health;
+      expect(health.status).toBe('OK');
+      expect(health.database).toMatchObject({ connected: true, error: null });
+      expect(health.database.pool).toMatchObject({ max: 2, total: 2, idle: 0 });
+      expect(health.database.pool.waiting).toBeGreaterThan(0);
+
+      const [ready, readyElapsed] = await timed(() => t.server.get('/health/ready'));
+      expect(readyElapsed).toBeLessThan(2000);
+      expect(ready.status).toBe(200);
+      expect(ready.body.status).toBe('pass');
+      expect(ready.body.checks['database:connections'][0].observedValue.waiting).toBeGreaterThan(0);
+
+      const metrics = await t.server.get('/metrics');
+      expect(metrics.status).toBe(200);
+      const waiting = /^db_pool_waiting (\S+)$/m.exec(metrics.body as string);
+      expect(Number(waiting?.[1])).toBeGreaterThan(0);
+
+      // Still stuck: the checks above did not free a connection.
+      expect(await blockedBackends()).toBe(2);
+    } finally {
+      await locker.query('rollback').catch(() => undefined);
+      await locker.end();
+    }
+
+    const results = await Promise.all(stuck);
+    expect(results).toHaveLength(4);
+    for (const result of results) {
+      expect(result.errors).toBeUndefined();
+      expect(result.data!.tasks.edges).toEqual([]);
+    }
+    expect(t.server.health.poolStats().waiting).toBe(0);
   });
 });

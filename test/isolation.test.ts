@@ -63,7 +63,7 @@ describe('a user sees and changes only their own tasks', () => {
   });
 
   it('a cursor made from another user’s task reveals nothing of theirs', async () => {
-    const cursor = Buffer.from(JSON.stringify(['CREATED_AT', bobsTask.createdAt, bobsTask.id])).toString('base64url');
+    const cursor = Buffer.from(JSON.stringify(['CREATED_AT', 'DESC', bobsTask.createdAt, bobsTask.id])).toString('base64url');
     const listed = await alice.api.ok<{ tasks: { edges: { node: { id: string } }[] } }>(
       `query($after: String) { tasks(after: $after) { edges { node { id } } } }`,
       { after: cursor },

@@ -23,6 +23,8 @@ describe('/metrics', () => {
   };
 
   it('shows the pool with the same numbers as health', async () => {
+    // Health probes have a connection of their own; an application query is what waits on the pool.
+    await t.server.orm.em.fork().getConnection().execute('select 1');
     const { body } = await t.server.gql<{ health: { database: { pool: Record<string, number> } } }>(`{ health { database { pool { max total idle waiting } } } }`);
     const text = await scrape();
     const pool = body.data!.health.database.pool;

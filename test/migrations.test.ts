@@ -1,3 +1,5 @@
+import { MIGRATIONS_DIR } from '../src/db/orm-options.js';
+import { shippedMigrations } from '../src/health/migration-files.js';
 import { migrateUnderLock } from '../src/db/migrate.js';
 import { createLogger } from '../src/observability/logger.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
@@ -20,10 +22,11 @@ describe('migrations at start-up', () => {
     const config = testConfig(db.url);
     const logger = createLogger({ env: 'test', logLevel: 'silent' });
     const results = await Promise.all(Array.from({ length: 4 }, () => migrateUnderLock(config, db.directUrl, logger)));
-    expect(results.flat()).toHaveLength(1);
-    expect(results.filter((applied) => applied.length === 1)).toHaveLength(1);
+    const shipped = shippedMigrations(MIGRATIONS_DIR);
+    expect(results.flat()).toHaveLength(shipped.length);
+    expect(results.filter((applied) => applied.length > 0)).toHaveLength(1);
     const { rows } = await db.query<{ name: string }>('select name from mikro_orm_migrations');
-    expect(rows).toHaveLength(1);
+    expect(rows).toHaveLength(shipped.length);
   });
 
   it('are left to a deploy step with MIGRATE_ON_START=false', async () => {

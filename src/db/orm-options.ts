@@ -80,6 +80,8 @@ export function ormOptions(config: Config, databaseUrl: string, logger: Logger):
     driver: ResilientDriver,
     clientUrl: databaseUrl,
     entities: [User, Task],
+    // Written by rate-limiter-flexible, created by a migration; no entity maps it.
+    schemaGenerator: { skipTables: ['rate_limits'] },
     metadataProvider: ReflectMetadataProvider,
     extensions: [Migrator, SeedManager],
     forceUtcTimezone: true,

@@ -1,3 +1,4 @@
+import { HeaderMap } from '@apollo/server';
 import { unwrapResolverError } from '@apollo/server/errors';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { isDatabaseUnavailable } from '../db/db-errors.js';
@@ -10,6 +11,7 @@ export const ErrorCode = {
   NOT_FOUND: 'NOT_FOUND',
   CONFLICT: 'CONFLICT',
   QUERY_TOO_COMPLEX: 'QUERY_TOO_COMPLEX',
+  RATE_LIMITED: 'RATE_LIMITED',
   DATABASE_UNAVAILABLE: 'DATABASE_UNAVAILABLE',
   INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
 } as const;
@@ -20,6 +22,15 @@ export const unauthenticated = (message = 'Authentication required') =>
   new GraphQLError(message, { extensions: { code: ErrorCode.UNAUTHENTICATED } });
 export const notFound = (message = 'Not found') => new GraphQLError(message, { extensions: { code: ErrorCode.NOT_FOUND } });
 export const conflict = (message: string) => new GraphQLError(message, { extensions: { code: ErrorCode.CONFLICT } });
+/** HTTP 429 with `Retry-After`, and the same number of seconds in the error for clients that read only the body. */
+export const rateLimited = (message: string, retryAfterSeconds: number) =>
+  new GraphQLError(message, {
+    extensions: {
+      code: ErrorCode.RATE_LIMITED,
+      retryAfterSeconds,
+      http: { status: 429, headers: new HeaderMap([['retry-after', String(retryAfterSeconds)]]) },
+    },
+  });
 export const databaseUnavailable = () =>
   new GraphQLError('The database cannot be reached right now; try again', {
     extensions: { code: ErrorCode.DATABASE_UNAVAILABLE },

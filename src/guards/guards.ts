@@ -3,14 +3,15 @@ import type { RequestHandler } from 'express';
 import { GraphQLError, type GraphQLSchema } from 'graphql';
 import type { Config } from '../config/config.js';
 import type { Context } from '../graphql/context.js';
+import { ErrorCode } from '../graphql/errors.js';
 import { DocumentLimitsGuard } from './document-limits.js';
-import { checkOperation, type QueryLimits } from './query-limits.js';
+import { checkOperation, type QueryLimits, type QueryMeasure } from './query-limits.js';
+import type { Allowance, RateLimits } from './rate-limits.js';
 
 /**
  * The request guards, wired in one place. Over HTTP the query limits run on the document as sent, before
  * Apollo parses or validates it; a document that arrives without text (a persisted query) is checked once
- * Apollo has resolved it. Either way no resolver runs before the limits pass, and the measured cost is on the
- * context for the rate limits.
+ * Apollo has resolved it. Then the rate limits charge what the limits measured. No resolver runs before both.
  */
 export class Guards {
   readonly documents: DocumentLimitsGuard;
@@ -19,6 +20,7 @@ export class Guards {
   constructor(
     private readonly schema: GraphQLSchema,
     config: Config,
+    readonly rateLimits: RateLimits,
   ) {
     this.#limits = { maxDepth: config.maxQueryDepth, maxCost: config.maxQueryCost, maxAliases: config.maxQueryAliases };
     this.documents = new DocumentLimitsGuard(schema, { ...this.#limits, maxTokens: config.maxQueryTokens });
@@ -38,7 +40,7 @@ export class Guards {
         }
       }
       try {
-        res.locals.cost = this.documents.check(params.query, params.operationName, variables)?.cost;
+        res.locals.measure = this.documents.check(params.query, params.operationName, variables);
       } catch (error) {
         if (!(error instanceof GraphQLError)) return next(error);
         const { http, ...extensions } = error.extensions as { http?: { status: number } };
@@ -48,18 +50,40 @@ export class Guards {
     };
   }
 
+  /**
+   * Charges an operation to the rate limits: a sign-in or sign-up attempt to the client's address, its cost to
+   * the signed-in user. RATE_LIMITED when either is spent.
+   */
+  async admit({ hashes, cost }: QueryMeasure, { viewer, clientIp }: Pick<Context, 'viewer' | 'clientIp'>): Promise<Allowance | undefined> {
+    if (hashes > 0) await this.rateLimits.authAttempt(clientIp);
+    return viewer.kind === 'user' ? this.rateLimits.spend(viewer.userId, cost) : undefined;
+  }
+
   plugin(): ApolloServerPlugin<Context> {
     const { schema } = this;
     const limits = this.#limits;
     return {
-      async requestDidStart() {
-        return {
-          async didResolveOperation({ document, operation, request, contextValue }) {
-            if (!operation || contextValue.cost !== undefined) return;
-            contextValue.cost = checkOperation(schema, document, operation, request.variables ?? {}, limits).cost;
-          },
-        };
-      },
+      requestDidStart: async () => ({
+        didResolveOperation: async ({ document, operation, request, contextValue, response }) => {
+          if (!operation) return;
+          contextValue.measure ??= checkOperation(schema, document, operation, request.variables ?? {}, limits);
+          const headers = response.http.headers;
+          try {
+            const allowance = await this.admit(contextValue.measure, contextValue);
+            if (allowance) {
+              headers.set('ratelimit-limit', String(allowance.limit));
+              headers.set('ratelimit-remaining', String(allowance.remaining));
+              headers.set('ratelimit-reset', String(allowance.resetSeconds));
+            }
+          } catch (error) {
+            if (error instanceof GraphQLError && error.extensions.code === ErrorCode.RATE_LIMITED && contextValue.viewer.kind === 'user') {
+              headers.set('ratelimit-remaining', '0');
+              headers.set('ratelimit-reset', String(error.extensions.retryAfterSeconds));
+            }
+            throw error;
+          }
+        },
+      }),
     };
   }
 }

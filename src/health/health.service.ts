@@ -4,6 +4,7 @@ import { APP_VERSION } from '../config/app-version.js';
 import { describeDatabaseError } from '../db/connect.js';
 import { redactText } from '../observability/logger.js';
 import { HealthStatus, type Health, type PoolStats } from './health.types.js';
+import { probePoolLike } from './probe-pool.js';
 
 interface Probe {
   latencyMs: number;
@@ -12,7 +13,10 @@ interface Probe {
 }
 
 export interface HealthOptions {
-  /** The live `pg` pool; undefined until the ORM has connected. */
+  /**
+   * The application's live `pg` pool; undefined until the ORM has connected. Its numbers are reported; the probe
+   * itself runs on a connection of its own with the same settings (see probe-pool.ts).
+   */
   pool: () => pg.Pool | undefined;
   poolMax: number;
   /** Migrations the code ships, oldest first. */
@@ -25,13 +29,17 @@ class ProbeTimeout extends Error {}
 
 /**
  * Reports the database, the pool and the migrations truthfully and on time. The probe is read-only (MikroORM's
- * `getPending()` hides database errors and `getExecuted()` creates a table), runs through the real pool, and
- * only one runs at a time: callers during a hang share it rather than piling connections onto a stuck server.
+ * `getPending()` hides database errors and `getExecuted()` creates a table) and runs on a connection of its own,
+ * opened with the application pool's settings: a pool saturated by slow queries or a lock shows in
+ * `pool.waiting`, not as a database that does not answer. Only one probe runs at a time: callers during a hang
+ * share it rather than piling connections onto a stuck server. `close()` ends that connection.
  */
 export class HealthService {
   readonly #startedAt = performance.now();
   readonly #budgetMs: number;
   #inflight: Promise<Probe> | undefined;
+  #probePool: pg.Pool | undefined;
+  #closed = false;
 
   constructor(private readonly options: HealthOptions) {
     this.#budgetMs = options.budgetMs ?? 1500;
@@ -92,10 +100,26 @@ export class HealthService {
     }
   }
 
+  /** Ends the probe's connection; later checks report DOWN. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const pool = this.#probePool;
+    this.#probePool = undefined;
+    if (pool && !pool.ending) await pool.end();
+  }
+
+  #ownPool(): pg.Pool {
+    if (this.#closed) throw new Error('health checks stopped');
+    if (!this.#probePool) {
+      const app = this.options.pool();
+      if (!app) throw new Error('not connected');
+      this.#probePool = probePoolLike(app);
+    }
+    return this.#probePool;
+  }
+
   async #probe(queryTimeoutMs: number): Promise<Probe> {
-    const pool = this.options.pool();
-    if (!pool) throw new Error('not connected');
-    const client = await pool.connect();
+    const client = await this.#ownPool().connect();
     let failure: Error | undefined;
     try {
       const started = performance.now();

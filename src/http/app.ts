@@ -12,7 +12,7 @@ import { createLoaders, type Context, type Services } from '../graphql/context.j
 import { formatError } from '../graphql/errors.js';
 import { InflightOperations } from '../graphql/inflight.plugin.js';
 import { loggingPlugin } from '../graphql/logging.plugin.js';
-import { Guards } from '../guards/guards.js';
+import type { Guards } from '../guards/guards.js';
 import { viewerFrom } from '../graphql/viewer.js';
 import { healthRoutes } from '../health/health.routes.js';
 import type { Logger } from '../observability/logger.js';
@@ -26,6 +26,7 @@ export interface AppDeps {
   logger: Logger;
   orm: MikroORM;
   schema: GraphQLSchema;
+  guards: Guards;
   services: Services;
   metrics: Metrics;
 }
@@ -37,12 +38,11 @@ export interface HttpApp {
 }
 
 /** Express 5 with the health routes and Apollo on `/graphql`; every request gets a fresh EntityManager fork. */
-export async function createHttpApp({ config, logger, orm, schema, services, metrics }: AppDeps): Promise<HttpApp> {
+export async function createHttpApp({ config, logger, orm, schema, guards, services, metrics }: AppDeps): Promise<HttpApp> {
   const production = config.env === 'production';
   const app = express();
   const httpServer = createServer(app);
   const inflight = new InflightOperations();
-  const guards = new Guards(schema, config);
 
   const apollo = new ApolloServer<Context>({
     schema,
@@ -69,6 +69,8 @@ export async function createHttpApp({ config, logger, orm, schema, services, met
   await apollo.start();
 
   app.disable('x-powered-by');
+  // req.ip: the socket's address, or the entry TRUST_PROXY hops back in X-Forwarded-For.
+  app.set('trust proxy', config.trustProxy);
   app.use(securityHeaders(config));
   app.use(requestLogger(logger));
   app.use(metrics.httpMiddleware());
@@ -89,7 +91,8 @@ export async function createHttpApp({ config, logger, orm, schema, services, met
           logger: res.locals.logger,
           requestId: res.locals.requestId,
           outcome: res.locals.outcome,
-          cost: res.locals.cost,
+          measure: res.locals.measure,
+          clientIp: req.ip ?? req.socket.remoteAddress ?? 'unknown',
           services,
         };
       },

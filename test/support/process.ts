@@ -17,7 +17,7 @@ export function spawnServer(env: Record<string, string | undefined>): ServerProc
   );
   const child = spawn(process.execPath, ['--import', '@swc-node/register/esm-register', join(PROJECT_ROOT, 'src/main.ts')], {
     cwd: PROJECT_ROOT,
-    env: { ...clean, NODE_OPTIONS: '', NODE_ENV: 'test', ...env },
+    env: { ...clean, NODE_OPTIONS: '', NODE_ENV: 'test', AUTH_RATE_LIMIT: '100000', COST_RATE_LIMIT: '100000000', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -49,6 +49,9 @@ export async function startTestServer({ databaseUrl, directUrl = directUrlFor(da
     DATABASE_URL: databaseUrl,
     DATABASE_DIRECT_URL: directUrl,
     BCRYPT_ROUNDS: '4',
+    // Every test signs up from 127.0.0.1: the limits run, high enough never to refuse unless a test lowers them.
+    AUTH_RATE_LIMIT: '100000',
+    COST_RATE_LIMIT: '100000000',
     ...env,
   });
   const logs: LogLine[] = [];

@@ -71,7 +71,10 @@ export function decodeCursor(cursor: string, { field, direction }: TaskOrder): C
   let decoded: unknown;
   try {
     if (!/^[A-Za-z0-9_-]{1,2000}$/.test(cursor)) throw invalid();
-    decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    const json = Buffer.from(cursor, 'base64url').toString('utf8');
+    // Only the encoding we issue: base64url ignores trailing bits, so `cursor + "x"` would decode alike.
+    if (Buffer.from(json).toString('base64url') !== cursor) throw invalid();
+    decoded = JSON.parse(json);
   } catch {
     throw invalid();
   }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import { inTransaction } from '../../db/transaction.js';
 import { badUserInput, conflict, unauthenticated } from '../../graphql/errors.js';
-import { hashPassword, PASSWORD_MAX, PASSWORD_MIN, verifyPassword } from './password.js';
+import { HashGate, hashPassword, PASSWORD_MAX, PASSWORD_MIN, verifyPassword } from './password.js';
 import type { TokenService } from './tokens.js';
 import { User } from './user.entity.js';
 import type { AuthPayload, SignUpInput } from './user.types.js';
@@ -37,6 +37,7 @@ export function normalizeName(raw: string | null | undefined): string | null {
 export class AuthService {
   /** Compared against when the email is unknown, so that both failures cost one bcrypt comparison. */
   readonly #dummyHash: Promise<string>;
+  readonly #hashes = new HashGate();
 
   constructor(
     private readonly tokens: TokenService,
@@ -50,7 +51,7 @@ export class AuthService {
     const password = checkPassword(input.password);
     const name = normalizeName(input.name);
     // Hash before touching the database, so no connection is held during the slow part.
-    const passwordHash = await hashPassword(password, this.bcryptRounds);
+    const passwordHash = await this.#hashes.run(() => hashPassword(password, this.bcryptRounds));
     let user: User;
     try {
       user = await inTransaction(em, async (tx) => tx.create(User, { email, name, passwordHash }));
@@ -66,7 +67,8 @@ export class AuthService {
     const email = rawEmail.trim().toLowerCase();
     // An email that could not have signed up is not looked up (PostgreSQL refuses NUL), but costs the same work.
     const user = email.length <= EMAIL_MAX && !email.includes('\u0000') ? await em.findOne(User, { email }) : null;
-    const matches = await verifyPassword(password, user?.passwordHash ?? (await this.#dummyHash));
+    const hash = user?.passwordHash ?? (await this.#dummyHash);
+    const matches = await this.#hashes.run(() => verifyPassword(password, hash));
     if (!user || !matches) throw unauthenticated('Wrong email or password');
     return { ...(await this.tokens.issue(user.id)), user };
   }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import bcrypt from 'bcrypt';
+import { rateLimited } from '../../graphql/errors.js';
 
 export const PASSWORD_MIN = 8;
 export const PASSWORD_MAX = 128;
@@ -18,4 +19,47 @@ export function hashPassword(password: string, rounds: number): Promise<string> 
 
 export function verifyPassword(password: string, hash: string): Promise<boolean> {
   return bcrypt.compare(digest(password), hash);
+}
+
+/**
+ * Bounds password hashing: bcrypt runs on libuv's thread pool (four threads, shared with jose's HMAC, DNS and
+ * file work), so at most `concurrency` hashes run at once, at most `queue` more wait, each for at most `waitMs`.
+ * Past that the caller gets RATE_LIMITED at once, and a flood of sign-ins cannot starve the process.
+ */
+export class HashGate {
+  #running = 0;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(
+    private readonly concurrency = 2,
+    private readonly queue = 32,
+    private readonly waitMs = 5000,
+  ) {}
+
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#running >= this.concurrency) await this.#wait();
+    this.#running += 1;
+    try {
+      return await work();
+    } finally {
+      this.#running -= 1;
+      this.#waiting.shift()?.();
+    }
+  }
+
+  #wait(): Promise<void> {
+    const busy = () => rateLimited('Too many sign-ins and sign-ups at once; try again shortly', 1);
+    if (this.#waiting.length >= this.queue) return Promise.reject(busy());
+    return new Promise((resolve, reject) => {
+      const turn = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.#waiting.splice(this.#waiting.indexOf(turn), 1);
+        reject(busy());
+      }, this.waitMs);
+      this.#waiting.push(turn);
+    });
+  }
 }

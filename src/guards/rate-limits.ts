@@ -1,0 +1,157 @@
+import type pg from 'pg';
+import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
+import { rateLimited } from '../graphql/errors.js';
+
+const WINDOW_SECONDS = 60;
+const TABLE = 'rate_limits';
+/** A user's budget is leased to an instance in twentieths: one SQL statement per lease, not per request. */
+const LEASES_PER_WINDOW = 20;
+
+/** What a signed-in response tells its client (`RateLimit-*` headers). */
+export interface Allowance {
+  limit: number;
+  remaining: number;
+  resetSeconds: number;
+}
+
+const secondsUntil = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
+
+/**
+ * rate-limiter-flexible names its statements; behind a transaction-mode pooler a named statement prepared on one
+ * server connection is missing on the next, so they are sent unnamed.
+ */
+function unnamed(pool: pg.Pool) {
+  return { query: ({ text, values }: pg.QueryConfig) => pool.query(text, values) };
+}
+
+/**
+ * A counter per key and minute in PostgreSQL, shared by every instance. When the database cannot be reached the
+ * limiter counts in memory instead (its insurance), so the limits keep holding, per instance. A key that has
+ * spent its points is refused from memory until its window ends: a flood from it costs no SQL.
+ */
+function sharedLimiter(pool: pg.Pool, keyPrefix: string, points: number): RateLimiterPostgres {
+  return new RateLimiterPostgres({
+    storeClient: unnamed(pool),
+    storeType: 'client',
+    tableName: TABLE,
+    tableCreated: true,
+    keyPrefix,
+    points,
+    duration: WINDOW_SECONDS,
+    inMemoryBlockOnConsumed: points,
+    insuranceLimiter: new RateLimiterMemory({ keyPrefix, points, duration: WINDOW_SECONDS }),
+  });
+}
+
+/** One instance's share of a user's budget for the current window. */
+interface Lease {
+  /** Leased here and not yet spent. */
+  left: number;
+  /** Not leased by any instance, as the database last said. */
+  unleased: number;
+  resetAt: number;
+}
+
+/**
+ * The query-cost budget per signed-in user per minute. An instance leases a twentieth of the budget at a time
+ * and spends it from memory, so the steady state sends no SQL per request; a lease never exceeds what the
+ * database says is left, so instances together never spend more than the budget.
+ */
+class CostBudget {
+  readonly #leases = new Map<string, Lease>();
+  readonly #renewing = new Map<string, Promise<void>>();
+  readonly #chunk: number;
+  #nextSweep = 0;
+
+  constructor(
+    private readonly limiter: RateLimiterPostgres,
+    private readonly limit: number,
+  ) {
+    this.#chunk = Math.max(1, Math.ceil(limit / LEASES_PER_WINDOW));
+  }
+
+  async spend(userId: string, cost: number): Promise<Allowance> {
+    for (;;) {
+      const now = Date.now();
+      this.#sweep(now);
+      const lease = this.#leases.get(userId);
+      const current = lease && lease.resetAt > now ? lease : undefined;
+      if (current && current.left >= cost) {
+        current.left -= cost;
+        return { limit: this.limit, remaining: current.left + current.unleased, resetSeconds: secondsUntil(current.resetAt - now) };
+      }
+      if (current && current.left + current.unleased < cost) throw this.#refused(current.resetAt - now);
+      // One lease at a time per user: requests arriving together wait for it rather than each leasing a share.
+      const pending = this.#renewing.get(userId);
+      if (pending) {
+        await pending;
+        continue;
+      }
+      const renewal = this.#renew(userId, current, cost, now);
+      this.#renewing.set(userId, renewal.then(() => undefined, () => undefined));
+      try {
+        await renewal;
+      } finally {
+        this.#renewing.delete(userId);
+      }
+    }
+  }
+
+  /** Leases at least what `cost` lacks, and up to a twentieth of the budget, never more than is left. */
+  async #renew(userId: string, lease: Lease | undefined, cost: number, now: number): Promise<void> {
+    const held = lease?.left ?? 0;
+    const want = Math.max(cost - held, Math.min(this.#chunk, lease?.unleased ?? this.limit));
+    try {
+      const granted = await this.limiter.consume(userId, want);
+      this.#leases.set(userId, { left: held + want, unleased: granted.remainingPoints, resetAt: now + granted.msBeforeNext });
+    } catch (refusal) {
+      if (!(refusal instanceof RateLimiterRes)) throw refusal;
+      this.#leases.set(userId, { left: held, unleased: 0, resetAt: now + refusal.msBeforeNext });
+      throw this.#refused(refusal.msBeforeNext);
+    }
+  }
+
+  #refused(ms: number) {
+    return rateLimited('The query cost budget for this minute is spent', secondsUntil(ms));
+  }
+
+  #sweep(now: number): void {
+    if (now < this.#nextSweep) return;
+    this.#nextSweep = now + WINDOW_SECONDS * 1000;
+    for (const [key, lease] of this.#leases) if (lease.resetAt <= now) this.#leases.delete(key);
+  }
+}
+
+export interface RateLimitSettings {
+  /** signIn and signUp attempts per client IP per minute; 0: off. */
+  authRateLimit: number;
+  /** Query cost per signed-in user per minute; 0: off. */
+  costRateLimit: number;
+}
+
+/** The rate limits every instance shares through PostgreSQL. */
+export class RateLimits {
+  readonly #auth: RateLimiterPostgres | undefined;
+  readonly #cost: CostBudget | undefined;
+
+  constructor(pool: pg.Pool, { authRateLimit, costRateLimit }: RateLimitSettings) {
+    this.#auth = authRateLimit > 0 ? sharedLimiter(pool, 'auth', authRateLimit) : undefined;
+    this.#cost = costRateLimit > 0 ? new CostBudget(sharedLimiter(pool, 'cost', costRateLimit), costRateLimit) : undefined;
+  }
+
+  /** One sign-in or sign-up attempt from `ip`; RATE_LIMITED past the limit. */
+  async authAttempt(ip: string): Promise<void> {
+    if (!this.#auth) return;
+    try {
+      await this.#auth.consume(ip);
+    } catch (refusal) {
+      if (!(refusal instanceof RateLimiterRes)) throw refusal;
+      throw rateLimited('Too many sign-in or sign-up attempts from this address; try again later', secondsUntil(refusal.msBeforeNext));
+    }
+  }
+
+  /** Charges a signed-in user's operation; RATE_LIMITED when the budget cannot pay for it. */
+  async spend(userId: string, cost: number): Promise<Allowance | undefined> {
+    return this.#cost?.spend(userId, cost);
+  }
+}
