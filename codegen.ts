@@ -8,7 +8,8 @@ const config: CodegenConfig = {
   generates: {
     'examples/client/gql/': {
       preset: 'client',
-      presetConfig: { fragmentMasking: false },
+      // persisted-documents.json: the manifest a server started with TRUSTED_DOCUMENTS accepts (sha256 of each text).
+      presetConfig: { fragmentMasking: false, persistedDocuments: { hashAlgorithm: 'sha256' } },
       config: { scalars: { DateTime: 'string' }, enumsAsTypes: true, useTypeImports: true },
     },
   },

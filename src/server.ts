@@ -10,6 +10,7 @@ import { HealthService } from './health/health.service.js';
 import { shippedMigrations } from './health/migration-files.js';
 import { Guards } from './guards/guards.js';
 import { RateLimits } from './guards/rate-limits.js';
+import { TrustedDocuments } from './guards/trusted-documents.js';
 import { createHttpApp } from './http/app.js';
 import { AuthService } from './modules/users/auth.service.js';
 import { TokenService } from './modules/users/tokens.js';
@@ -39,6 +40,8 @@ export interface RunningServer {
 
 /** Database check, migrations, ORM, schema, HTTP: everything between configuration and signals. */
 export async function startServer({ config, logger, database, resolvers = [], port }: ServerOptions): Promise<RunningServer> {
+  const trusted = config.trustedDocuments ? TrustedDocuments.load(config.trustedDocuments) : undefined;
+  if (trusted) logger.info({ manifest: config.trustedDocuments, documents: trusted.size }, 'only trusted documents run');
   const server = await waitForDatabase(database.url, config, logger);
   logger.info({ ...server, poolMax: config.db.max }, 'database connected');
 
@@ -56,7 +59,7 @@ export async function startServer({ config, logger, database, resolvers = [], po
   const auth = new AuthService(tokens, config.bcryptRounds);
 
   const schema = await buildAppSchema(resolvers);
-  const guards = new Guards(schema, config, new RateLimits(pool, config));
+  const guards = new Guards(schema, config, new RateLimits(pool, config), trusted);
   const http = await createHttpApp({ config, logger, orm, schema, guards, services: { health, auth, tokens }, metrics });
   await new Promise<void>((resolve, reject) => {
     http.httpServer.once('error', reject);

@@ -6,9 +6,8 @@ import { generate } from '@graphql-codegen/cli';
 import config from '../codegen.js';
 import { firstOverduePage } from '../examples/client/client.js';
 import { PROJECT_ROOT } from '../src/config/app-version.js';
-import { signUpUser } from './support/api.js';
+import { uniqueEmail } from './support/api.js';
 import { serverForTests } from './support/server.js';
-import { createTask } from './support/tasks.js';
 
 describe('typed client operations (GraphQL Code Generator)', () => {
   it('are what codegen makes of schema.graphql today (run `npm run codegen` after changing either)', async () => {
@@ -24,14 +23,40 @@ describe('typed client operations (GraphQL Code Generator)', () => {
     await expect(promisify(execFile)(process.execPath, [tsc, '-p', 'examples/client/tsconfig.json'], { cwd: PROJECT_ROOT })).resolves.toBeDefined();
   });
 
-  describe('against the running server', () => {
-    const t = serverForTests();
+  describe('against a server that runs only their trusted documents', () => {
+    const manifest = join(PROJECT_ROOT, 'examples/client/gql/persisted-documents.json');
+    const t = serverForTests({ env: { TRUSTED_DOCUMENTS: manifest } });
 
-    it('work end to end', async () => {
-      const user = await signUpUser(t.server.url);
-      await createTask(user.api, { title: 'Overdue one', dueDate: '2020-02-02T00:00:00Z', tags: ['x'] });
-      const page = await firstOverduePage(`${t.server.url}/graphql`, user.user.email, user.password);
-      expect(page).toEqual([expect.objectContaining({ title: 'Overdue one', isOverdue: true, tags: ['x'], status: 'PENDING' })]);
+    it('work end to end, sent by their hash', async () => {
+      const page = await firstOverduePage(`${t.server.url}/graphql`, uniqueEmail('client'), 'correct horse battery');
+      expect(page).toEqual([expect.objectContaining({ title: 'Renew the passport', isOverdue: true, tags: ['admin'], status: 'PENDING' })]);
+    });
+
+    it('accept a document by Apollo Client’s persisted-query extension and by its exact text, and nothing else', async () => {
+      const documents = JSON.parse(readFileSync(manifest, 'utf8')) as Record<string, string>;
+      const [hash, text] = Object.entries(documents).find(([, document]) => document.startsWith('query Me'))!;
+      const post = async (body: unknown) => {
+        const res = await fetch(`${t.server.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        return { status: res.status, body: (await res.json()) as { data?: unknown; errors?: { extensions?: { code?: string } }[] } };
+      };
+      const apollo = await post({ extensions: { persistedQuery: { version: 1, sha256Hash: hash.replace('sha256:', '') } } });
+      expect(apollo).toEqual({ status: 200, body: { data: { me: null } } });
+      expect(await post({ query: text })).toEqual({ status: 200, body: { data: { me: null } } });
+      const get = await fetch(`${t.server.url}/graphql?documentId=${encodeURIComponent(hash)}`, { headers: { 'apollo-require-preflight': 'true' } });
+      expect(await get.json()).toEqual({ data: { me: null } });
+      for (const refused of [
+        { query: '{ me { id } }' },
+        { query: `${text} ` },
+        { documentId: `sha256:${'0'.repeat(64)}` },
+        { documentId: hash, query: '{ health { status } }' },
+        { extensions: { persistedQuery: { version: 1, sha256Hash: 'f'.repeat(64) } }, query: '{ health { status } }' },
+      ]) {
+        const answer = await post(refused);
+        expect(answer.status).toBe(400);
+        expect(answer.body.errors?.[0]?.extensions?.code).toBe('PERSISTED_QUERY_NOT_FOUND');
+      }
+      const getRefused = await fetch(`${t.server.url}/graphql?query=${encodeURIComponent('{ health { status } }')}`, { headers: { 'apollo-require-preflight': 'true' } });
+      expect(getRefused.status).toBe(400);
     });
   });
 });

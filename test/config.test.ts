@@ -45,6 +45,7 @@ describe('configuration', () => {
       trustProxy: 0,
       authRateLimit: 20,
       costRateLimit: 60_000,
+      trustedDocuments: undefined,
       shutdownGraceMs: 10_000,
       logLevel: 'info',
       migrateOnStart: true,

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseEnv } from 'node:util';
 import { PROJECT_ROOT } from './app-version.js';
 import { bool, cleanEnv, EnvMissingError, makeValidator, str } from 'envalid';
@@ -44,6 +44,8 @@ export interface Config {
   /** signIn and signUp attempts per client IP per minute; query cost per user per minute (0: off). */
   authRateLimit: number;
   costRateLimit: number;
+  /** Persisted-documents manifest (absolute, or relative to the project): when set, only its operations run. */
+  trustedDocuments: string | undefined;
   /** On SIGTERM, how long in-flight requests may take before their connections are cut. */
   shutdownGraceMs: number;
   logLevel: string;
@@ -155,6 +157,7 @@ const specs = {
   TRUST_PROXY: intWithin(0, 10)({ default: 0, desc: 'an integer within 0..10' }),
   AUTH_RATE_LIMIT: intWithin(0, 1_000_000)({ default: 20, desc: 'attempts per minute, 0 (off) or more' }),
   COST_RATE_LIMIT: intWithin(0, 1_000_000_000)({ default: 60_000, desc: 'cost per minute, 0 (off) or more' }),
+  TRUSTED_DOCUMENTS: str({ default: undefined, desc: 'the path of a persisted-documents manifest (JSON)' }),
   SHUTDOWN_GRACE_MS: intWithin(0, 600_000)({ default: 10_000, desc: 'milliseconds within 0..600000' }),
   LOG_LEVEL: str({
     choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
@@ -216,6 +219,7 @@ export function parseConfig(raw: Record<string, string | undefined>): Config {
     trustProxy: env.TRUST_PROXY,
     authRateLimit: env.AUTH_RATE_LIMIT,
     costRateLimit: env.COST_RATE_LIMIT,
+    trustedDocuments: env.TRUSTED_DOCUMENTS === undefined ? undefined : resolve(PROJECT_ROOT, env.TRUSTED_DOCUMENTS),
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     logLevel: env.LOG_LEVEL,
     migrateOnStart: env.MIGRATE_ON_START,

@@ -7,6 +7,26 @@ import { ErrorCode } from '../graphql/errors.js';
 import { DocumentLimitsGuard } from './document-limits.js';
 import { checkOperation, type QueryLimits, type QueryMeasure } from './query-limits.js';
 import type { Allowance, RateLimits } from './rate-limits.js';
+import type { GraphQLParams, TrustedDocuments } from './trusted-documents.js';
+
+/** GET carries `variables` and `extensions` as JSON text; anything unreadable is left to Apollo to refuse. */
+function parsedJson(params: GraphQLParams, key: string): GraphQLParams {
+  if (typeof params[key] !== 'string') return params;
+  try {
+    return { ...params, [key]: JSON.parse(params[key]) };
+  } catch {
+    return { ...params, [key]: undefined };
+  }
+}
+
+/** The GET URL with the resolved parameters, as the GraphQL integration reads them from the URL itself. */
+function withQuery(url: string, params: GraphQLParams): string {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== undefined) search.set(key, typeof value === 'string' ? value : JSON.stringify(value));
+  }
+  return `${url.split('?')[0]}?${search}`;
+}
 
 /**
  * The request guards, wired in one place. Over HTTP the query limits run on the document as sent, before
@@ -21,25 +41,29 @@ export class Guards {
     private readonly schema: GraphQLSchema,
     config: Config,
     readonly rateLimits: RateLimits,
+    readonly trusted?: TrustedDocuments,
   ) {
     this.#limits = { maxDepth: config.maxQueryDepth, maxCost: config.maxQueryCost, maxAliases: config.maxQueryAliases };
     this.documents = new DocumentLimitsGuard(schema, { ...this.#limits, maxTokens: config.maxQueryTokens });
   }
 
-  /** Express, on `/graphql` after the body parser: refuses a document over the limits with 400. */
+  /**
+   * Express, on `/graphql` after the body parser: with trusted documents, replaces a hash by its document or
+   * refuses what the manifest does not hold; then refuses a document over the limits with 400.
+   */
   http(): RequestHandler {
     return (req, res, next) => {
-      const params = (req.method === 'GET' ? req.query : req.body) as Record<string, unknown> | undefined;
-      if (typeof params?.query !== 'string') return next();
-      let variables = params.variables;
-      if (typeof variables === 'string') {
-        try {
-          variables = JSON.parse(variables);
-        } catch {
-          variables = undefined;
-        }
-      }
       try {
+        let params = (req.method === 'GET' ? req.query : req.body) as GraphQLParams | undefined;
+        // A GET without GraphQL parameters is a browser asking for the landing page.
+        const asks = params !== undefined && ['query', 'documentId', 'extensions'].some((key) => params![key] !== undefined);
+        if (this.trusted && (req.method === 'POST' || (req.method === 'GET' && asks))) {
+          params = this.trusted.resolve(req.method === 'GET' ? parsedJson(params ?? {}, 'extensions') : (params ?? {}));
+          if (req.method === 'GET') req.url = withQuery(req.url, params);
+          else req.body = params;
+        }
+        if (typeof params?.query !== 'string') return next();
+        const variables = parsedJson(params, 'variables').variables;
         res.locals.measure = this.documents.check(params.query, params.operationName, variables);
       } catch (error) {
         if (!(error instanceof GraphQLError)) return next(error);

@@ -54,6 +54,8 @@ export async function createHttpApp({ config, logger, orm, schema, guards, servi
     hideSchemaDetailsFromClientErrors: production,
     // The parser stops at this many tokens, before a huge document costs anything more.
     parseOptions: { maxTokens: config.maxQueryTokens },
+    // With trusted documents no client may register a query of its own (automatic persisted queries).
+    persistedQueries: guards.trusted ? false : undefined,
     formatError: formatError(production),
     plugins: [
       // No HTTP caching here; without this, Apollo wraps every field resolver to compute cache hints.
