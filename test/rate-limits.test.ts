@@ -132,3 +132,16 @@ describe('rate limits while the database is unreachable', () => {
     }
   });
 });
+
+describe('rate limits behind one trusted proxy (TRUST_PROXY=1)', () => {
+  const t = serverForTests({ env: { AUTH_RATE_LIMIT: '2', TRUST_PROXY: '1' } });
+
+  it('count per address the proxy appended, whatever the client wrote before it', async () => {
+    const attempt = (forwardedFor: string) =>
+      postFrom('127.0.0.8', t.server, SIGN_IN, { email: 'nobody@example.com', password: 'guessing-1234' }, { 'x-forwarded-for': forwardedFor });
+    expect(codeOf(await attempt('203.0.113.1'))).toBe('UNAUTHENTICATED');
+    expect(codeOf(await attempt('198.51.100.7, 203.0.113.1'))).toBe('UNAUTHENTICATED');
+    expect(codeOf(await attempt('10.0.0.1, 203.0.113.1'))).toBe('RATE_LIMITED');
+    expect(codeOf(await attempt('203.0.113.2'))).toBe('UNAUTHENTICATED');
+  });
+});
