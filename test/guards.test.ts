@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { getOperationAST, parse } from 'graphql';
 import { buildAppSchema } from '../src/graphql/schema.js';
 import { measureOperation } from '../src/guards/query-limits.js';
+import { addressKey } from '../src/guards/rate-limits.js';
 import { TrustedDocuments } from '../src/guards/trusted-documents.js';
 
 const schema = await buildAppSchema();
@@ -66,5 +67,19 @@ describe('the trusted documents manifest', () => {
     for (const params of [{}, { query: '{ me { id } }' }, { documentId: 42 }, { documentId: hash, query: '{ health { status } }' }, { documentId: ['a'] }]) {
       expect(() => trusted.resolve(params)).toThrow(expect.objectContaining({ extensions: expect.objectContaining({ code: 'PERSISTED_QUERY_NOT_FOUND' }) }));
     }
+  });
+});
+
+describe('the address the sign-in limit counts by', () => {
+  it('is an IPv4 address as it is, however written, and an IPv6 address by its /64', () => {
+    expect(addressKey('203.0.113.9')).toBe('203.0.113.9');
+    expect(addressKey('::ffff:203.0.113.9')).toBe('203.0.113.9');
+    expect(addressKey('2001:db8:1:2:3:4:5:6')).toBe('2001:db8:1:2::/64');
+    expect(addressKey('2001:0db8:0001:0002::7')).toBe('2001:db8:1:2::/64');
+    expect(addressKey('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(addressKey('2001:db8::2')).toBe(addressKey('2001:db8::1'));
+    expect(addressKey('::1')).toBe('0:0:0:0::/64');
+    expect(addressKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+    expect(addressKey('not an address')).toBe('unknown');
   });
 });

@@ -78,6 +78,34 @@ describe('hostile documents, in production', () => {
     expect(elapsed).toBeLessThan(1000);
   });
 
+  it('reads GET parameters as Apollo does, so that padding cannot hide a document or its variables', async () => {
+    const padding = 'x&'.repeat(1200);
+    const get = (search: string) => fetch(`${t.server.url}/graphql?${search}`, { headers: { 'apollo-require-preflight': 'true' } });
+    let hostile: Response | undefined;
+    const delay = await loopDelayDuring(async () => {
+      hostile = await get(`${padding}query=${encodeURIComponent(HOSTILE['the same field hundreds of times (quadratic for validation)']!)}`);
+    });
+    expect(delay).toBeLessThan(100);
+    expect(hostile!.status).toBe(400);
+    expect(((await hostile!.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe('QUERY_TOO_COMPLEX');
+    const pages = Array.from({ length: 20 }, (_, i) => `a${i}: tasks(first: $f) { edges { node { id } } }`).join(' ');
+    const query = encodeURIComponent(`query($f: Int = 1) { ${pages} }`);
+    const user = await signUpUser(t.server.url);
+    const viaVariables = await fetch(`${t.server.url}/graphql?query=${query}&${padding}variables=${encodeURIComponent('{"f":100}')}`, {
+      headers: { 'apollo-require-preflight': 'true', authorization: `Bearer ${user.token}` },
+    });
+    expect(viaVariables.status).toBe(400);
+    expect(((await viaVariables.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe('QUERY_TOO_COMPLEX');
+  });
+
+  it('answers malformed persisted-query extensions with BAD_REQUEST, not an internal error', async () => {
+    for (const persistedQuery of [{ version: 1, sha256Hash: 'a'.repeat(64) }, { version: 2, sha256Hash: 'a'.repeat(64) }, { sha256Hash: {} }, 'x', []]) {
+      const answer = await post({ query: '{ __typename }', extensions: { persistedQuery } });
+      expect(answer.status).toBe(400);
+      expect(answer.body.errors?.[0]?.extensions?.code).toBe('BAD_REQUEST');
+    }
+  });
+
   it('runs the cheap operation of a document that holds many, and refuses its costly one', async () => {
     const operations = Array.from({ length: 200 }, (_, i) => `query Q${i} { __typename }`).join('\n');
     const costly = `query Costly { a: tasks(first: 100) { edges { node { ${TASK_FIELDS} } } } b: tasks(first: 100) { edges { node { ${TASK_FIELDS} } } } }`;

@@ -45,6 +45,10 @@ describe('input PostgreSQL would refuse is the client’s error, never an intern
     ]) {
       expect(await fieldOf(`query($after: String) { tasks(after: $after) { edges { cursor } } }`, { after })).toBe('after');
     }
+    const byTitle = `query($after: String) { tasks(after: $after, orderBy: { field: TITLE, direction: ASC }) { edges { cursor } } }`;
+    for (const title of ['a\u0000b', 'a\udc00', 'x'.repeat(201)]) {
+      expect(await fieldOf(byTitle, { after: forge(['TITLE', 'ASC', title, id]) })).toBe('after');
+    }
     await user.api.ok(CREATE_TASK, { input: { title: 'one' } });
     await user.api.ok(CREATE_TASK, { input: { title: 'two' } });
     const { tasks } = await user.api.ok<{ tasks: { pageInfo: { endCursor: string } } }>(`{ tasks(first: 1) { pageInfo { endCursor } } }`);
@@ -60,6 +64,11 @@ describe('input PostgreSQL would refuse is the client’s error, never an intern
     expect(await api(t.server.url).code(signIn, { email: `x\u0000@example.com` })).toBe('UNAUTHENTICATED');
     const titled = await user.api.request(CREATE_TASK, { input: { title: 'a\u0000b' } });
     expect(titled.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'title' });
+    // A lone surrogate would be stored as U+FFFD: the client would read back something else than it wrote.
+    const surrogate = await user.api.request(CREATE_TASK, { input: { title: 'a\udc00', tags: ['ok'] } });
+    expect(surrogate.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'title' });
+    const tagged = await user.api.request(CREATE_TASK, { input: { title: 'fine', tags: ['\ud800x'] } });
+    expect(tagged.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'tags' });
   });
 });
 

@@ -100,6 +100,15 @@ describe('rate limits shared by two instances', () => {
     // Both instances together served no more than the budget pays for.
     expect((answers - 1) * cost).toBeLessThanOrEqual(400);
     expect(answers - 1).toBeGreaterThanOrEqual(Math.floor(400 / cost) - 2);
+    // Requests arriving together cannot spend more than the budget either.
+    const other = await signUpUser(a.url);
+    const together = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => postFrom('127.0.0.6', i % 2 ? a : b, query, {}, { authorization: `Bearer ${other.token}` })),
+    );
+    const served = together.filter((answer) => answer.status === 200);
+    expect(served.every((answer) => answer.body.errors === undefined)).toBe(true);
+    expect(served.length * cost).toBeLessThanOrEqual(400);
+    expect(together.filter((answer) => codeOf(answer) === 'RATE_LIMITED').length).toBe(40 - served.length);
     // Anonymous requests are not charged to anyone.
     expect((await postFrom('127.0.0.6', a, '{ health { status } }')).headers['ratelimit-limit']).toBeUndefined();
   });
@@ -143,5 +152,9 @@ describe('rate limits behind one trusted proxy (TRUST_PROXY=1)', () => {
     expect(codeOf(await attempt('198.51.100.7, 203.0.113.1'))).toBe('UNAUTHENTICATED');
     expect(codeOf(await attempt('10.0.0.1, 203.0.113.1'))).toBe('RATE_LIMITED');
     expect(codeOf(await attempt('203.0.113.2'))).toBe('UNAUTHENTICATED');
+    // Addresses of one IPv6 /64 share an allowance.
+    expect(codeOf(await attempt('2001:db8::1'))).toBe('UNAUTHENTICATED');
+    expect(codeOf(await attempt('2001:db8::2'))).toBe('UNAUTHENTICATED');
+    expect(codeOf(await attempt('2001:db8::3'))).toBe('RATE_LIMITED');
   });
 });

@@ -46,9 +46,18 @@ const CLIENT_CODES = new Set<unknown>([
   'OPERATION_RESOLUTION_FAILURE',
 ]);
 
+/**
+ * Apollo refuses some malformed requests (a persisted-query extension of the wrong shape or hash) with an error
+ * that carries an HTTP 4xx status but no code: the client's mistake, in Apollo's own words.
+ */
+function isApolloRequestError(error: unknown): error is GraphQLError {
+  const status = error instanceof GraphQLError ? (error.extensions.http as { status?: number } | undefined)?.status : undefined;
+  return error instanceof GraphQLError && error.extensions.code === undefined && status !== undefined && status >= 400 && status < 500;
+}
+
 /** Whether an error is one of ours (or Apollo's) meant for the client, rather than something unexpected. */
 export function isClientError(error: unknown): boolean {
-  return error instanceof GraphQLError && CLIENT_CODES.has(error.extensions.code);
+  return (error instanceof GraphQLError && CLIENT_CODES.has(error.extensions.code)) || isApolloRequestError(error);
 }
 
 /**
@@ -59,6 +68,7 @@ export function isClientError(error: unknown): boolean {
 export function formatError(production: boolean) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
+    if (isApolloRequestError(original)) return { message: original.message, extensions: { code: 'BAD_REQUEST' } };
     if (isClientError(original) || CLIENT_CODES.has(formatted.extensions?.code)) return formatted;
     if (isDatabaseUnavailable(original)) {
       return { ...databaseUnavailable().toJSON(), locations: formatted.locations, path: formatted.path };

@@ -9,8 +9,11 @@ export interface DocumentLimits extends QueryLimits {
 /** The parser's words when it stops at `maxTokens` (graphql 16 spells "more that"). */
 const TOKEN_LIMIT = /^Syntax Error: Document contains more th[ae][nt] \d+ tokens/;
 
-/** Parsed documents are kept by their text, up to this much text in all (least recently used first out). */
-const CACHE_CHARS = 1_000_000;
+/**
+ * Documents that passed are kept by their text, least recently used first out, up to this much text in all:
+ * a parsed document takes about a hundred times its text, so this bounds the cache near 10 MB.
+ */
+const CACHE_CHARS = 100_000;
 
 /**
  * The query limits for a document still in text form, before graphql validates it (validation of a hostile
@@ -31,30 +34,28 @@ export class DocumentLimitsGuard {
    * single operation: the pipeline reports that with its own codes, at no greater cost than this.
    */
   check(query: string, operationName: unknown, variables: unknown): QueryMeasure | undefined {
-    const document = this.#parse(query);
+    const cached = this.#cached(query);
+    const document = cached ?? this.#parse(query);
     if (!document) return undefined;
     const operation = getOperationAST(document, typeof operationName === 'string' ? operationName : undefined);
     if (!operation) return undefined;
     const values = variables !== null && typeof variables === 'object' ? (variables as Record<string, unknown>) : {};
-    return checkOperation(this.schema, document, operation, values, this.limits);
+    const measure = checkOperation(this.schema, document, operation, values, this.limits);
+    if (!cached) this.#remember(query, document);
+    return measure;
   }
 
-  #parse(query: string): DocumentNode | undefined {
-    const cached = this.#documents.get(query);
-    if (cached) {
+  #cached(query: string): DocumentNode | undefined {
+    const document = this.#documents.get(query);
+    if (document) {
       this.#documents.delete(query);
-      this.#documents.set(query, cached);
-      return cached;
+      this.#documents.set(query, document);
     }
-    let document: DocumentNode;
-    try {
-      document = parse(query, { maxTokens: this.limits.maxTokens, noLocation: true });
-    } catch (error) {
-      if (error instanceof GraphQLError && TOKEN_LIMIT.test(error.message)) {
-        throw tooComplex(`The document is over the size limit of ${this.limits.maxTokens} tokens`, { maxTokens: this.limits.maxTokens });
-      }
-      return undefined;
-    }
+    return document;
+  }
+
+  #remember(query: string, document: DocumentNode): void {
+    if (query.length > CACHE_CHARS / 10) return;
     this.#documents.set(query, document);
     this.#cachedChars += query.length;
     for (const [text] of this.#documents) {
@@ -62,6 +63,16 @@ export class DocumentLimitsGuard {
       this.#documents.delete(text);
       this.#cachedChars -= text.length;
     }
-    return document;
+  }
+
+  #parse(query: string): DocumentNode | undefined {
+    try {
+      return parse(query, { maxTokens: this.limits.maxTokens, noLocation: true });
+    } catch (error) {
+      if (error instanceof GraphQLError && TOKEN_LIMIT.test(error.message)) {
+        throw tooComplex(`The document is over the size limit of ${this.limits.maxTokens} tokens`, { maxTokens: this.limits.maxTokens });
+      }
+      return undefined;
+    }
   }
 }

@@ -19,6 +19,20 @@ function parsedJson(params: GraphQLParams, key: string): GraphQLParams {
   }
 }
 
+/**
+ * A GET's GraphQL parameters read as Apollo reads them, from the URL (Express's `req.query` stops at 1,000 keys
+ * and would let padding hide a parameter Apollo sees). A repeated one is left out: Apollo refuses it.
+ */
+function searchParams(url: string): GraphQLParams {
+  const search = new URLSearchParams(url.slice(url.indexOf('?') + 1 || url.length));
+  const params: GraphQLParams = {};
+  for (const key of ['query', 'operationName', 'variables', 'extensions', 'documentId']) {
+    const values = search.getAll(key);
+    if (values.length === 1) params[key] = values[0];
+  }
+  return params;
+}
+
 /** The GET URL with the resolved parameters, as the GraphQL integration reads them from the URL itself. */
 function withQuery(url: string, params: GraphQLParams): string {
   const search = new URLSearchParams();
@@ -30,8 +44,9 @@ function withQuery(url: string, params: GraphQLParams): string {
 
 /**
  * The request guards, wired in one place. Over HTTP the query limits run on the document as sent, before
- * Apollo parses or validates it; a document that arrives without text (a persisted query) is checked once
- * Apollo has resolved it. Then the rate limits charge what the limits measured. No resolver runs before both.
+ * Apollo parses or validates it, so that a hostile document costs little; once Apollo has resolved the
+ * operation it is measured again, as Apollo will run it (the same document, or one that arrived without text
+ * as a persisted query), and the rate limits charge that measure. No resolver runs before both.
  */
 export class Guards {
   readonly documents: DocumentLimitsGuard;
@@ -54,7 +69,7 @@ export class Guards {
   http(): RequestHandler {
     return (req, res, next) => {
       try {
-        let params = (req.method === 'GET' ? req.query : req.body) as GraphQLParams | undefined;
+        let params = req.method === 'GET' ? searchParams(req.url) : (req.body as GraphQLParams | undefined);
         // A GET without GraphQL parameters is a browser asking for the landing page.
         const asks = params !== undefined && ['query', 'documentId', 'extensions'].some((key) => params![key] !== undefined);
         if (this.trusted && (req.method === 'POST' || (req.method === 'GET' && asks))) {
@@ -63,8 +78,7 @@ export class Guards {
           else req.body = params;
         }
         if (typeof params?.query !== 'string') return next();
-        const variables = parsedJson(params, 'variables').variables;
-        res.locals.measure = this.documents.check(params.query, params.operationName, variables);
+        this.documents.check(params.query, params.operationName, parsedJson(params, 'variables').variables);
       } catch (error) {
         if (!(error instanceof GraphQLError)) return next(error);
         const { http, ...extensions } = error.extensions as { http?: { status: number } };
@@ -90,7 +104,7 @@ export class Guards {
       requestDidStart: async () => ({
         didResolveOperation: async ({ document, operation, request, contextValue, response }) => {
           if (!operation) return;
-          contextValue.measure ??= checkOperation(schema, document, operation, request.variables ?? {}, limits);
+          contextValue.measure = checkOperation(schema, document, operation, request.variables ?? {}, limits);
           const headers = response.http.headers;
           try {
             const allowance = await this.admit(contextValue.measure, contextValue);

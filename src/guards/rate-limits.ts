@@ -1,3 +1,4 @@
+import { isIPv4, isIPv6 } from 'node:net';
 import type pg from 'pg';
 import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
 import { rateLimited } from '../graphql/errors.js';
@@ -12,6 +13,22 @@ export interface Allowance {
   limit: number;
   remaining: number;
   resetSeconds: number;
+}
+
+/**
+ * What the sign-in limit counts by: an IPv4 address as it is (also written as IPv6), an IPv6 address by its /64,
+ * which one subscriber usually holds whole (counting each address would give an attacker 2^64 allowances).
+ */
+export function addressKey(ip: string): string {
+  const address = ip.replace(/%.*$/, '');
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
+  if (mapped && isIPv4(mapped)) return mapped;
+  if (isIPv4(address)) return address;
+  if (!isIPv6(address)) return 'unknown';
+  const [head = '', tail] = address.split('::');
+  const groups = head === '' ? [] : head.split(':');
+  if (tail !== undefined) groups.push(...Array(Math.max(0, 8 - groups.length)).fill('0'));
+  return `${groups.slice(0, 4).map((group) => parseInt(group, 16).toString(16)).join(':')}::/64`;
 }
 
 const secondsUntil = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
@@ -97,16 +114,18 @@ class CostBudget {
     }
   }
 
-  /** Leases at least what `cost` lacks, and up to a twentieth of the budget, never more than is left. */
+  /**
+   * Leases at least what `cost` lacks, and up to a twentieth of the budget, never more than is left. Requests
+   * keep spending the current lease meanwhile: what it holds is read again once the database has answered.
+   */
   async #renew(userId: string, lease: Lease | undefined, cost: number, now: number): Promise<void> {
-    const held = lease?.left ?? 0;
-    const want = Math.max(cost - held, Math.min(this.#chunk, lease?.unleased ?? this.limit));
+    const want = Math.max(cost - (lease?.left ?? 0), Math.min(this.#chunk, lease?.unleased ?? this.limit));
     try {
       const granted = await this.limiter.consume(userId, want);
-      this.#leases.set(userId, { left: held + want, unleased: granted.remainingPoints, resetAt: now + granted.msBeforeNext });
+      this.#leases.set(userId, { left: (lease?.left ?? 0) + want, unleased: granted.remainingPoints, resetAt: now + granted.msBeforeNext });
     } catch (refusal) {
       if (!(refusal instanceof RateLimiterRes)) throw refusal;
-      this.#leases.set(userId, { left: held, unleased: 0, resetAt: now + refusal.msBeforeNext });
+      this.#leases.set(userId, { left: lease?.left ?? 0, unleased: 0, resetAt: now + refusal.msBeforeNext });
       throw this.#refused(refusal.msBeforeNext);
     }
   }
@@ -143,7 +162,7 @@ export class RateLimits {
   async authAttempt(ip: string): Promise<void> {
     if (!this.#auth) return;
     try {
-      await this.#auth.consume(ip);
+      await this.#auth.consume(addressKey(ip));
     } catch (refusal) {
       if (!(refusal instanceof RateLimiterRes)) throw refusal;
       throw rateLimited('Too many sign-in or sign-up attempts from this address; try again later', secondsUntil(refusal.msBeforeNext));

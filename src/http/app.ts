@@ -93,7 +93,6 @@ export async function createHttpApp({ config, logger, orm, schema, guards, servi
           logger: res.locals.logger,
           requestId: res.locals.requestId,
           outcome: res.locals.outcome,
-          measure: res.locals.measure,
           clientIp: req.ip ?? req.socket.remoteAddress ?? 'unknown',
           services,
         };

@@ -1,4 +1,5 @@
 import { badUserInput } from '../../graphql/errors.js';
+import { storableText } from '../text.js';
 
 export const TITLE_MAX = 200;
 export const DESCRIPTION_MAX = 10_000;
@@ -9,21 +10,16 @@ export const PAGE_MAX = 100;
 
 const length = (text: string) => [...text].length;
 
-/** PostgreSQL cannot store NUL in text: refuse it as input rather than fail as an internal error. */
-function refuseNul(text: string, field: string): string {
-  if (text.includes('\u0000')) throw badUserInput('Text must not contain NUL characters', field);
-  return text;
-}
 
 export function normalizeTitle(raw: string): string {
-  const title = refuseNul(raw, 'title').trim();
+  const title = storableText(raw, 'title').trim();
   if (title === '' || length(title) > TITLE_MAX) throw badUserInput(`The title must be 1 to ${TITLE_MAX} characters`, 'title');
   return title;
 }
 
 export function normalizeDescription(raw: string | null): string | null {
   if (raw === null) return null;
-  if (length(refuseNul(raw, 'description')) > DESCRIPTION_MAX) {
+  if (length(storableText(raw, 'description')) > DESCRIPTION_MAX) {
     throw badUserInput(`The description must be at most ${DESCRIPTION_MAX} characters`, 'description');
   }
   return raw;
@@ -31,7 +27,7 @@ export function normalizeDescription(raw: string | null): string | null {
 
 /** Tags are trimmed, lower-cased and de-duplicated, in the order first given. */
 export function normalizeTags(raw: readonly string[], field = 'tags'): string[] {
-  const tags = [...new Set(raw.map((tag) => refuseNul(tag, field).trim().toLowerCase()))];
+  const tags = [...new Set(raw.map((tag) => storableText(tag, field).trim().toLowerCase()))];
   for (const tag of tags) {
     if (tag === '' || length(tag) > TAG_MAX) throw badUserInput(`Each tag must be 1 to ${TAG_MAX} characters`, field);
   }
@@ -56,7 +52,7 @@ export function checkPageSize(first: number): number {
 }
 
 export function normalizeSearch(raw: string): string {
-  const search = refuseNul(raw, 'filter.search').trim();
+  const search = storableText(raw, 'filter.search').trim();
   if (length(search) > SEARCH_MAX) throw badUserInput(`search must be at most ${SEARCH_MAX} characters`, 'filter.search');
   return search;
 }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import { inTransaction } from '../../db/transaction.js';
 import { badUserInput, conflict, unauthenticated } from '../../graphql/errors.js';
+import { isStorableText, storableText } from '../text.js';
 import { HashGate, hashPassword, PASSWORD_MAX, PASSWORD_MIN, verifyPassword } from './password.js';
 import type { TokenService } from './tokens.js';
 import { User } from './user.entity.js';
@@ -14,7 +15,7 @@ const NAME_MAX = 200;
 /** Emails are trimmed and lower-cased, so that they compare case-insensitively. */
 export function normalizeEmail(raw: string): string {
   const email = raw.trim().toLowerCase();
-  if (email.length > EMAIL_MAX || !EMAIL.test(email) || email.includes('\u0000')) throw badUserInput('Enter a valid email address', 'email');
+  if (email.length > EMAIL_MAX || !EMAIL.test(email) || !isStorableText(email)) throw badUserInput('Enter a valid email address', 'email');
   return email;
 }
 
@@ -28,7 +29,7 @@ export function checkPassword(password: string): string {
 
 export function normalizeName(raw: string | null | undefined): string | null {
   const name = raw?.trim() ?? '';
-  if (name.includes('\u0000')) throw badUserInput('The name must not contain NUL characters', 'name');
+  storableText(name, 'name');
   if ([...name].length > NAME_MAX) throw badUserInput(`The name must be at most ${NAME_MAX} characters`, 'name');
   return name === '' ? null : name;
 }
@@ -66,7 +67,7 @@ export class AuthService {
   async signIn(em: EntityManager, rawEmail: string, password: string): Promise<AuthPayload> {
     const email = rawEmail.trim().toLowerCase();
     // An email that could not have signed up is not looked up (PostgreSQL refuses NUL), but costs the same work.
-    const user = email.length <= EMAIL_MAX && !email.includes('\u0000') ? await em.findOne(User, { email }) : null;
+    const user = email.length <= EMAIL_MAX && isStorableText(email) ? await em.findOne(User, { email }) : null;
     const hash = user?.passwordHash ?? (await this.#dummyHash);
     const matches = await this.#hashes.run(() => verifyPassword(password, hash));
     if (!user || !matches) throw unauthenticated('Wrong email or password');
