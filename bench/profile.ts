@@ -17,7 +17,7 @@ const port = await freePort();
 const dir = mkdtempSync(join(tmpdir(), 'todo-profile-'));
 const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--import', '@swc-node/register/esm-register', 'src/main.ts'], {
   cwd: PROJECT_ROOT,
-  env: { ...process.env, NODE_OPTIONS: '', NODE_ENV: 'production', DATABASE_URL: database.url, JWT_SECRET: randomBytes(24).toString('hex'), LOG_LEVEL: 'warn', PORT: String(port) },
+  env: { ...process.env, NODE_OPTIONS: '', NODE_ENV: 'production', DATABASE_URL: database.url, JWT_SECRET: randomBytes(24).toString('hex'), LOG_LEVEL: 'warn', PORT: String(port), AUTH_RATE_LIMIT: '1000000', COST_RATE_LIMIT: '1000000000' },
   stdio: 'ignore',
 });
 const url = `http://127.0.0.1:${port}`;
