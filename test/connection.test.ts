@@ -1,5 +1,10 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ConnectionOptions, PeerCertificate } from 'node:tls';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type pg from 'pg';
+import { PROJECT_ROOT } from '../src/config/app-version.js';
+import { ConfigError } from '../src/config/config.js';
 import { freePort } from '../src/db/embedded.js';
 import { backoffMs, waitForDatabase, DatabaseUnreachableError } from '../src/db/connect.js';
 import { connectionSettings } from '../src/db/connection-settings.js';
@@ -10,12 +15,81 @@ import { openOrm, testConfig } from './support/orm.js';
 import { spawnServer } from './support/process.js';
 
 describe('connection settings from the URL', () => {
-  it('turns TLS on for sslmode=require and stricter, verifying the certificate', () => {
-    for (const mode of ['require', 'verify-ca', 'verify-full']) {
-      expect(connectionSettings(`postgresql://u:p@ep-x-pooler.neon.tech/db?sslmode=${mode}`).ssl).toEqual({ rejectUnauthorized: true });
+  const neon = 'ep-x-pooler.neon.tech';
+  const configErrorOf = (url: string): ConfigError => {
+    try {
+      connectionSettings(url);
+    } catch (error) {
+      if (error instanceof ConfigError) return error;
+      throw error;
     }
-    for (const url of ['postgresql://u:p@localhost/db', 'postgresql://u:p@localhost/db?sslmode=disable', 'postgres://u:p@h/db?sslmode=prefer']) {
-      expect(connectionSettings(url).ssl).toBe(false);
+    throw new Error('expected a ConfigError');
+  };
+  const problemsOf = (url: string) => configErrorOf(url).problems;
+
+  it('turns TLS on for sslmode=require and stricter, verifying the certificate against the URL\'s host', () => {
+    for (const mode of ['require', 'verify-full']) {
+      expect(connectionSettings(`postgresql://u:p@${neon}/db?sslmode=${mode}`).ssl).toEqual({ rejectUnauthorized: true, host: neon });
+    }
+    for (const query of ['', '?sslmode=disable', '?sslmode=prefer', '?sslmode=allow']) {
+      expect(connectionSettings(`postgresql://u:p@localhost/db${query}`).ssl).toBe(false);
+    }
+  });
+
+  it('checks the chain only for sslmode=verify-ca', () => {
+    const ssl = connectionSettings(`postgresql://u:p@${neon}/db?sslmode=verify-ca`).ssl;
+    expect(ssl).toEqual({ rejectUnauthorized: true, host: neon, checkServerIdentity: expect.any(Function) });
+    expect((ssl as ConnectionOptions).checkServerIdentity!('other.example.com', {} as PeerCertificate)).toBeUndefined();
+  });
+
+  it('checks an IP address host against the address, brackets of IPv6 removed', () => {
+    expect(connectionSettings('postgresql://u:p@127.0.0.1:5433/db?sslmode=verify-full')).toMatchObject({
+      host: '127.0.0.1',
+      ssl: { rejectUnauthorized: true, host: '127.0.0.1' },
+    });
+    expect(connectionSettings('postgresql://u:p@[::1]:5433/db?sslmode=require')).toMatchObject({
+      host: '::1',
+      ssl: { rejectUnauthorized: true, host: '::1' },
+    });
+  });
+
+  it('trusts the CAs of the sslrootcert file (read, as libpq reads it), or the default store for system', () => {
+    const dir = mkdtempSync(join(PROJECT_ROOT, '.data', 'rootcert-'));
+    try {
+      const file = join(dir, 'root ca.pem');
+      writeFileSync(file, '-----BEGIN CERTIFICATE-----\nnot checked here\n-----END CERTIFICATE-----\n');
+      const url = `postgresql://u:p@${neon}/db?sslmode=verify-full&sslrootcert=${encodeURIComponent(file)}`;
+      expect(connectionSettings(url).ssl).toEqual({ rejectUnauthorized: true, host: neon, ca: readFileSync(file, 'utf8') });
+      // TLS off: the file is not needed.
+      expect(connectionSettings(`postgresql://u:p@${neon}/db?sslmode=disable&sslrootcert=/nowhere.pem`).ssl).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // As libpq 16+: system is Node's default store, makes verify-full the default, and refuses verify-ca.
+    for (const query of ['sslrootcert=system', 'sslrootcert=system&sslmode=verify-full', 'sslrootcert=system&sslmode=require']) {
+      expect(connectionSettings(`postgresql://u:p@${neon}/db?${query}`).ssl).toEqual({ rejectUnauthorized: true, host: neon });
+    }
+    expect(problemsOf(`postgresql://u:p@${neon}/db?sslrootcert=system&sslmode=verify-ca`)).toEqual([
+      'database URL: sslrootcert=system needs sslmode=verify-full, not verify-ca',
+    ]);
+  });
+
+  it('names an sslrootcert file it cannot read, never the password', () => {
+    const url = 'postgresql://app:hunter22-secret@db.example.com/db?sslmode=verify-full&sslrootcert=/etc/no-such-dir/root.crt';
+    const error = configErrorOf(url);
+    expect(error.problems).toEqual(['database URL: the sslrootcert file /etc/no-such-dir/root.crt cannot be read (ENOENT)']);
+    expect(error.message).not.toContain('hunter22-secret');
+    // A folder is no file either.
+    expect(problemsOf('postgresql://u:p@h/db?sslmode=require&sslrootcert=/tmp')).toEqual([
+      'database URL: the sslrootcert file /tmp cannot be read (EISDIR)',
+    ]);
+  });
+
+  it('refuses an sslmode libpq does not know rather than connecting without TLS', () => {
+    for (const mode of ['verify_full', 'no-verify', 'true']) {
+      expect(problemsOf(`postgresql://u:p@h/db?sslmode=${mode}`)).toEqual([
+        `database URL: sslmode=${mode} is not one of disable, allow, prefer, require, verify-ca, verify-full`,
+      ]);
     }
   });
 
@@ -26,15 +100,15 @@ describe('connection settings from the URL', () => {
       user: 'us@er',
       password: 'p@ss',
       database: 'my db',
-      ssl: { rejectUnauthorized: true },
+      ssl: { rejectUnauthorized: true, host: 'db.example.com' },
       enableChannelBinding: true,
     });
   });
 
   it('hands TLS to pg through driverOptions, since MikroORM drops the query string', () => {
-    const url = 'postgresql://u:p@ep-x-pooler.neon.tech/db?sslmode=require';
+    const url = `postgresql://u:p@${neon}/db?sslmode=require`;
     const options = ormOptions(testConfig(url), url, createLogger({ env: 'test', logLevel: 'silent' }));
-    expect(options.driverOptions).toMatchObject({ ssl: { rejectUnauthorized: true } });
+    expect(options.driverOptions).toMatchObject({ ssl: { rejectUnauthorized: true, host: neon } });
   });
 });
 
@@ -118,6 +192,17 @@ describe('start-up connection check', () => {
     expect(error).toBeInstanceOf(DatabaseUnreachableError);
     expect((error as Error).message).toMatch(/^database unreachable after 3 attempt\(s\): ECONNREFUSED/);
     expect(warnings).toHaveLength(3);
+  });
+
+  it('does not retry a setting that cannot work: an unreadable sslrootcert fails at once, naming the file', async () => {
+    const url = 'postgresql://app:hunter22@127.0.0.1:5/todo?sslmode=verify-full&sslrootcert=/nonexistent/root.crt';
+    const warnings: unknown[] = [];
+    const logger = createLogger({ env: 'test', logLevel: 'silent' });
+    logger.warn = ((obj: unknown) => warnings.push(obj)) as typeof logger.warn;
+    const error = await waitForDatabase(url, testConfig(url, { DB_CONNECT_RETRIES: '5' }), logger).catch((e: unknown) => e);
+    expect((error as Error).message).toMatch(/sslrootcert file \/nonexistent\/root.crt cannot be read/);
+    expect((error as Error).message).not.toMatch(/hunter22/);
+    expect(warnings).toHaveLength(0);
   });
 
   it('exits non-zero with one clear reason, and no password, when the retries are spent', async () => {

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import type { Config } from '../config/config.js';
+import { ConfigError, type Config } from '../config/config.js';
 import type { Logger } from '../observability/logger.js';
 import { connectionSettings } from './connection-settings.js';
 
@@ -55,6 +55,8 @@ export async function waitForDatabase(databaseUrl: string, config: Config, logge
     try {
       return await probeServer(databaseUrl, config.db.connectTimeoutMs);
     } catch (error) {
+      // A setting that cannot work (an unreadable sslrootcert) will not work on the next attempt either.
+      if (error instanceof ConfigError) throw error;
       lastError = error;
       logger.warn({ attempt: attempt + 1, of: attempts, reason: describeDatabaseError(error) }, 'database connection attempt failed');
     }
