@@ -3,6 +3,7 @@
 import 'reflect-metadata';
 import { loadConfig } from './src/config/config.js';
 import { resolveDatabase } from './src/db/embedded.js';
+import { migrationUrl } from './src/db/migrate.js';
 import { ormOptions } from './src/db/orm-options.js';
 import { createLogger } from './src/observability/logger.js';
 
@@ -11,4 +12,5 @@ const logger = createLogger(config);
 const database = await resolveDatabase(config, logger);
 process.once('exit', () => database.stop());
 
-export default { ...ormOptions(config, database.directUrl, logger), ensureDatabase: true };
+// Operator commands (migrations, seeds) run without the statement timeout, over the direct URL only.
+export default { ...ormOptions(config, migrationUrl(database.directUrl), logger, 'migrations'), ensureDatabase: true };

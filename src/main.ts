@@ -36,11 +36,19 @@ try {
   await new Promise(() => undefined);
 }
 
+/** Past the drain's grace period, closing the pool and the embedded database gets this long before exit 1. */
+const CLOSE_MS = 5000;
+
 let stopping = false;
 async function shutdown(signal: NodeJS.Signals): Promise<void> {
-  if (stopping) return;
+  // A second signal (an impatient operator, or the orchestrator repeating itself) must not cut the drain short.
+  if (stopping) return void logger.info({ signal }, 'already shutting down');
   stopping = true;
   logger.info({ signal }, 'shutting down: finishing in-flight requests');
+  setTimeout(() => {
+    logger.fatal({ signal }, `shutdown did not finish within ${config.shutdownGraceMs + CLOSE_MS} ms`);
+    exitAfterLogs(1);
+  }, config.shutdownGraceMs + CLOSE_MS).unref();
   try {
     await server.stop();
     database?.stop();
@@ -51,5 +59,5 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
     exitAfterLogs(1);
   }
 }
-process.once('SIGTERM', shutdown);
-process.once('SIGINT', shutdown);
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);

@@ -1,9 +1,9 @@
 import { MIGRATIONS_DIR } from '../src/db/orm-options.js';
 import { shippedMigrations } from '../src/health/migration-files.js';
-import { migrateUnderLock } from '../src/db/migrate.js';
+import { migrateUnderLock, migrationUrl } from '../src/db/migrate.js';
 import { createLogger } from '../src/observability/logger.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { testConfig } from './support/orm.js';
+import { openOrm, testConfig } from './support/orm.js';
 import { spawnServer } from './support/process.js';
 import { freePort } from '../src/db/embedded.js';
 import { PROJECT_ROOT } from '../src/config/app-version.js';
@@ -56,16 +56,54 @@ describe('the MikroORM CLI', () => {
   it('migrates and seeds through mikro-orm.config.ts', async () => {
     const { execFile } = await import('node:child_process');
     const { promisify } = await import('node:util');
-    const run = (args: string[]) =>
+    const run = (args: string[], env: Record<string, string | undefined> = {}) =>
       promisify(execFile)(process.execPath, ['node_modules/@mikro-orm/cli/cli.js', ...args], {
         cwd: PROJECT_ROOT,
-        env: { ...process.env, NODE_OPTIONS: '', NODE_ENV: 'test', DATABASE_URL: db.url, DATABASE_DIRECT_URL: db.directUrl, LOG_LEVEL: 'warn', BCRYPT_ROUNDS: '4' },
+        env: Object.fromEntries(
+          Object.entries({ ...process.env, NODE_OPTIONS: '', NODE_ENV: 'test', DATABASE_URL: db.url, DATABASE_DIRECT_URL: db.directUrl, LOG_LEVEL: 'warn', BCRYPT_ROUNDS: '4', ...env }).filter(
+            ([, value]) => value !== undefined,
+          ),
+        ),
       });
+    const pooled = 'postgresql://app:secret@ep-cool-name-123456-pooler.eu-central-1.aws.neon.tech/todo?sslmode=require';
+    const refused = await run(['migration:up'], { DATABASE_URL: pooled, DATABASE_DIRECT_URL: undefined }).catch((error: { stderr: string; stdout: string }) => error);
+    expect('stderr' in refused ? `${refused.stdout}${refused.stderr}` : '').toMatch(/Set DATABASE_DIRECT_URL to the direct \(unpooled\) URL/);
+    expect(JSON.stringify(refused)).not.toContain('secret');
     expect((await run(['migration:pending'])).stdout).toMatch(/Migration\d+_initial/);
     await run(['migration:up']);
     expect((await run(['migration:list'])).stdout).toMatch(/Migration\d+_initial/);
     await run(['seeder:run']);
     const { rows } = await db.query<{ n: number }>('select count(*)::int as n from tasks');
     expect(rows[0]).toEqual({ n: 5 });
+  });
+});
+
+describe('migrations and timeouts', () => {
+  let db: TestDatabase;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  it('run without the statement timeout that bounds requests, so a long index build is not cut off', async () => {
+    const env = { DB_STATEMENT_TIMEOUT_MS: '300' };
+    const requests = await openOrm(db.directUrl, env);
+    const migrations = await openOrm(db.directUrl, env, 'migrations');
+    try {
+      await expect(requests.em.getConnection().execute('select pg_sleep(0.6)')).rejects.toThrow(/statement timeout/);
+      await expect(migrations.em.getConnection().execute('select pg_sleep(0.6)')).resolves.toBeDefined();
+      expect(await migrations.em.getConnection().execute('show statement_timeout')).toEqual([{ statement_timeout: '0' }]);
+    } finally {
+      await requests.close();
+      await migrations.close();
+    }
+  });
+
+  it('refuse a pooler’s URL, naming what to set instead', () => {
+    expect(() => migrationUrl('postgresql://u:p@ep-x-123-pooler.eu-central-1.aws.neon.tech/db')).toThrow(/DATABASE_DIRECT_URL/);
+    expect(migrationUrl('postgresql://u:p@ep-x-123.eu-central-1.aws.neon.tech/db')).toBe('postgresql://u:p@ep-x-123.eu-central-1.aws.neon.tech/db');
   });
 });

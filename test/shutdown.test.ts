@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import pg from 'pg';
 import { freePort } from '../src/db/embedded.js';
 import { api, signUpUser } from './support/api.js';
 import { createTestDatabase, openConnections, type TestDatabase } from './support/database.js';
@@ -66,5 +67,40 @@ describe('SIGTERM under load', () => {
     expect(completedAfterSignal.length).toBeGreaterThan(0);
     for (const error of connectionErrors) expect(error).toMatch(/ECONNRESET|socket|closed/i);
     expect(await openConnections(db)).toBe(0);
+  });
+});
+
+describe('signals during the drain', () => {
+  let db: TestDatabase;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  it('a second SIGTERM or SIGINT does not cut the drain short: the request in flight completes, exit 0', async () => {
+    const port = await freePort();
+    const server = spawnServer({ DATABASE_URL: db.url, DATABASE_DIRECT_URL: db.directUrl, PORT: String(port), SHUTDOWN_GRACE_MS: '8000', JWT_SECRET: 'x'.repeat(40) });
+    await server.waitFor(/"msg":"server ready"/);
+    const url = `http://127.0.0.1:${port}`;
+    const user = await signUpUser(url);
+    const { createTask } = await api(url, user.token).ok<{ createTask: { id: string } }>(CREATE_TASK, { input: { title: 'held' } });
+    const holder = new pg.Client({ connectionString: db.directUrl });
+    await holder.connect();
+    await holder.query('begin');
+    await holder.query('select id from tasks where id = $1 for update', [createTask.id]);
+    const inFlight = api(url, user.token).request(`mutation($id: ID!) { completeTask(id: $id) { status } }`, { id: createTask.id });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    server.child.kill('SIGTERM');
+    await server.waitFor(/shutting down: finishing in-flight requests/);
+    server.child.kill('SIGTERM');
+    server.child.kill('SIGINT');
+    await server.waitFor(/already shutting down[\s\S]*already shutting down/);
+    await holder.query('commit');
+    await holder.end();
+    expect((await inFlight).data).toEqual({ completeTask: { status: 'COMPLETED' } });
+    expect(await server.exited).toEqual({ code: 0, signal: null });
   });
 });

@@ -8,18 +8,37 @@ import { ormOptions } from './orm-options.js';
 /** Any fixed 64-bit number, the same for every instance of this server. */
 const MIGRATION_LOCK = 7_262_011_403_915_237n;
 
+/** Neon's pooled hosts carry `-pooler` in their first label (`ep-name-123456-pooler.region.aws.neon.tech`). */
+const NEON_POOLER = /^[^.]+-pooler\./i;
+
+/**
+ * The URL migrations must use. A session advisory lock taken through a transaction-mode pooler may stay held by
+ * whichever server connection ran it, and DDL does not belong there either: when the URL is a pooler's
+ * (`DATABASE_URL` on Neon's pooled host and no `DATABASE_DIRECT_URL`), migrating is refused with what to do.
+ */
+export function migrationUrl(directUrl: string): string {
+  if (NEON_POOLER.test(new URL(directUrl).hostname)) {
+    throw new Error(
+      'Migrations would run through a connection pooler (a "-pooler" host): a transaction-mode pooler cannot hold ' +
+        'their advisory lock. Set DATABASE_DIRECT_URL to the direct (unpooled) URL.',
+    );
+  }
+  return directUrl;
+}
+
 /**
  * Applies pending migrations over the direct (unpooled) URL while holding a session advisory lock, so that
  * instances starting together migrate exactly once: the others wait, then find nothing pending.
  */
 export async function migrateUnderLock(config: Config, directUrl: string, logger: Logger): Promise<string[]> {
   const log = logger.child({ component: 'migrations' });
+  migrationUrl(directUrl);
   const lock = new pg.Client({ ...connectionSettings(directUrl), connectionTimeoutMillis: config.db.connectTimeoutMs });
   lock.on('error', (error) => log.warn({ err: error }, 'migration lock connection failed'));
   await lock.connect();
   try {
     await lock.query('select pg_advisory_lock($1)', [MIGRATION_LOCK.toString()]);
-    const orm = await MikroORM.init(ormOptions(config, directUrl, logger));
+    const orm = await MikroORM.init(ormOptions(config, directUrl, logger, 'migrations'));
     try {
       const applied = await orm.migrator.up();
       const names = applied.map((m) => m.name);

@@ -24,9 +24,9 @@ const QUERY_GRACE_MS = 2000;
  * it and stay there for other clients: it is not sent; set it on the role there (see the README), and the
  * client-side deadline below still bounds every query.
  */
-function sessionSetup(pool: pg.Pool, config: Config, logger: Logger, pooled: boolean): void {
+function sessionSetup(pool: pg.Pool, statementTimeoutMs: number, logger: Logger, pooled: boolean): void {
   const statements: string[] = [];
-  if (config.db.statementTimeoutMs > 0 && !pooled) statements.push(`set statement_timeout = ${config.db.statementTimeoutMs}`);
+  if (statementTimeoutMs > 0 && !pooled) statements.push(`set statement_timeout = ${statementTimeoutMs}`);
   pool.on('error', (error) => logger.warn({ err: error }, 'idle database connection failed'));
   releaseDeadClients(pool);
   pool.on('connect', (client) => {
@@ -38,12 +38,16 @@ function sessionSetup(pool: pg.Pool, config: Config, logger: Logger, pooled: boo
 
 /**
  * The one MikroORM configuration, shared by the server, the tests and the CLI. Every pool and timeout setting
- * reaches the real `pg.Pool` through `driverOptions`.
+ * reaches the real `pg.Pool` through `driverOptions`. For migrations (`purpose: 'migrations'`) there is no
+ * statement timeout and no client-side deadline: a long index build must not fail at 15 s and leave every pod
+ * crash-looping on a half-applied deploy.
  */
-export function ormOptions(config: Config, databaseUrl: string, logger: Logger): Options {
+export function ormOptions(config: Config, databaseUrl: string, logger: Logger, purpose: 'requests' | 'migrations' = 'requests'): Options {
   const settings = connectionSettings(databaseUrl);
-  const { connectTimeoutMs, statementTimeoutMs } = config.db;
-  const queryDeadlineMs = (statementTimeoutMs || 60_000) + QUERY_GRACE_MS;
+  const migrations = purpose === 'migrations';
+  const { connectTimeoutMs } = config.db;
+  const statementTimeoutMs = migrations ? 0 : config.db.statementTimeoutMs;
+  const queryDeadlineMs = migrations ? undefined : (statementTimeoutMs || 60_000) + QUERY_GRACE_MS;
   // `pg` has one knob for two waits: the pool's `connectionTimeoutMillis` bounds the wait for a connection
   // (acquire), and each client gets the connect timeout for its own handshake. Start-up checks the database
   // with the connect timeout alone (see connect.ts), which also wakes a suspended Neon compute.
@@ -62,7 +66,7 @@ export function ormOptions(config: Config, databaseUrl: string, logger: Logger):
     override query(...args: any[]): any {
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
       const result = (super.query as (...a: any[]) => any)(...args);
-      if (result && typeof result.then === 'function') {
+      if (queryDeadlineMs !== undefined && result && typeof result.then === 'function') {
         const timer = setTimeout(() => {
           const socket = (this as unknown as { connection?: { stream?: { destroy(error?: Error): void } } }).connection?.stream;
           socket?.destroy(new Error(`no answer from the database within ${queryDeadlineMs} ms`));
@@ -98,7 +102,7 @@ export function ormOptions(config: Config, databaseUrl: string, logger: Logger):
       maxLifetimeSeconds: config.db.maxLifetimeS,
       keepAlive: true,
       application_name: 'todo-graphql-server',
-      onPoolCreated: (pool: pg.Pool) => sessionSetup(pool, config, logger, databaseUrl !== (config.databaseDirectUrl ?? databaseUrl)),
+      onPoolCreated: (pool: pg.Pool) => sessionSetup(pool, statementTimeoutMs, logger, databaseUrl !== (config.databaseDirectUrl ?? databaseUrl)),
     },
     migrations: {
       path: MIGRATIONS_DIR,

@@ -7,10 +7,10 @@ export function testConfig(databaseUrl: string, env: Record<string, string> = {}
   return parseConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', DATABASE_URL: databaseUrl, BCRYPT_ROUNDS: '4', ...env });
 }
 
-/** The server's own ORM configuration on `databaseUrl`, connected. */
-export async function openOrm(databaseUrl: string, env: Record<string, string> = {}): Promise<MikroORM> {
+/** The server's own ORM configuration on `databaseUrl` (for requests, or for migrations), connected. */
+export async function openOrm(databaseUrl: string, env: Record<string, string> = {}, purpose: 'requests' | 'migrations' = 'requests'): Promise<MikroORM> {
   const config = testConfig(databaseUrl, env);
-  const orm = await MikroORM.init({ ...ormOptions(config, databaseUrl, createLogger(config)), preferTs: true });
+  const orm = await MikroORM.init({ ...ormOptions(config, databaseUrl, createLogger(config), purpose), preferTs: true });
   await orm.connect();
   return orm;
 }
