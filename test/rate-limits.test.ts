@@ -97,6 +97,8 @@ describe('rate limits shared by two instances', () => {
     expect(last.status).toBe(429);
     expect(codeOf(last)).toBe('RATE_LIMITED');
     expect(last.headers['ratelimit-remaining']).toBe('0');
+    expect(last.headers['ratelimit-limit']).toBe('400');
+    expect(Number(last.headers['ratelimit-reset'])).toBe(Number(last.headers['retry-after']));
     // Both instances together served no more than the budget pays for.
     expect((answers - 1) * cost).toBeLessThanOrEqual(400);
     expect(answers - 1).toBeGreaterThanOrEqual(Math.floor(400 / cost) - 2);

@@ -6,7 +6,6 @@ import type { AuthService } from '../modules/users/auth.service.js';
 import type { TokenService } from '../modules/users/tokens.js';
 import type { RequestOutcome } from '../http/request-logger.js';
 import type { Logger } from '../observability/logger.js';
-import type { QueryMeasure } from '../guards/query-limits.js';
 import type { Viewer } from './viewer.js';
 
 /** Long-lived services, built once at start-up. */
@@ -24,8 +23,6 @@ export interface Context {
   services: Services;
   viewer: Viewer;
   loaders: Loaders;
-  /** What the operation costs, measured by the query limits before any resolver runs. */
-  measure?: QueryMeasure;
   /** The client's address: the socket's, or as many proxies in front say (`TRUST_PROXY`). */
   clientIp: string;
   /** Filled in by the logging plugin for the request's log line. */

@@ -5,7 +5,7 @@ import type { Config } from '../config/config.js';
 import type { Context } from '../graphql/context.js';
 import { ErrorCode } from '../graphql/errors.js';
 import { DocumentLimitsGuard } from './document-limits.js';
-import { checkOperation, type QueryLimits, type QueryMeasure } from './query-limits.js';
+import { checkOperation, type QueryLimits } from './query-limits.js';
 import type { Allowance, RateLimits } from './rate-limits.js';
 import type { GraphQLParams, TrustedDocuments } from './trusted-documents.js';
 
@@ -89,37 +89,32 @@ export class Guards {
   }
 
   /**
-   * Charges an operation to the rate limits: a sign-in or sign-up attempt to the client's address, its cost to
-   * the signed-in user. RATE_LIMITED when either is spent.
+   * Once Apollo has resolved the operation: the limits on it as it will run, then the rate limits charge it (a
+   * sign-in or sign-up attempt to the client's address, its cost to the signed-in user, whose response tells
+   * what is left). RATE_LIMITED when either is spent.
    */
-  async admit({ hashes, cost }: QueryMeasure, { viewer, clientIp }: Pick<Context, 'viewer' | 'clientIp'>): Promise<Allowance | undefined> {
-    if (hashes > 0) await this.rateLimits.authAttempt(clientIp);
-    return viewer.kind === 'user' ? this.rateLimits.spend(viewer.userId, cost) : undefined;
-  }
-
   plugin(): ApolloServerPlugin<Context> {
-    const { schema } = this;
+    const { schema, rateLimits } = this;
     const limits = this.#limits;
     return {
       requestDidStart: async () => ({
-        didResolveOperation: async ({ document, operation, request, contextValue, response }) => {
+        didResolveOperation: async ({ document, operation, request, contextValue: { viewer, clientIp }, response }) => {
           if (!operation) return;
-          contextValue.measure = checkOperation(schema, document, operation, request.variables ?? {}, limits);
-          const headers = response.http.headers;
-          try {
-            const allowance = await this.admit(contextValue.measure, contextValue);
-            if (allowance) {
-              headers.set('ratelimit-limit', String(allowance.limit));
-              headers.set('ratelimit-remaining', String(allowance.remaining));
-              headers.set('ratelimit-reset', String(allowance.resetSeconds));
-            }
-          } catch (error) {
-            if (error instanceof GraphQLError && error.extensions.code === ErrorCode.RATE_LIMITED && contextValue.viewer.kind === 'user') {
-              headers.set('ratelimit-remaining', '0');
-              headers.set('ratelimit-reset', String(error.extensions.retryAfterSeconds));
+          const { hashes, cost } = checkOperation(schema, document, operation, request.variables ?? {}, limits);
+          if (hashes > 0) await rateLimits.authAttempt(clientIp);
+          if (viewer.kind !== 'user') return;
+          const tell = ({ limit, remaining, resetSeconds }: Allowance) => {
+            response.http.headers.set('ratelimit-limit', String(limit));
+            response.http.headers.set('ratelimit-remaining', String(remaining));
+            response.http.headers.set('ratelimit-reset', String(resetSeconds));
+          };
+          const allowance = await rateLimits.spend(viewer.userId, cost).catch((error: unknown) => {
+            if (error instanceof GraphQLError && error.extensions.code === ErrorCode.RATE_LIMITED) {
+              tell({ limit: rateLimits.costLimit, remaining: 0, resetSeconds: error.extensions.retryAfterSeconds as number });
             }
             throw error;
-          }
+          });
+          if (allowance) tell(allowance);
         },
       }),
     };

@@ -152,8 +152,11 @@ export interface RateLimitSettings {
 export class RateLimits {
   readonly #auth: RateLimiterPostgres | undefined;
   readonly #cost: CostBudget | undefined;
+  /** A signed-in user's cost budget per minute (0: none). */
+  readonly costLimit: number;
 
   constructor(pool: pg.Pool, { authRateLimit, costRateLimit }: RateLimitSettings) {
+    this.costLimit = costRateLimit;
     this.#auth = authRateLimit > 0 ? sharedLimiter(pool, 'auth', authRateLimit) : undefined;
     this.#cost = costRateLimit > 0 ? new CostBudget(sharedLimiter(pool, 'cost', costRateLimit), costRateLimit) : undefined;
   }
