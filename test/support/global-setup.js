@@ -1,5 +1,7 @@
 // Runs in jest's parent process, outside its transform: the swc loader lets it import the TypeScript sources.
 import '@swc-node/register/esm-register';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPgBouncer } from './pgbouncer.js';
 
@@ -25,9 +27,15 @@ export default async function globalSetup() {
   }
   if (process.env.TEST_PGBOUNCER === '1') {
     const port = await freePort();
-    const bouncer = await startPgBouncer({ dir: join(dataDir, 'pgbouncer'), target: process.env.TEST_DATABASE_URL, port, user: serverUser() });
+    // Outside the project: as root PgBouncer runs as `postgres`, who may not enter the project's folder.
+    const dir = mkdtempSync(join(tmpdir(), 'todo-pgbouncer-'));
+    chmodSync(dir, 0o755);
+    const bouncer = await startPgBouncer({ dir: join(dir, 'pgbouncer'), target: process.env.TEST_DATABASE_URL, port, user: serverUser() });
     process.env.TEST_POOLER_PORT = String(port);
-    stops.unshift(() => bouncer.stop());
+    stops.unshift(() => {
+      bouncer.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
   }
   globalThis.stopTestDatabase = () => stops.forEach((stop) => stop());
 }

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TLSSocket } from 'node:tls';
@@ -74,14 +75,16 @@ class Certificates {
 export class TlsPostgres {
   private constructor(
     private readonly dataDir: string,
+    private readonly tlsDir: string,
     private readonly server: EmbeddedDatabase,
     private readonly certificates: Certificates,
   ) {}
 
   static async start(): Promise<TlsPostgres> {
     const dataDir = join(PROJECT_ROOT, '.data', `tls-${randomBytes(4).toString('hex')}`);
-    const tlsDir = join(dataDir, 'tls');
-    mkdirSync(tlsDir, { recursive: true, mode: 0o755 });
+    // Outside the project: as root the server runs as `postgres`, who may not enter the project's folder.
+    const tlsDir = mkdtempSync(join(tmpdir(), 'todo-tls-'));
+    chmodSync(tlsDir, 0o755);
     try {
       const certificates = new Certificates(tlsDir);
       certificates.issue(FIRST_SANS);
@@ -105,9 +108,10 @@ export class TlsPostgres {
           full_page_writes: 'off',
         },
       });
-      return new TlsPostgres(dataDir, server, certificates);
+      return new TlsPostgres(dataDir, tlsDir, server, certificates);
     } catch (error) {
       rmSync(dataDir, { recursive: true, force: true });
+      rmSync(tlsDir, { recursive: true, force: true });
       throw error;
     }
   }
@@ -148,6 +152,7 @@ export class TlsPostgres {
       this.server.stop();
     } finally {
       rmSync(this.dataDir, { recursive: true, force: true });
+      rmSync(this.tlsDir, { recursive: true, force: true });
     }
   }
 
