@@ -1,8 +1,9 @@
 import 'reflect-metadata';
 import { ConfigError, loadConfig, type Config } from './config/config.js';
-import { resolveDatabase, type DatabaseTarget } from './db/embedded.js';
+import type { DatabaseTarget } from './db/embedded.js';
 import { createLogger } from './observability/logger.js';
-import { startServer, type RunningServer } from './server.js';
+import { startTracing } from './observability/tracing.js';
+import type { RunningServer } from './server.js';
 
 function configOrExit(): Config {
   try {
@@ -16,6 +17,13 @@ function configOrExit(): Config {
 
 const config = configOrExit();
 const logger = createLogger(config);
+
+// Tracing before the rest is imported: the hooks that patch http, express, graphql and pg must be in place first.
+const tracing = await startTracing();
+if (tracing.on) logger.info('exporting traces over OTLP');
+else if (tracing.off !== 'no OTLP endpoint is set') logger.warn(`${tracing.off}: tracing is off`);
+const { resolveDatabase } = await import('./db/embedded.js');
+const { startServer } = await import('./server.js');
 
 /** Exits once the log lines written so far have reached their destination. */
 function exitAfterLogs(code: number): void {
@@ -38,6 +46,8 @@ try {
 
 /** Past the drain's grace period, closing the pool and the embedded database gets this long before exit 1. */
 const CLOSE_MS = 5000;
+/** Of CLOSE_MS, what exporting the last spans may take; a collector that does not answer costs those spans only. */
+const TRACES_FLUSH_MS = 2000;
 
 let stopping = false;
 async function shutdown(signal: NodeJS.Signals): Promise<void> {
@@ -52,6 +62,7 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   try {
     await server.stop();
     database?.stop();
+    if (!(await tracing.flush(TRACES_FLUSH_MS))) logger.warn('traces not all exported at shutdown');
     logger.info('stopped');
     exitAfterLogs(0);
   } catch (error) {

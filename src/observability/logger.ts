@@ -1,3 +1,4 @@
+import { trace } from '@opentelemetry/api';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import type { Config } from '../config/config.js';
 
@@ -33,6 +34,14 @@ function serializeError(error: unknown): unknown {
   }
 }
 
+/** The ids of the active span, so that a request's log lines and its trace find each other; none without tracing. */
+function traceIds(): { traceId?: string; spanId?: string } {
+  const span = trace.getActiveSpan();
+  if (!span) return {};
+  const { traceId, spanId } = span.spanContext();
+  return { traceId, spanId };
+}
+
 /** JSON lines, or readable ones in development; `destination` lets tests read what is logged. */
 export function createLogger(config: Pick<Config, 'env' | 'logLevel'>, destination?: DestinationStream): Logger {
   const pretty = config.env === 'development' && !destination;
@@ -43,6 +52,7 @@ export function createLogger(config: Pick<Config, 'env' | 'logLevel'>, destinati
       censor: '[REDACTED]',
     },
     serializers: { err: serializeError },
+    mixin: traceIds,
     // Every line passes through here after serialisation, so a secret inside an error message is caught too.
     hooks: { streamWrite: redactText },
     ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } } : {}),
