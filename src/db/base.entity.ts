@@ -16,7 +16,8 @@ export abstract class BaseEntity<Optional extends string = never> {
   @Property({ type: 'datetime', length: 3, onCreate: () => new Date() })
   createdAt: Date = new Date();
 
+  /** A new row's is its `createdAt`, to the millisecond (two clock readings can straddle one). */
   @Field()
-  @Property({ type: 'datetime', length: 3, onCreate: () => new Date(), onUpdate: () => new Date() })
-  updatedAt: Date = new Date();
+  @Property({ type: 'datetime', length: 3, onCreate: (entity: { createdAt: Date }) => entity.createdAt, onUpdate: () => new Date() })
+  updatedAt: Date = this.createdAt;
 }
