@@ -9,6 +9,7 @@ import { MIGRATIONS_DIR } from '../src/db/orm-options.js';
 import { shippedMigrations } from '../src/health/migration-files.js';
 import { api, signUpUser } from './support/api.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { startOtlpReceiver, type OtlpReceiver } from './support/otlp-receiver.js';
 
 const run = promisify(execFile);
 /** As root, the install runs as `nobody`, as the image's non-root user would; otherwise as whoever runs the tests. */
@@ -67,11 +68,13 @@ describe('a production install', () => {
     expect(rows.map((row) => row.name)).toEqual(shippedMigrations(MIGRATIONS_DIR));
   }, 60_000);
 
-  it('serves with `node dist/src/main.js` as an unprivileged user, and stops on SIGTERM with exit 0', async () => {
+  it('serves with `node dist/src/main.js` as an unprivileged user, traced, and stops on SIGTERM with exit 0', async () => {
     const port = await freePort();
+    const receiver: OtlpReceiver = await startOtlpReceiver();
+    const traced = { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '100' };
     const child = spawn(join(dir, 'runtime/node'), ['dist/src/main.js'], {
       cwd: dir,
-      env: { ...env, PORT: String(port), MIGRATE_ON_START: 'false' },
+      env: { ...env, PORT: String(port), MIGRATE_ON_START: 'false', ...traced },
       stdio: ['ignore', 'pipe', 'pipe'],
       ...NOBODY,
     });
@@ -91,14 +94,24 @@ describe('a production install', () => {
       expect(((await ready.json()) as { status: string }).status).toBe('pass');
       const user = await signUpUser(url);
       await api(url, user.token).ok(`mutation { createTask(input: { title: "shipped" }) { id } }`);
-      const { tasks } = await api(url, user.token).ok<{ tasks: { edges: { node: { title: string } }[] } }>(`{ tasks { edges { node { title } } } }`);
-      expect(tasks.edges.map((edge) => edge.node.title)).toEqual(['shipped']);
+      const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+      const page = await fetch(`${url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${user.token}`, traceparent: `00-${traceId}-00f067aa0ba902b7-01` },
+        body: JSON.stringify({ query: 'query Page { tasks { edges { node { title } } } }' }),
+      });
+      expect(((await page.json()) as { data: { tasks: { edges: { node: { title: string } }[] } } }).data.tasks.edges.map((edge) => edge.node.title)).toEqual(['shipped']);
+      // The compiled entry loads the SDK before the application, as `npm start` does: HTTP, operation and SQL spans.
+      const spans = await receiver.waitFor((all) => all.some((span) => span.traceId === traceId && span.attributes['db.system.name'] === 'postgresql'));
+      const names = spans.filter((span) => span.traceId === traceId).map((span) => span.name);
+      expect(names).toEqual(expect.arrayContaining(['POST /graphql', 'query Page']));
       const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]);
       expect(rssKb).toBeGreaterThan(0);
     } finally {
       child.kill('SIGTERM');
     }
     expect(await exited).toBe(0);
+    await receiver.close();
     expect(output).toMatch(/"msg":"stopped"/);
   }, 60_000);
 });
