@@ -34,7 +34,7 @@ describe('health through a proxy that can cut or freeze the database', () => {
       status: 'OK',
       version: expect.any(String),
       database: { connected: true, error: null, serverVersion: expect.stringMatching(/^\d+/) },
-      migrations: { upToDate: true, applied: 2, pending: [], latest: expect.stringMatching(/^Migration\d+_rate_limits$/) },
+      migrations: { upToDate: true, applied: 3, pending: [], latest: expect.stringMatching(/^Migration\d+_task_changes$/) },
     });
     expect(health.database.latencyMs).toBeGreaterThan(0);
     expect(health.database.pool.max).toBe(4);
@@ -106,7 +106,7 @@ describe('health with a migration pending', () => {
     const health = body.data!.health;
     expect(health.status).toBe('DEGRADED');
     expect(health.database.connected).toBe(true);
-    expect(health.migrations).toEqual({ upToDate: false, applied: 0, pending: [expect.stringMatching(/^Migration\d+_initial$/), expect.stringMatching(/^Migration\d+_rate_limits$/)], latest: null });
+    expect(health.migrations).toEqual({ upToDate: false, applied: 0, pending: [expect.stringMatching(/^Migration\d+_initial$/), expect.stringMatching(/^Migration\d+_rate_limits$/), expect.stringMatching(/^Migration\d+_task_changes$/)], latest: null });
     const { rows } = await t.db.query(`select to_regclass('mikro_orm_migrations') as t`);
     expect(rows[0]!.t).toBeNull();
 

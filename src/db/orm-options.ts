@@ -84,8 +84,9 @@ export function ormOptions(config: Config, databaseUrl: string, logger: Logger, 
     driver: ResilientDriver,
     clientUrl: databaseUrl,
     entities: [User, Task],
-    // Written by rate-limiter-flexible, created by a migration; no entity maps it.
-    schemaGenerator: { skipTables: ['rate_limits'] },
+    // Created by migrations and written with SQL alone: the rate limits by rate-limiter-flexible, the task change
+    // log by the tasks feature (task.changes.ts); no entity maps them.
+    schemaGenerator: { skipTables: ['rate_limits', 'task_changes', 'task_change_seqs'] },
     metadataProvider: ReflectMetadataProvider,
     extensions: [Migrator, SeedManager],
     forceUtcTimezone: true,

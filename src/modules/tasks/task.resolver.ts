@@ -32,25 +32,25 @@ export class TaskResolver {
     return tasksOf(context).list(args);
   }
 
-  @Cost({ sql: 3 })
+  @Cost({ sql: 4 })
   @Mutation(() => Task)
   createTask(@Arg('input', () => CreateTaskInput) input: CreateTaskInput, @Ctx() context: Context): Promise<Task> {
     return mutate(context, (tasks) => tasks.create(input));
   }
 
-  @Cost({ sql: 4 })
+  @Cost({ sql: 5 })
   @Mutation(() => Task)
   updateTask(@Args(() => UpdateTaskArgs) { id, input }: UpdateTaskArgs, @Ctx() context: Context): Promise<Task> {
     return mutate(context, (tasks) => tasks.update(id, input));
   }
 
-  @Cost({ sql: 4 })
+  @Cost({ sql: 5 })
   @Mutation(() => Task)
   completeTask(@Arg('id', () => ID) id: string, @Ctx() context: Context): Promise<Task> {
     return mutate(context, (tasks) => tasks.complete(id));
   }
 
-  @Cost({ sql: 4 })
+  @Cost({ sql: 5 })
   @Mutation(() => ID, { description: 'The id that was deleted' })
   deleteTask(@Arg('id', () => ID) id: string, @Ctx() context: Context): Promise<string> {
     return mutate(context, (tasks) => tasks.delete(id));

@@ -6,6 +6,7 @@ import { decodeCursor, encodeCursor, positionOf } from './task.cursor.js';
 import { countQuery, DEFAULT_ORDER, listQuery } from './task.list-query.js';
 import { checkDate, checkPageSize, isUuid, normalizeDescription, normalizeTags, normalizeTitle } from './task.rules.js';
 import { taskRecord, type TaskRow } from './task.record.js';
+import { recordChange, TaskChangeKind } from './task.changes.js';
 import type { CreateTaskInput, TaskConnection, TaskFilter, TaskOrder, UpdateTaskInput } from './task.types.js';
 
 export interface ListArgs {
@@ -47,7 +48,7 @@ export class TaskService {
     return task;
   }
 
-  create(input: CreateTaskInput): Task {
+  async create(input: CreateTaskInput): Promise<Task> {
     const task = this.em.create(Task, {
       title: normalizeTitle(input.title),
       description: normalizeDescription(input.description ?? null),
@@ -57,6 +58,7 @@ export class TaskService {
       owner: this.ownerId,
     });
     setStatus(task, input.status ?? TaskStatus.PENDING);
+    await this.flushWithChange(TaskChangeKind.CREATED, task.id);
     return task;
   }
 
@@ -74,19 +76,32 @@ export class TaskService {
     if (input.priority) task.priority = input.priority;
     if (input.dueDate !== undefined) task.dueDate = input.dueDate;
     if (input.status) setStatus(task, input.status);
+    await this.flushWithChange(TaskChangeKind.UPDATED, task.id);
     return task;
   }
 
   async complete(id: string): Promise<Task> {
     const task = await this.get(id);
     setStatus(task, TaskStatus.COMPLETED);
+    await this.flushWithChange(TaskChangeKind.UPDATED, task.id);
     return task;
   }
 
   async delete(id: string): Promise<string> {
     const task = await this.get(id);
     this.em.remove(task);
+    await this.flushWithChange(TaskChangeKind.DELETED, task.id);
     return task.id;
+  }
+
+  /**
+   * Writes the task, then logs the change (see task.changes.ts) in the same transaction. Last, so that the
+   * owner's counter row stays locked only until the commit that follows. A mutation logs its change even when
+   * it left every field as it was: it held the row and answered with the task as committed.
+   */
+  private async flushWithChange(kind: TaskChangeKind, taskId: string): Promise<void> {
+    await this.em.flush();
+    await recordChange(this.em, this.ownerId, kind, taskId);
   }
 
   /** A page in keyset order; the total is a separate query, run only if asked for. */
