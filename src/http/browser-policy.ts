@@ -9,7 +9,7 @@ const LOCAL_ORIGIN = /^http:\/\/(localhost|127\.0\.0\.1)(:\d{1,5})?$/;
 const ALLOWED_HEADERS = ['content-type', 'authorization', 'apollo-require-preflight', 'x-apollo-operation-name'];
 const EXPOSED_HEADERS = ['RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'Retry-After'];
 
-export function isAllowedOrigin(origin: string, allowed: Config['corsOrigins']): boolean {
+function isAllowedOrigin(origin: string, allowed: Config['corsOrigins']): boolean {
   return allowed === 'local' ? LOCAL_ORIGIN.test(origin) : allowed.includes(origin);
 }
 
