@@ -2,7 +2,7 @@ import { MIGRATIONS_DIR } from '../src/db/orm-options.js';
 import { shippedMigrations } from '../src/health/migration-files.js';
 import { migrateUnderLock, migrationUrl } from '../src/db/migrate.js';
 import { createLogger } from '../src/observability/logger.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { createTestDatabase, databaseForTests, type TestDatabase } from './support/database.js';
 import { openOrm, testConfig } from './support/orm.js';
 import { spawnServer } from './support/process.js';
 import { freePort } from '../src/db/embedded.js';
@@ -44,14 +44,7 @@ describe('migrations at start-up', () => {
 });
 
 describe('the MikroORM CLI', () => {
-  let db: TestDatabase;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-  });
-  afterAll(async () => {
-    await db.drop();
-  });
+  const t = databaseForTests();
 
   it('migrates and seeds through mikro-orm.config.ts', async () => {
     const { execFile } = await import('node:child_process');
@@ -60,7 +53,7 @@ describe('the MikroORM CLI', () => {
       promisify(execFile)(process.execPath, ['node_modules/@mikro-orm/cli/cli.js', ...args], {
         cwd: PROJECT_ROOT,
         env: Object.fromEntries(
-          Object.entries({ ...process.env, NODE_OPTIONS: '', NODE_ENV: 'test', DATABASE_URL: db.url, DATABASE_DIRECT_URL: db.directUrl, LOG_LEVEL: 'warn', BCRYPT_ROUNDS: '4', ...env }).filter(
+          Object.entries({ ...process.env, NODE_OPTIONS: '', NODE_ENV: 'test', DATABASE_URL: t.db.url, DATABASE_DIRECT_URL: t.db.directUrl, LOG_LEVEL: 'warn', BCRYPT_ROUNDS: '4', ...env }).filter(
             ([, value]) => value !== undefined,
           ),
         ),
@@ -73,25 +66,18 @@ describe('the MikroORM CLI', () => {
     await run(['migration:up']);
     expect((await run(['migration:list'])).stdout).toMatch(/Migration\d+_initial/);
     await run(['seeder:run']);
-    const { rows } = await db.query<{ n: number }>('select count(*)::int as n from tasks');
+    const { rows } = await t.db.query<{ n: number }>('select count(*)::int as n from tasks');
     expect(rows[0]).toEqual({ n: 5 });
   });
 });
 
 describe('migrations and timeouts', () => {
-  let db: TestDatabase;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-  });
-  afterAll(async () => {
-    await db.drop();
-  });
+  const t = databaseForTests();
 
   it('run without the statement timeout that bounds requests, so a long index build is not cut off', async () => {
     const env = { DB_STATEMENT_TIMEOUT_MS: '300' };
-    const requests = await openOrm(db.directUrl, env);
-    const migrations = await openOrm(db.directUrl, env, 'migrations');
+    const requests = await openOrm(t.db.directUrl, env);
+    const migrations = await openOrm(t.db.directUrl, env, 'migrations');
     try {
       await expect(requests.em.getConnection().execute('select pg_sleep(0.6)')).rejects.toThrow(/statement timeout/);
       await expect(migrations.em.getConnection().execute('select pg_sleep(0.6)')).resolves.toBeDefined();
@@ -103,7 +89,7 @@ describe('migrations and timeouts', () => {
   });
 
   it('refuse a pooler’s URL, naming what to set instead', () => {
-    expect(() => migrationUrl('postgresql://u:p@ep-x-123-pooler.eu-central-1.aws.neon.tech/db')).toThrow(/DATABASE_DIRECT_URL/);
-    expect(migrationUrl('postgresql://u:p@ep-x-123.eu-central-1.aws.neon.tech/db')).toBe('postgresql://u:p@ep-x-123.eu-central-1.aws.neon.tech/db');
+    expect(() => migrationUrl('postgresql://u:p@ep-x-123-pooler.eu-central-1.aws.neon.tech/t.db')).toThrow(/DATABASE_DIRECT_URL/);
+    expect(migrationUrl('postgresql://u:p@ep-x-123.eu-central-1.aws.neon.tech/t.db')).toBe('postgresql://u:p@ep-x-123.eu-central-1.aws.neon.tech/t.db');
   });
 });

@@ -2,31 +2,24 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { freePort } from '../src/db/embedded.js';
 import { api, signUpUser } from './support/api.js';
-import { createTestDatabase, openConnections, type TestDatabase } from './support/database.js';
+import { databaseForTests, openConnections } from './support/database.js';
 import { spawnServer } from './support/process.js';
 import { startTestServer } from './support/server.js';
 import { CREATE_TASK, LIST_TASKS } from './support/tasks.js';
 
 describe('SIGTERM under load', () => {
-  let db: TestDatabase;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-  });
-  afterAll(async () => {
-    await db.drop();
-  });
+  const t = databaseForTests();
 
   it('closes the pool even when only health checks used it', async () => {
-    const server = await startTestServer({ databaseUrl: db.url });
+    const server = await startTestServer({ databaseUrl: t.db.url });
     expect((await server.gql(`{ health { status } }`)).body).toEqual({ data: { health: { status: 'OK' } } });
     await server.stop();
-    expect(await openConnections(db)).toBe(0);
+    expect(await openConnections(t.db)).toBe(0);
   });
 
   it('finishes in-flight requests, refuses new ones, leaves no connection open and exits 0 within the grace period', async () => {
     const port = await freePort();
-    const server = spawnServer({ DATABASE_URL: db.url, DATABASE_DIRECT_URL: db.directUrl, PORT: String(port), DB_POOL_MAX: '8', SHUTDOWN_GRACE_MS: '5000', JWT_SECRET: 'x'.repeat(40) });
+    const server = spawnServer({ DATABASE_URL: t.db.url, DATABASE_DIRECT_URL: t.db.directUrl, PORT: String(port), DB_POOL_MAX: '8', SHUTDOWN_GRACE_MS: '5000', JWT_SECRET: 'x'.repeat(40) });
     await server.waitFor(/"msg":"server ready"/);
     const url = `http://127.0.0.1:${port}`;
     const user = await signUpUser(url);
@@ -66,28 +59,21 @@ describe('SIGTERM under load', () => {
     // socket as it closes can be reset before the server reads it: that is a refusal, not a cut.
     expect(completedAfterSignal.length).toBeGreaterThan(0);
     for (const error of connectionErrors) expect(error).toMatch(/ECONNRESET|socket|closed/i);
-    expect(await openConnections(db)).toBe(0);
+    expect(await openConnections(t.db)).toBe(0);
   });
 });
 
 describe('signals during the drain', () => {
-  let db: TestDatabase;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-  });
-  afterAll(async () => {
-    await db.drop();
-  });
+  const t = databaseForTests();
 
   it('a second SIGTERM or SIGINT does not cut the drain short: the request in flight completes, exit 0', async () => {
     const port = await freePort();
-    const server = spawnServer({ DATABASE_URL: db.url, DATABASE_DIRECT_URL: db.directUrl, PORT: String(port), SHUTDOWN_GRACE_MS: '8000', JWT_SECRET: 'x'.repeat(40) });
+    const server = spawnServer({ DATABASE_URL: t.db.url, DATABASE_DIRECT_URL: t.db.directUrl, PORT: String(port), SHUTDOWN_GRACE_MS: '8000', JWT_SECRET: 'x'.repeat(40) });
     await server.waitFor(/"msg":"server ready"/);
     const url = `http://127.0.0.1:${port}`;
     const user = await signUpUser(url);
     const { createTask } = await api(url, user.token).ok<{ createTask: { id: string } }>(CREATE_TASK, { input: { title: 'held' } });
-    const holder = new pg.Client({ connectionString: db.directUrl });
+    const holder = new pg.Client({ connectionString: t.db.directUrl });
     await holder.connect();
     await holder.query('begin');
     await holder.query('select id from tasks where id = $1 for update', [createTask.id]);

@@ -44,6 +44,18 @@ export interface TestDatabase {
 }
 
 /** A fresh, empty database on the test server: one per test file (or per test that needs a clean slate). */
+/** A fresh database for the tests of the enclosing `describe`, dropped after them; `db` is set once `beforeAll` has run. */
+export function databaseForTests(): { db: TestDatabase } {
+  const fixture = {} as { db: TestDatabase };
+  beforeAll(async () => {
+    fixture.db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await fixture.db?.drop();
+  });
+  return fixture;
+}
+
 export async function createTestDatabase(): Promise<TestDatabase> {
   const name = `test_${randomBytes(6).toString('hex')}`;
   await adminQuery(`create database ${name}`);
