@@ -17,6 +17,7 @@ import { TokenService } from './modules/users/tokens.js';
 import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { onDbError } from './db/resilient-driver.js';
+import { ChangeFeed } from './realtime/change-feed.js';
 
 export interface ServerOptions {
   config: Config;
@@ -34,6 +35,7 @@ export interface RunningServer {
   orm: MikroORM;
   health: HealthService;
   metrics: Metrics;
+  feed: ChangeFeed;
   /** Stops accepting requests, lets in-flight ones finish, closes the pool. */
   stop(): Promise<void>;
 }
@@ -57,10 +59,12 @@ export async function startServer({ config, logger, database, resolvers = [], po
 
   const tokens = new TokenService(config, logger);
   const auth = new AuthService(tokens, config.bcryptRounds);
+  // LISTEN needs a session of its own: over the direct URL, never through a transaction-mode pooler.
+  const feed = new ChangeFeed(orm, config, database.directUrl, logger);
 
   const schema = await buildAppSchema(resolvers);
   const guards = new Guards(schema, config, new RateLimits(pool, config), trusted);
-  const http = await createHttpApp({ config, logger, orm, schema, guards, services: { health, auth, tokens }, metrics });
+  const http = await createHttpApp({ config, logger, orm, schema, guards, services: { health, auth, tokens, feed }, metrics });
   await new Promise<void>((resolve, reject) => {
     http.httpServer.once('error', reject);
     http.httpServer.listen(port ?? config.port, config.host, resolve);
@@ -74,8 +78,10 @@ export async function startServer({ config, logger, database, resolvers = [], po
     orm,
     health,
     metrics,
+    feed,
     stop: async () => {
       await http.stop();
+      await feed.close();
       await health.close();
       await orm.close();
       // Kysely ends the pool only if it ran a statement itself.

@@ -46,6 +46,8 @@ describe('configuration', () => {
       authRateLimit: 20,
       costRateLimit: 60_000,
       trustedDocuments: undefined,
+      changesRetentionHours: 24,
+      subscriptionsPerUser: 20,
       shutdownGraceMs: 10_000,
       logLevel: 'info',
       migrateOnStart: true,

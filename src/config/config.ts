@@ -46,6 +46,10 @@ export interface Config {
   costRateLimit: number;
   /** Persisted-documents manifest (absolute, or relative to the project): when set, only its operations run. */
   trustedDocuments: string | undefined;
+  /** How long the change log behind `taskChanges(after:)` keeps changes. */
+  changesRetentionHours: number;
+  /** Open `taskChanges` subscriptions one user may hold on one instance, across transports. */
+  subscriptionsPerUser: number;
   /** On SIGTERM, how long in-flight requests may take before their connections are cut. */
   shutdownGraceMs: number;
   logLevel: string;
@@ -158,6 +162,8 @@ const specs = {
   AUTH_RATE_LIMIT: intWithin(0, 1_000_000)({ default: 20, desc: 'attempts per minute, 0 (off) or more' }),
   COST_RATE_LIMIT: intWithin(0, 1_000_000_000)({ default: 60_000, desc: 'cost per minute, 0 (off) or more' }),
   TRUSTED_DOCUMENTS: str({ default: undefined, desc: 'the path of a persisted-documents manifest (JSON)' }),
+  CHANGES_RETENTION_HOURS: intWithin(1, 24 * 365)({ default: 24, desc: 'hours within 1..8760' }),
+  SUBSCRIPTIONS_PER_USER: intWithin(1, 1000)({ default: 20, desc: 'an integer within 1..1000' }),
   SHUTDOWN_GRACE_MS: intWithin(0, 600_000)({ default: 10_000, desc: 'milliseconds within 0..600000' }),
   LOG_LEVEL: str({
     choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
@@ -220,6 +226,8 @@ export function parseConfig(raw: Record<string, string | undefined>): Config {
     authRateLimit: env.AUTH_RATE_LIMIT,
     costRateLimit: env.COST_RATE_LIMIT,
     trustedDocuments: env.TRUSTED_DOCUMENTS === undefined ? undefined : resolve(PROJECT_ROOT, env.TRUSTED_DOCUMENTS),
+    changesRetentionHours: env.CHANGES_RETENTION_HOURS,
+    subscriptionsPerUser: env.SUBSCRIPTIONS_PER_USER,
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     logLevel: env.LOG_LEVEL,
     migrateOnStart: env.MIGRATE_ON_START,

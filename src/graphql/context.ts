@@ -6,6 +6,7 @@ import type { AuthService } from '../modules/users/auth.service.js';
 import type { TokenService } from '../modules/users/tokens.js';
 import type { RequestOutcome } from '../http/request-logger.js';
 import type { Logger } from '../observability/logger.js';
+import type { ChangeFeed, OpenOptions } from '../realtime/change-feed.js';
 import type { Viewer } from './viewer.js';
 
 /** Long-lived services, built once at start-up. */
@@ -13,6 +14,7 @@ export interface Services {
   health: HealthService;
   auth: AuthService;
   tokens: TokenService;
+  feed: ChangeFeed;
 }
 
 /** Built once per request: its own unit of work, its own logger. */
@@ -27,6 +29,8 @@ export interface Context {
   clientIp: string;
   /** Filled in by the logging plugin for the request's log line. */
   outcome: RequestOutcome;
+  /** Over the subscription transports only: what the change feed needs of the subscriber. */
+  subscriber?: Pick<OpenOptions, 'expiresAt' | 'writable' | 'observer'>;
 }
 
 /** Batches per request: a page of tasks loads its owners with one query. */

@@ -12,6 +12,7 @@ export const ErrorCode = {
   CONFLICT: 'CONFLICT',
   QUERY_TOO_COMPLEX: 'QUERY_TOO_COMPLEX',
   RATE_LIMITED: 'RATE_LIMITED',
+  RESYNC_REQUIRED: 'RESYNC_REQUIRED',
   DATABASE_UNAVAILABLE: 'DATABASE_UNAVAILABLE',
   INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
 } as const;
@@ -30,6 +31,10 @@ export const rateLimited = (message: string, retryAfterSeconds: number) =>
       retryAfterSeconds,
       http: { status: 429, headers: new HeaderMap([['retry-after', String(retryAfterSeconds)]]) },
     },
+  });
+export const resyncRequired = () =>
+  new GraphQLError('The change log no longer holds every change after this cursor: refetch the list, then subscribe without after', {
+    extensions: { code: ErrorCode.RESYNC_REQUIRED },
   });
 export const databaseUnavailable = () =>
   new GraphQLError('The database cannot be reached right now; try again', {

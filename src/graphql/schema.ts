@@ -1,12 +1,26 @@
 import { DateTimeResolver } from 'graphql-scalars';
 import { printSchema, type GraphQLSchema } from 'graphql';
-import { buildSchema, type NonEmptyArray } from 'type-graphql';
+import { buildSchema, type NonEmptyArray, type PubSub } from 'type-graphql';
 import { HealthResolver } from '../health/health.resolver.js';
+import { TaskFeedResolver } from '../modules/tasks/task.feed.js';
 import { TaskConnectionResolver, TaskResolver } from '../modules/tasks/task.resolver.js';
 import { UserResolver } from '../modules/users/user.resolver.js';
 
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
-export const resolvers: NonEmptyArray<Function> = [HealthResolver, UserResolver, TaskResolver, TaskConnectionResolver];
+export const resolvers: NonEmptyArray<Function> = [HealthResolver, UserResolver, TaskResolver, TaskConnectionResolver, TaskFeedResolver];
+
+/**
+ * TypeGraphQL wants a PubSub as soon as there is a subscription, even one that brings its own source, as
+ * `taskChanges` does (the change feed): there are no topics to publish to.
+ */
+const noTopics: PubSub = {
+  publish: () => {
+    throw new Error('no topic-based subscriptions: taskChanges reads the change feed');
+  },
+  subscribe: () => {
+    throw new Error('no topic-based subscriptions: taskChanges reads the change feed');
+  },
+};
 
 /** The TypeGraphQL schema; tests may add resolvers of their own. */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
@@ -15,6 +29,7 @@ export function buildAppSchema(extra: Function[] = []): Promise<GraphQLSchema> {
     resolvers: [...resolvers, ...extra],
     scalarsMap: [{ type: Date, scalar: DateTimeResolver }],
     validate: false,
+    pubSub: noTopics,
   });
 }
 

@@ -3,15 +3,15 @@ import type { Context } from './context.js';
 import { unauthenticated } from './errors.js';
 
 /** Who is asking: nobody, a user with a valid token, or someone whose token is tampered, expired or malformed. */
-export type Viewer = { kind: 'anonymous' } | { kind: 'user'; userId: string } | { kind: 'invalid' };
+export type Viewer = { kind: 'anonymous' } | { kind: 'user'; userId: string; expiresAt: number } | { kind: 'invalid' };
 
 const BEARER = /^Bearer\s+(\S+)$/i;
 
 export async function viewerFrom(authorization: string | undefined, tokens: TokenService): Promise<Viewer> {
   if (!authorization) return { kind: 'anonymous' };
   const token = BEARER.exec(authorization.trim())?.[1];
-  const userId = token ? await tokens.verify(token) : undefined;
-  return userId ? { kind: 'user', userId } : { kind: 'invalid' };
+  const verified = token ? await tokens.verified(token) : undefined;
+  return verified ? { kind: 'user', ...verified } : { kind: 'invalid' };
 }
 
 export const invalidToken = () => unauthenticated('The token is invalid or expired');

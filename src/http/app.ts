@@ -20,6 +20,8 @@ import type { Metrics } from '../observability/metrics.js';
 import { graphqlCors, securityHeaders } from './browser-policy.js';
 import { httpErrors } from './http-errors.js';
 import { requestLogger } from './request-logger.js';
+import { SubscriptionGateway } from '../realtime/gateway.js';
+import { serverSentEventsTransport, webSocketTransport } from '../realtime/transports.js';
 
 export interface AppDeps {
   config: Config;
@@ -37,7 +39,10 @@ export interface HttpApp {
   stop(): Promise<void>;
 }
 
-/** Express 5 with the health routes and Apollo on `/graphql`; every request gets a fresh EntityManager fork. */
+/**
+ * Express 5 with the health routes and Apollo on `/graphql`, where every request gets a fresh EntityManager fork;
+ * subscriptions over WebSocket on `/graphql` and over Server-Sent Events on `/graphql/stream`.
+ */
 export async function createHttpApp({ config, logger, orm, schema, guards, services, metrics }: AppDeps): Promise<HttpApp> {
   const production = config.env === 'production';
   const app = express();
@@ -69,6 +74,9 @@ export async function createHttpApp({ config, logger, orm, schema, guards, servi
     ],
   });
   await apollo.start();
+  const gateway = new SubscriptionGateway({ config, logger, orm, schema, guards, services });
+  const webSockets = webSocketTransport(httpServer, gateway, metrics, config);
+  const eventStreams = serverSentEventsTransport(gateway, metrics);
 
   app.disable('x-powered-by');
   // req.ip: the socket's address, or the entry TRUST_PROXY hops back in X-Forwarded-For.
@@ -78,6 +86,8 @@ export async function createHttpApp({ config, logger, orm, schema, guards, servi
   app.use(metrics.httpMiddleware());
   app.use(healthRoutes(services.health));
   app.get('/metrics', metrics.route());
+  // Before `/graphql`, which would match it as a prefix.
+  app.use('/graphql/stream', ...graphqlCors(config), express.json({ limit: config.bodyLimitBytes }), eventStreams.route);
   app.use(
     '/graphql',
     ...graphqlCors(config),
@@ -103,6 +113,8 @@ export async function createHttpApp({ config, logger, orm, schema, guards, servi
   return {
     httpServer,
     stop: async () => {
+      // Subscribers first: they would hold the drain open, and told "going away" they resume elsewhere.
+      await Promise.all([webSockets.close(), eventStreams.close()]);
       await apollo.stop();
       await inflight.idle(config.shutdownGraceMs);
     },

@@ -5,11 +5,21 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { DbErrorKind } from '../db/db-errors.js';
 import type { Context } from '../graphql/context.js';
 import type { PoolStats } from '../health/health.types.js';
+import type { FeedObserver } from '../realtime/change-feed.js';
+
+export type Transport = 'websocket' | 'sse';
+
+/** What a subscription transport reports: its connections, and through the feed its subscriptions and events. */
+export interface TransportMetrics {
+  connected(): void;
+  disconnected(): void;
+  feed: FeedObserver;
+}
 
 const OPERATION_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 const MAX_OPERATION_NAMES = 200;
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-const ROUTES = new Set(['/graphql', '/health', '/health/live', '/health/ready', '/metrics']);
+const ROUTES = new Set(['/graphql', '/graphql/stream', '/health', '/health/live', '/health/ready', '/metrics']);
 
 /**
  * The Prometheus view of one server: its pool (the same numbers `health` reports), the time spent waiting
@@ -23,6 +33,9 @@ export class Metrics {
   readonly #dbErrors: Counter<'kind'>;
   readonly #operations: Histogram<'operation' | 'type' | 'outcome'>;
   readonly #http: Histogram<'method' | 'route' | 'status'>;
+  readonly #connections: Gauge<'transport'>;
+  readonly #subscriptions: Gauge<'transport'>;
+  readonly #events: Counter<'transport'>;
 
   constructor(poolStats: () => PoolStats) {
     const registers = [this.registry];
@@ -54,6 +67,25 @@ export class Metrics {
       buckets: DURATION_BUCKETS,
       registers,
     });
+    const transport = { labelNames: ['transport'] as const, registers };
+    this.#connections = new Gauge({ name: 'subscription_connections', help: 'Open subscription connections, by transport', ...transport });
+    this.#subscriptions = new Gauge({ name: 'subscriptions_open', help: 'Open taskChanges subscriptions, by transport', ...transport });
+    this.#events = new Counter({ name: 'subscription_events_total', help: 'Change events delivered to subscribers, by transport', ...transport });
+    for (const name of ['websocket', 'sse'] as const) {
+      for (const metric of [this.#connections, this.#subscriptions, this.#events]) metric.inc({ transport: name }, 0);
+    }
+  }
+
+  transport(transport: Transport): TransportMetrics {
+    return {
+      connected: () => this.#connections.inc({ transport }),
+      disconnected: () => this.#connections.dec({ transport }),
+      feed: {
+        opened: () => this.#subscriptions.inc({ transport }),
+        closed: () => this.#subscriptions.dec({ transport }),
+        delivered: () => this.#events.inc({ transport }),
+      },
+    };
   }
 
   dbError(kind: DbErrorKind): void {

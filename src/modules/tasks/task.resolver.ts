@@ -13,9 +13,12 @@ import { CreateTaskInput, TaskConnection, TasksArgs, UpdateTaskArgs } from './ta
 const tasksOf = (context: Context) => new TaskService(context.em, requireUserId(context));
 
 /** A mutation is one unit of work: its writes commit together or not at all (see inTransaction). */
-function mutate<T>(context: Context, work: (tasks: TaskService) => T | Promise<T>): Promise<T> {
+async function mutate<T>(context: Context, work: (tasks: TaskService) => T | Promise<T>): Promise<T> {
   const owner = requireUserId(context);
-  return inTransaction(context.em, async (em) => work(new TaskService(em, owner)));
+  const result = await inTransaction(context.em, async (em) => work(new TaskService(em, owner)));
+  // The change is logged: a good moment to prune the log, in the background, when that is due.
+  context.services.feed.pruneIfDue();
+  return result;
 }
 
 @Resolver(() => Task)

@@ -45,17 +45,23 @@ export class TokenService {
 
   /** The user id a valid token carries; undefined for a tampered, expired or malformed one. */
   async verify(token: string): Promise<string | undefined> {
+    return (await this.verified(token))?.userId;
+  }
+
+  /** The user id and expiry (epoch ms) of a valid token; undefined for a tampered, expired or malformed one. */
+  async verified(token: string): Promise<{ userId: string; expiresAt: number } | undefined> {
     const known = this.#verified.get(token);
     if (known) {
-      if (known.expiresAt > Date.now()) return known.userId;
+      if (known.expiresAt > Date.now()) return known;
       this.#verified.delete(token);
     }
     try {
       const { payload } = await jwtVerify(token, this.#key, { algorithms: [ALGORITHM], issuer: ISSUER });
       if (typeof payload.sub !== 'string' || !UUID.test(payload.sub) || typeof payload.exp !== 'number') return undefined;
       if (this.#verified.size >= VERIFIED_MAX) this.#verified.delete(this.#verified.keys().next().value!);
-      this.#verified.set(token, { userId: payload.sub, expiresAt: payload.exp * 1000 });
-      return payload.sub;
+      const verified = { userId: payload.sub, expiresAt: payload.exp * 1000 };
+      this.#verified.set(token, verified);
+      return verified;
     } catch (error) {
       if (error instanceof errors.JOSEError || error instanceof TypeError) return undefined;
       throw error;

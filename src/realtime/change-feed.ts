@@ -1,0 +1,302 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { GraphQLError } from 'graphql';
+import type { Config } from '../config/config.js';
+import { databaseUnavailable, ErrorCode, rateLimited, unauthenticated } from '../graphql/errors.js';
+import { changesAfter, feedStart, pruneChanges, type TaskChange } from '../modules/tasks/task.changes.js';
+import type { Logger } from '../observability/logger.js';
+import { ChangeListener } from './change-listener.js';
+
+/** What a subscription yields: a change, or the error that ends it (the resolver throws it, then it completes). */
+export type FeedItem = { change: TaskChange; end?: undefined } | { end: GraphQLError; change?: undefined };
+
+export interface FeedLimits {
+  /** Changes read from the log at once. */
+  batch: number;
+  /** Changes one subscription may hold for a consumer that does not take them; past it, it ends (retryable). */
+  buffer: number;
+}
+
+export const FEED_LIMITS: FeedLimits = { batch: 100, buffer: 256 };
+
+/** Past the buffer: the client reconnects and resumes with its last cursor. */
+export const slowConsumer = () =>
+  new GraphQLError('The subscriber did not keep up: resume with the last cursor received', {
+    extensions: { code: ErrorCode.RATE_LIMITED, retryAfterSeconds: 1 },
+  });
+
+export interface FeedObserver {
+  opened(): void;
+  closed(): void;
+  delivered(): void;
+}
+
+export interface OpenOptions {
+  userId: string;
+  /** The seq to resume after, or null to start from now. */
+  after: number | null;
+  /** When the subscriber's token expires: the subscription then ends with UNAUTHENTICATED. */
+  expiresAt: number;
+  /** Resolves when the transport can take another event (Server-Sent Events wait for the response to drain). */
+  writable?: () => Promise<void>;
+  observer?: FeedObserver;
+}
+
+/** setTimeout's longest delay; a later expiry re-arms. */
+const MAX_DELAY = 2 ** 31 - 1;
+/** The log is pruned at most this often, after writes through this instance. */
+const PRUNE_EVERY_MS = 5 * 60_000;
+
+/**
+ * One subscriber's view of one user's change log. It reads the log after the last change it read: lazily while
+ * catching up (a batch when the consumer has taken the previous one), eagerly once at the head, where each
+ * notification reads what committed. The log is the truth, notifications only wake it, so nothing is missed or
+ * doubled however notifications arrive, or if they were lost while the listener reconnected.
+ */
+class FeedSubscription implements AsyncIterableIterator<FeedItem> {
+  readonly #queue: TaskChange[] = [];
+  #last = 0;
+  #started = false;
+  #live = true;
+  #dirty = true;
+  #reading = false;
+  #end: GraphQLError | undefined;
+  #done = false;
+  #waiter: (() => void) | undefined;
+  #expiry: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly userId: string,
+    private readonly feed: ChangeFeed,
+    readonly options: OpenOptions,
+  ) {
+    this.#armExpiry();
+  }
+
+  get started(): boolean {
+    return this.#started;
+  }
+
+  get closed(): boolean {
+    return this.#done || this.#end !== undefined;
+  }
+
+  /** Starts reading after `seq`, once the listener is in place. */
+  start(seq: number): void {
+    this.#last = seq;
+    this.#started = true;
+    this.#pump();
+  }
+
+  /** A change with this seq committed (or, without one, anything may have). */
+  wake(seq?: number): void {
+    if (seq !== undefined && seq <= this.#last) return;
+    this.#dirty = true;
+    this.#pump();
+  }
+
+  /** Ends the subscription with this error, dropping what it holds: the client resumes from what it received. */
+  end(error: GraphQLError): void {
+    if (this.#end || this.#done) return;
+    this.#end = error;
+    this.#queue.length = 0;
+    this.#release();
+    this.#signal();
+  }
+
+  async next(): Promise<IteratorResult<FeedItem>> {
+    for (;;) {
+      if (this.#done) return { done: true, value: undefined };
+      if (this.#end) {
+        const end = this.#end;
+        this.#done = true;
+        return { done: false, value: { end } };
+      }
+      if (this.#queue.length > 0) {
+        if (this.options.writable) await this.options.writable();
+        const change = this.#queue.shift();
+        if (!change) continue;
+        if (this.#queue.length === 0 && this.#dirty) this.#pump();
+        this.options.observer?.delivered();
+        return { done: false, value: { change } };
+      }
+      await new Promise<void>((resolve) => (this.#waiter = resolve));
+    }
+  }
+
+  async return(): Promise<IteratorResult<FeedItem>> {
+    this.#done = true;
+    this.#queue.length = 0;
+    this.#release();
+    this.#signal();
+    return { done: true, value: undefined };
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  #signal(): void {
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    waiter?.();
+  }
+
+  #release(): void {
+    clearTimeout(this.#expiry);
+    this.feed.unregister(this);
+  }
+
+  #armExpiry(): void {
+    const delay = this.options.expiresAt - Date.now();
+    this.#expiry = setTimeout(
+      () => (Date.now() >= this.options.expiresAt ? this.end(unauthenticated('The token has expired')) : this.#armExpiry()),
+      Math.max(0, Math.min(delay, MAX_DELAY)),
+    );
+    this.#expiry.unref();
+  }
+
+  /** Reads while there is something to read and room for it: always at the head, one batch at a time behind it. */
+  #pump(): void {
+    if (this.#reading || !this.#started || this.#end || this.#done) return;
+    if (!this.#live && this.#queue.length > 0) return;
+    this.#reading = true;
+    void this.#read().finally(() => (this.#reading = false));
+  }
+
+  async #read(): Promise<void> {
+    const { batch, buffer } = this.feed.limits;
+    try {
+      while (this.#dirty && !this.#end && !this.#done && (this.#live || this.#queue.length === 0)) {
+        this.#dirty = false;
+        const changes = await this.feed.read(this.userId, this.#last, batch);
+        if (this.#end || this.#done) return;
+        if (changes.length > 0) this.#last = changes.at(-1)!.seq;
+        this.#queue.push(...changes);
+        // A full batch: more is waiting; read it when the consumer has taken this one.
+        this.#live = changes.length < batch;
+        if (!this.#live) this.#dirty = true;
+        if (this.#queue.length > buffer) return this.end(slowConsumer());
+        if (changes.length > 0) this.#signal();
+      }
+    } catch (error) {
+      this.feed.logger.warn({ err: error }, 'reading the change log failed: ending the subscription');
+      this.end(databaseUnavailable());
+    }
+  }
+}
+
+/**
+ * The change feed of one instance: its subscriptions by user, the one listening connection they share, the
+ * per-user limit, and the log's pruning.
+ */
+export class ChangeFeed {
+  readonly #byUser = new Map<string, Set<FeedSubscription>>();
+  readonly #listener: ChangeListener;
+  #count = 0;
+  #lastPrune = 0;
+  #pruning: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(
+    private readonly orm: MikroORM,
+    private readonly config: Pick<Config, 'db' | 'changesRetentionHours' | 'subscriptionsPerUser'>,
+    directUrl: string,
+    readonly logger: Logger,
+    readonly limits: FeedLimits = FEED_LIMITS,
+  ) {
+    this.#listener = new ChangeListener(config, directUrl, logger, {
+      change: (ownerId, seq) => {
+        for (const subscription of this.#byUser.get(ownerId) ?? []) subscription.wake(seq);
+      },
+      resumed: () => this.#each((subscription) => subscription.wake()),
+      lost: () => this.#each((subscription) => subscription.end(databaseUnavailable())),
+    });
+  }
+
+  /** Subscriptions on this instance that are reading (their start is known). */
+  get size(): number {
+    return this.#count;
+  }
+
+  /**
+   * A subscription to `userId`'s changes after `after` (or from now). It is registered, and the listener in
+   * place, before the log is read: whatever commits from then on wakes it, so the replay and the live changes
+   * meet without a gap.
+   */
+  async open(options: OpenOptions): Promise<AsyncIterableIterator<FeedItem>> {
+    if (this.#closed) throw databaseUnavailable();
+    const { userId } = options;
+    const mine = this.#byUser.get(userId) ?? new Set();
+    if (mine.size >= this.config.subscriptionsPerUser) {
+      throw rateLimited(`At most ${this.config.subscriptionsPerUser} open subscriptions per user`, 5);
+    }
+    const subscription = new FeedSubscription(userId, this, options);
+    mine.add(subscription);
+    this.#byUser.set(userId, mine);
+    try {
+      await this.#listener.ready().catch((error: unknown) => {
+        this.logger.warn({ err: error }, 'cannot listen for task changes');
+        throw databaseUnavailable();
+      });
+      this.pruneIfDue();
+      subscription.start(await feedStart(this.orm.em.fork(), userId, options.after, this.config.changesRetentionHours));
+    } catch (error) {
+      await subscription.return();
+      throw error;
+    }
+    if (!subscription.closed) {
+      this.#count += 1;
+      options.observer?.opened();
+    }
+    return subscription;
+  }
+
+  /** @internal A subscription that ended or was closed. */
+  unregister(subscription: FeedSubscription): void {
+    const mine = this.#byUser.get(subscription.userId);
+    if (!mine?.delete(subscription)) return;
+    if (mine.size === 0) this.#byUser.delete(subscription.userId);
+    if (subscription.started) {
+      this.#count -= 1;
+      subscription.options.observer?.closed();
+    }
+    if (this.#byUser.size === 0) void this.#listener.stop();
+  }
+
+  /** @internal */
+  read(userId: string, after: number, limit: number): Promise<TaskChange[]> {
+    return changesAfter(this.orm.em.fork(), userId, after, limit);
+  }
+
+  /** After a commit through this instance, or a new subscription: prunes the log in the background when due. */
+  pruneIfDue(): void {
+    if (this.#pruneDue()) void this.prune().catch((error: unknown) => this.logger.warn({ err: error }, 'pruning the change log failed'));
+  }
+
+  /** Deletes the changes past the retention (one run at a time per instance). */
+  prune(): Promise<void> {
+    this.#lastPrune = Date.now();
+    this.#pruning ??= pruneChanges(this.orm.em.fork(), this.config.changesRetentionHours)
+      .then((deleted) => {
+        if (deleted > 0) this.logger.info({ deleted }, 'pruned the change log');
+      })
+      .finally(() => (this.#pruning = undefined));
+    return this.#pruning;
+  }
+
+  /** Ends every subscription (their transports close first) and stops listening. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all([...this.#byUser.values()].flatMap((set) => [...set].map((subscription) => subscription.return())));
+    await this.#listener.stop();
+    await this.#pruning?.catch(() => undefined);
+  }
+
+  #pruneDue(): boolean {
+    return Date.now() - this.#lastPrune >= PRUNE_EVERY_MS;
+  }
+
+  #each(action: (subscription: FeedSubscription) => void): void {
+    for (const set of [...this.#byUser.values()]) for (const subscription of [...set]) action(subscription);
+  }
+}

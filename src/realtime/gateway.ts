@@ -1,0 +1,151 @@
+import { randomUUID } from 'node:crypto';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import {
+  GraphQLError,
+  NoSchemaIntrospectionCustomRule,
+  parse,
+  specifiedRules,
+  validate,
+  getOperationAST,
+  type DocumentNode,
+  type ExecutionArgs,
+  type ExecutionResult,
+  type FormattedExecutionResult,
+  type GraphQLFormattedError,
+  type GraphQLSchema,
+} from 'graphql';
+import type { Config } from '../config/config.js';
+import { createLoaders, type Context, type Services } from '../graphql/context.js';
+import { ErrorCode, formatError, isClientError } from '../graphql/errors.js';
+import type { Guards } from '../guards/guards.js';
+import type { GraphQLParams } from '../guards/trusted-documents.js';
+import type { Logger } from '../observability/logger.js';
+import type { OpenOptions } from './change-feed.js';
+
+export interface Subscriber {
+  userId: string;
+  /** Epoch milliseconds. */
+  expiresAt: number;
+}
+
+export interface GatewayDeps {
+  config: Config;
+  logger: Logger;
+  orm: MikroORM;
+  schema: GraphQLSchema;
+  guards: Guards;
+  services: Services;
+}
+
+const BEARER = /^Bearer\s+(\S+)$/i;
+
+const requestError = (message: string, code: string) => new GraphQLError(message, { extensions: { code } });
+
+/**
+ * What both subscription transports (WebSocket and Server-Sent Events) do around graphql's `subscribe`, since
+ * they bypass Apollo's pipeline: the same token check, trusted documents, query limits (before graphql validates,
+ * as over HTTP), validation without schema hints in production, the cost rate limit, and the same masking of
+ * errors. Only subscriptions are served here; queries and mutations go to `POST /graphql` and its unit of work.
+ */
+export class SubscriptionGateway {
+  readonly #format: ReturnType<typeof formatError>;
+  readonly #rules: typeof specifiedRules;
+
+  constructor(private readonly deps: GatewayDeps) {
+    const production = deps.config.env === 'production';
+    this.#format = formatError(production);
+    this.#rules = production ? [...specifiedRules, NoSchemaIntrospectionCustomRule] : specifiedRules;
+  }
+
+  /** The subscriber a `Bearer` token names, if it is valid. */
+  async subscriber(authorization: unknown): Promise<Subscriber | undefined> {
+    if (typeof authorization !== 'string') return undefined;
+    const token = BEARER.exec(authorization.trim())?.[1];
+    return token ? this.deps.services.tokens.verified(token) : undefined;
+  }
+
+  /**
+   * The execution of a subscribe request, or the errors that refuse it (not yet masked). Every check here costs
+   * little before the next: limits on the text, then parsing and validation of a document within them.
+   */
+  async prepare(
+    subscriber: Subscriber,
+    request: GraphQLParams,
+    transport: Pick<OpenOptions, 'writable' | 'observer'> & { clientIp: string },
+  ): Promise<ExecutionArgs | GraphQLError[]> {
+    const { guards, schema, config } = this.deps;
+    try {
+      const params = guards.trusted ? guards.trusted.resolve(request) : request;
+      const { query, operationName, variables } = params;
+      if (typeof query !== 'string') return [requestError('The request has no query', 'BAD_REQUEST')];
+      if (operationName != null && typeof operationName !== 'string') return [requestError('operationName must be a string', 'BAD_REQUEST')];
+      if (variables != null && (typeof variables !== 'object' || Array.isArray(variables))) {
+        return [requestError('variables must be an object', 'BAD_REQUEST')];
+      }
+      const measure = guards.documents.check(query, operationName, variables);
+      let document: DocumentNode;
+      try {
+        document = parse(query, { maxTokens: config.maxQueryTokens });
+      } catch (error) {
+        return [requestError((error as Error).message, 'GRAPHQL_PARSE_FAILED')];
+      }
+      const invalid = validate(schema, document, this.#rules);
+      if (invalid.length > 0) {
+        return invalid.map((error) =>
+          requestError(config.env === 'production' ? error.message.replace(/ ?Did you mean(.+?)\?$/, '') : error.message, 'GRAPHQL_VALIDATION_FAILED'),
+        );
+      }
+      const operation = getOperationAST(document, operationName ?? undefined);
+      if (!operation || !measure) return [requestError('Name one operation of the document', 'OPERATION_RESOLUTION_FAILURE')];
+      if (operation.operation !== 'subscription') {
+        return [requestError('Only subscriptions are served here: send queries and mutations to POST /graphql', 'BAD_REQUEST')];
+      }
+      await guards.rateLimits.spend(subscriber.userId, measure.cost);
+      return {
+        schema,
+        document,
+        operationName: operationName ?? undefined,
+        variableValues: (variables as Record<string, unknown> | null | undefined) ?? undefined,
+        contextValue: this.#context(subscriber, transport),
+      };
+    } catch (error) {
+      if (error instanceof GraphQLError) return [error];
+      throw error;
+    }
+  }
+
+  /** Errors as the client may see them: the contract's codes, nothing of internals (see formatError). */
+  mask(errors: readonly GraphQLError[]): GraphQLFormattedError[] {
+    return errors.map((error) => {
+      // Without a path, graphql refused the variables before any resolver ran: the client's mistake, as Apollo says.
+      if (!error.path && error.extensions.code === undefined) {
+        return { message: error.message, extensions: { code: ErrorCode.BAD_USER_INPUT } };
+      }
+      const original = error.originalError ?? error;
+      if (!isClientError(original)) this.deps.logger.error({ err: original }, 'subscription failed');
+      return this.#format(error.toJSON(), error);
+    });
+  }
+
+  maskResult(result: ExecutionResult): FormattedExecutionResult {
+    const { errors, ...rest } = result;
+    return errors ? { ...rest, errors: this.mask(errors) } : rest;
+  }
+
+  #context(subscriber: Subscriber, { clientIp, writable, observer }: Pick<OpenOptions, 'writable' | 'observer'> & { clientIp: string }): Context {
+    const { orm, logger, services } = this.deps;
+    const em = orm.em.fork();
+    const requestId = randomUUID();
+    return {
+      em,
+      loaders: createLoaders(em),
+      viewer: { kind: 'user', ...subscriber },
+      logger: logger.child({ requestId }),
+      requestId,
+      outcome: {},
+      clientIp,
+      services,
+      subscriber: { expiresAt: subscriber.expiresAt, writable, observer },
+    };
+  }
+}

@@ -1,0 +1,82 @@
+import { signUpUser } from './support/api.js';
+import { OwnPostgres } from './support/own-postgres.js';
+import { startTestServer, type TestServer } from './support/server.js';
+import { seqOf, wsSession, type WsSession } from './support/subscriptions.js';
+import { createTask, UPDATE_TASK } from './support/tasks.js';
+
+type User = Awaited<ReturnType<typeof signUpUser>>;
+
+async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Retries a write while the database is coming back (DATABASE_UNAVAILABLE), as a client would. */
+async function write(user: User, title: string, id: string): Promise<void> {
+  await waitFor(async () => !(await user.api.request(UPDATE_TASK, { id, input: { title } })).errors, 20_000);
+}
+
+describe('the change feed when PostgreSQL restarts under open subscriptions', () => {
+  let postgres: OwnPostgres;
+  let server: TestServer;
+  const sessions: WsSession[] = [];
+  beforeAll(async () => {
+    postgres = await OwnPostgres.start();
+    server = await startTestServer({
+      databaseUrl: postgres.url,
+      env: { DB_POOL_MAX: '5', DB_POOL_ACQUIRE_TIMEOUT_MS: '1000', DB_CONNECT_TIMEOUT_MS: '1000' },
+    });
+  });
+  afterEach(async () => {
+    await Promise.all(sessions.splice(0).map((session) => session.close()));
+  });
+  afterAll(async () => {
+    await server?.stop();
+    postgres?.destroy();
+  });
+
+  it('reconnects, catches up from the log, and delivers everything once, in order', async () => {
+    const user = await signUpUser(server.url);
+    const session = wsSession(server.url, user.token);
+    sessions.push(session);
+    const received = session.subscribe();
+    await waitFor(() => server.feed.size === 1);
+    const task = await createTask(user.api, { title: 'r0' });
+    await received.take(1);
+
+    postgres.stop();
+    await postgres.restart();
+    // Written as soon as the database answers again, most likely before the listener is back.
+    for (let i = 1; i <= 5; i++) await write(user, `r${i}`, task.id);
+    const changes = await received.take(6, 20_000);
+    expect(changes.map((change) => seqOf(change.cursor))).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(changes.map((change) => change.task?.title)).toEqual(['r0', 'r1', 'r2', 'r3', 'r4', 'r5']);
+    await write(user, 'r6', task.id);
+    expect((await received.take(7)).at(-1)?.task?.title).toBe('r6');
+    expect(received.errors).toEqual([]);
+  });
+
+  it('ends subscriptions with a retryable DATABASE_UNAVAILABLE when it cannot listen again in time; resuming loses nothing', async () => {
+    const user = await signUpUser(server.url);
+    const session = wsSession(server.url, user.token);
+    sessions.push(session);
+    const received = session.subscribe();
+    await waitFor(() => server.feed.size === 1);
+    const task = await createTask(user.api, { title: 'd0' });
+    await received.take(1);
+
+    postgres.stop();
+    try {
+      await received.ended;
+      expect(received.errors.map((error) => error.extensions?.code)).toEqual(['DATABASE_UNAVAILABLE']);
+    } finally {
+      await postgres.restart();
+    }
+    await write(user, 'd1', task.id);
+    const resumed = session.subscribe({ after: received.changes.at(-1)!.cursor });
+    expect((await resumed.take(1, 20_000)).map((change) => [seqOf(change.cursor), change.task?.title])).toEqual([[2, 'd1']]);
+  }, 40_000);
+});
