@@ -4,10 +4,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { generate } from '@graphql-codegen/cli';
 import config from '../codegen.js';
-import { firstOverduePage } from '../examples/client/client.js';
+import { firstOverduePage, followTaskChanges, persistedClient, type TaskChange } from '../examples/client/client.js';
+import { CompleteTaskDocument, CreateTaskDocument, SignUpDocument } from '../examples/client/gql/graphql.js';
 import { PROJECT_ROOT } from '../src/config/app-version.js';
 import { uniqueEmail } from './support/api.js';
 import { serverForTests } from './support/server.js';
+import { TcpProxy } from './support/tcp-proxy.js';
 
 describe('typed client operations (GraphQL Code Generator)', () => {
   it('are what codegen makes of schema.graphql today (run `npm run codegen` after changing either)', async () => {
@@ -26,6 +28,49 @@ describe('typed client operations (GraphQL Code Generator)', () => {
   describe('against a server that runs only their trusted documents', () => {
     const manifest = join(PROJECT_ROOT, 'examples/client/gql/persisted-documents.json');
     const t = serverForTests({ env: { TRUSTED_DOCUMENTS: manifest } });
+
+    it('follow the task changes over WebSocket, resuming from the last cursor after the connection is cut', async () => {
+      const url = `${t.server.url}/graphql`;
+      const { signUp } = await persistedClient(url)(SignUpDocument, { input: { email: uniqueEmail('follower'), password: 'correct horse battery' } });
+      const request = persistedClient(url, signUp.token);
+      const create = async (title: string) => (await request(CreateTaskDocument, { input: { title } })).createTask.id;
+      // Between the client and the server, to cut its socket as a network change or a deploy would.
+      const proxy = await TcpProxy.to(t.server.url);
+      const seen: TaskChange[] = [];
+      const follower = followTaskChanges(`${proxy.urlFor(t.server.url).replace(/^http/, 'ws').replace(/\/$/, '')}/graphql`, () => signUp.token, {
+        change: (change) => seen.push(change),
+        resync: () => {
+          throw new Error('no resync expected');
+        },
+      }, Buffer.from('c:0').toString('base64url'));
+      const until = async (n: number) => {
+        for (const deadline = Date.now() + 15_000; seen.length < n; await new Promise((resolve) => setTimeout(resolve, 25))) {
+          if (Date.now() > deadline) throw new Error(`saw ${seen.length} of ${n} changes`);
+        }
+      };
+      try {
+        const one = await create('one');
+        await until(1);
+        await proxy.setMode('refuse');
+        await request(CompleteTaskDocument, { id: one });
+        await create('three');
+        await proxy.setMode('forward');
+        await until(3);
+        await create('four');
+        await until(4);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        expect(seen.map((change) => [change.kind, change.task?.title])).toEqual([
+          ['CREATED', 'one'],
+          ['UPDATED', 'one'],
+          ['CREATED', 'three'],
+          ['CREATED', 'four'],
+        ]);
+        expect(follower.cursor).toBe(seen.at(-1)!.cursor);
+      } finally {
+        await follower.stop();
+        await proxy.close();
+      }
+    });
 
     it('work end to end, sent by their hash', async () => {
       const page = await firstOverduePage(`${t.server.url}/graphql`, uniqueEmail('client'), 'correct horse battery');

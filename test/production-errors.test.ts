@@ -1,8 +1,9 @@
-import { Ctx, Query, Resolver } from 'type-graphql';
+import { Ctx, Query, Resolver, Root, Subscription } from 'type-graphql';
 import type { Context } from '../src/graphql/context.js';
 import { api, SIGN_UP, signUpUser } from './support/api.js';
 import { serverForTests } from './support/server.js';
 import { CREATE_TASK, LIST_TASKS } from './support/tasks.js';
+import { wsSession } from './support/subscriptions.js';
 
 /** Failures a bug could cause: an error carrying internals, and a real SQL error. */
 @Resolver()
@@ -16,6 +17,15 @@ class FailingResolver {
   async sqlFailure(@Ctx() { em }: Context): Promise<boolean> {
     await em.getConnection().execute('select * from table_that_does_not_exist');
     return true;
+  }
+
+  @Subscription(() => Boolean, {
+    subscribe: async function* () {
+      yield 1;
+    },
+  })
+  leakyEvent(@Root() _event: number): boolean {
+    throw new Error('select password_hash from users failed on postgresql://app:hunter2@db.internal:5432/todo');
   }
 }
 
@@ -101,5 +111,25 @@ describe('errors in production', () => {
     const result = await api(t.server.url).request(SIGN_UP, { input: { email: 'hidden@example.com', password } });
     expect(JSON.stringify(result)).not.toContain(password);
     expectClean(JSON.stringify(result));
+  });
+
+  it('masks subscription errors over WebSocket as over HTTP, and gives no schema hints', async () => {
+    const user = await signUpUser(t.server.url);
+    const session = wsSession(t.server.url, user.token);
+    try {
+      const leaky = session.subscribe({}, 'subscription { leakyEvent }');
+      await leaky.ended;
+      expectClean(JSON.stringify(leaky.results));
+      expect(leaky.errors).toEqual([{ message: 'Internal server error', locations: expect.any(Array), path: ['leakyEvent'], extensions: { code: 'INTERNAL_SERVER_ERROR' } }]);
+      expect(t.server.logs.some((line) => line.msg === 'subscription failed' && JSON.stringify(line).includes('select password_hash from users'))).toBe(true);
+      const typo = session.subscribe({}, 'subscription { taskChanges { curser } }');
+      const refused = (await typo.ended) as { message: string; extensions: { code: string } }[];
+      expect(refused.map((error) => error.extensions.code)).toEqual(['GRAPHQL_VALIDATION_FAILED']);
+      expect(refused[0]!.message).not.toMatch(/Did you mean/);
+      const introspection = session.subscribe({}, 'subscription { taskChanges { __type(name: "Task") { name } } }');
+      expect(((await introspection.ended) as { extensions: { code: string } }[])[0]!.extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    } finally {
+      await session.close();
+    }
   });
 });

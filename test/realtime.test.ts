@@ -292,6 +292,37 @@ describe('taskChanges over WebSocket', () => {
   });
 });
 
+describe('the cost rate limit on subscriptions', () => {
+  const t = serverForTests({ env: { COST_RATE_LIMIT: '100' } });
+
+  it('charges each subscribe its cost, over both transports, and refuses with RATE_LIMITED once spent', async () => {
+    const user = await signUpUser(t.server.url);
+    const session = wsSession(t.server.url, user.token);
+    const codes: unknown[] = [];
+    try {
+      for (let i = 0; i < 8 && !codes.includes('RATE_LIMITED'); i++) {
+        const received = session.subscribe({}, 'subscription { taskChanges { cursor } }');
+        await waitFor(() => t.server.feed.size === 1 || received.ending !== undefined);
+        codes.push(received.errors[0]?.extensions?.code ?? (Array.isArray(received.ending) ? received.ending[0]?.extensions?.code : 'open'));
+        await session.close();
+        await waitFor(() => t.server.feed.size === 0);
+      }
+    } finally {
+      await session.close();
+    }
+    // Each costs 22 (two fields, two statements): four fit in 100.
+    expect(codes.slice(0, 4)).toEqual(['open', 'open', 'open', 'open']);
+    expect(codes.at(-1)).toBe('RATE_LIMITED');
+    const sse = await fetch(`${t.server.url}/graphql/stream`, {
+      method: 'POST',
+      headers: { accept: 'text/event-stream', 'content-type': 'application/json', authorization: `Bearer ${user.token}` },
+      body: JSON.stringify({ query: 'subscription { taskChanges { cursor } }' }),
+    });
+    expect(sse.status).toBe(429);
+    expect(Number(sse.headers.get('retry-after'))).toBeGreaterThan(0);
+  });
+});
+
 describe('a subscriber that does not keep up', () => {
   const t = serverForTests();
 

@@ -3,8 +3,9 @@
 // server started with TRUSTED_DOCUMENTS=examples/client/gql/persisted-documents.json runs them and nothing else.
 // `npm run typecheck` proves that this compiles against the generated types.
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
-import { CompleteTaskDocument, CreateTaskDocument, SignUpDocument, TaskPageDocument } from './gql/graphql.js';
-import type { TaskCardFragment, TaskPageQuery } from './gql/graphql.js';
+import { createClient } from 'graphql-ws';
+import { CompleteTaskDocument, CreateTaskDocument, SignUpDocument, TaskChangesDocument, TaskPageDocument } from './gql/graphql.js';
+import type { TaskCardFragment, TaskChangesSubscription, TaskChangesSubscriptionVariables, TaskPageQuery } from './gql/graphql.js';
 
 export class ApiError extends Error {
   constructor(readonly errors: { message: string; extensions?: { code?: string } }[]) {
@@ -12,11 +13,16 @@ export class ApiError extends Error {
   }
 }
 
+const hashOf = (document: unknown) => {
+  const { hash } = (document as { __meta__?: { hash: string } }).__meta__ ?? {};
+  if (!hash) throw new Error('the document has no hash: generate it with persistedDocuments on');
+  return hash;
+};
+
 /** Sends an operation by its hash: the document's text never travels, and the server looks it up. */
 export function persistedClient(url: string, token?: string) {
   return async <Result, Variables>(document: TypedDocumentNode<Result, Variables>, variables: Variables): Promise<Result> => {
-    const { hash } = (document as { __meta__?: { hash: string } }).__meta__ ?? {};
-    if (!hash) throw new Error('the document has no hash: generate it with persistedDocuments on');
+    const hash = hashOf(document);
     const response = await fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
@@ -42,4 +48,78 @@ export async function firstOverduePage(url: string, email: string, password: str
     first: 20,
   });
   return page.tasks.edges.map((edge) => edge.node);
+}
+
+export type TaskChange = TaskChangesSubscription['taskChanges'];
+
+export interface TaskChangeHandlers {
+  /** Each committed change of the user's tasks, once, in commit order. */
+  change(change: TaskChange): void;
+  /** The server's log no longer reaches back to our last cursor: refetch the list; changes continue from now. */
+  resync(): void;
+}
+
+/** Ends of a subscription after which subscribing again from the last cursor is right. */
+const RESUMABLE = new Set(['DATABASE_UNAVAILABLE', 'RATE_LIMITED', 'UNAUTHENTICATED']);
+
+/**
+ * Keeps a task list current over WebSocket (graphql-ws), from `after` (a cursor of a change already applied) or
+ * from now. The subscription's variables always hold the last cursor received: graphql-ws sends the same payload
+ * again when it reconnects (a deploy's "going away", a network change), and every resubscription here uses it,
+ * so the server replays exactly what was missed. `token()` is asked on every connection, so a refreshed token
+ * is used once the old one expires.
+ */
+export function followTaskChanges(url: string, token: () => string, handlers: TaskChangeHandlers, after: string | null = null) {
+  const client = createClient({
+    url,
+    connectionParams: () => ({ authorization: `Bearer ${token()}` }),
+    lazy: true,
+    // Reconnect whatever closed the socket, with graphql-ws's randomised exponential backoff.
+    retryAttempts: Number.MAX_SAFE_INTEGER,
+    shouldRetry: () => true,
+  });
+  const variables: TaskChangesSubscriptionVariables = { after };
+  // Sent by hash (the server may run trusted documents only); graphql-ws wants a `query`, which stays empty.
+  const payload = { query: '', documentId: hashOf(TaskChangesDocument), variables };
+  let stopped = false;
+  let retry: ReturnType<typeof setTimeout> | undefined;
+  let unsubscribe = () => {};
+  const subscribe = () => {
+    unsubscribe = client.subscribe<TaskChangesSubscription>(payload, {
+      next: ({ data, errors }) => {
+        if (data) {
+          variables.after = data.taskChanges.cursor;
+          handlers.change(data.taskChanges);
+        }
+        const code = errors?.[0]?.extensions?.code;
+        if (code === 'RESYNC_REQUIRED') {
+          variables.after = null;
+          handlers.resync();
+        }
+        // An expired token: the next connection asks token() again.
+        if (code === 'UNAUTHENTICATED') client.terminate();
+        if (typeof code === 'string' && !RESUMABLE.has(code) && code !== 'RESYNC_REQUIRED') stopped = true;
+      },
+      // The server ended the subscription (its error came just before): subscribe again from the last cursor.
+      complete: () => {
+        if (!stopped) retry = setTimeout(subscribe, 500);
+      },
+      error: () => {
+        if (!stopped) retry = setTimeout(subscribe, 1000);
+      },
+    });
+  };
+  subscribe();
+  return {
+    /** The cursor to resume from later (for example after a reload). */
+    get cursor() {
+      return variables.after ?? null;
+    },
+    stop: async () => {
+      stopped = true;
+      clearTimeout(retry);
+      unsubscribe();
+      await client.dispose();
+    },
+  };
 }

@@ -55,7 +55,9 @@ export function webSocketTransport(httpServer: Server, gateway: SubscriptionGate
       onSubscribe: async (ctx, _id, payload) => {
         const { subscriber } = ctx.extra;
         if (!subscriber || expired(subscriber)) return [unauthenticated('The token has expired')];
-        return gateway.prepare(subscriber, payload as GraphQLParams, {
+        // graphql-ws insists on a `query` string: a document sent by its hash comes with an empty one.
+        const params = payload.query === '' && ('documentId' in payload || 'extensions' in payload) ? { ...payload, query: undefined } : payload;
+        return gateway.prepare(subscriber, params as GraphQLParams, {
           clientIp: ctx.extra.request.socket.remoteAddress ?? 'unknown',
           observer: counted.feed,
         });
