@@ -1,4 +1,5 @@
 import pg from 'pg';
+import WebSocket from 'ws';
 import { signUpUser } from './support/api.js';
 import { serverForTests } from './support/server.js';
 import { seqOf, sseSubscribe, wsSession, type ChangeView, type WsSession } from './support/subscriptions.js';
@@ -6,6 +7,7 @@ import { COMPLETE_TASK, DELETE_TASK, UPDATE_TASK, createTask } from './support/t
 import { TokenService } from '../src/modules/users/tokens.js';
 import { createLogger } from '../src/observability/logger.js';
 import { ChangeFeed, type FeedItem } from '../src/realtime/change-feed.js';
+import { ChangeListener } from '../src/realtime/change-listener.js';
 
 type User = Awaited<ReturnType<typeof signUpUser>>;
 
@@ -187,6 +189,17 @@ describe('taskChanges over WebSocket', () => {
 
   it('holds at most SUBSCRIPTIONS_PER_USER subscriptions per user', async () => {
     const user = await signUpUser(t.server.url);
+    // Sockets that go away while their token is being checked leave nothing counted behind.
+    const issuer = new TokenService({ env: 'test', jwtSecret: JWT_SECRET, jwtTtlSeconds: 3600 }, createLogger({ env: 'test', logLevel: 'silent' }));
+    for (let i = 0; i < 5; i++) {
+      const { token } = await issuer.issue(user.user.id, new Date(Date.now() - i * 1000));
+      const raw = new WebSocket(`${t.server.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
+      await new Promise((resolve) => raw.once('open', resolve));
+      raw.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }));
+      raw.terminate();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect((await t.server.get('/metrics')).body).toMatch(/^subscription_connections\{transport="websocket"\} 0$/m);
     const s = session(user);
     const open = [await subscribed(s), await subscribed(s), await subscribed(s)];
     const fourth = s.subscribe();
@@ -289,6 +302,18 @@ describe('taskChanges over WebSocket', () => {
     expect(await codeOf(query)).toBe('BAD_REQUEST');
     const put = await fetch(`${t.server.url}/graphql/stream`, { method: 'PUT', headers: { authorization: `Bearer ${user.token}` } });
     expect(put.status).toBe(405);
+    // A body that is not JSON is not read at all (it could be of any size).
+    const notJson = await fetch(`${t.server.url}/graphql/stream`, {
+      method: 'POST',
+      headers: { accept: 'text/event-stream', 'content-type': 'text/plain; x=application/json', authorization: `Bearer ${user.token}` },
+      body: 'x'.repeat(1_000_000),
+    });
+    expect(notJson.status).toBe(415);
+    expect(await codeOf(notJson)).toBe('BAD_REQUEST');
+    // A subscription sent to Apollo over plain HTTP is the client's mistake.
+    const overHttp = await user.api.request('subscription { taskChanges { cursor } }');
+    expect(overHttp.status).toBe(400);
+    expect(overHttp.errors?.map((error) => error.extensions?.code)).toEqual(['BAD_REQUEST']);
   });
 });
 
@@ -349,6 +374,61 @@ describe('a subscriber that does not keep up', () => {
       await resumed.return!();
     } finally {
       await feed.close();
+    }
+  });
+
+  it('ends a replay with RESYNC_REQUIRED when the changes it has not read yet are pruned under it', async () => {
+    const user = await signUpUser(t.server.url);
+    const logger = createLogger({ env: 'test', logLevel: 'silent' });
+    const feed = new ChangeFeed(t.server.orm, t.server.config, t.db.directUrl, logger, { batch: 5, buffer: 10 });
+    try {
+      const task = await createTask(user.api, { title: 'p0' });
+      for (let i = 1; i < 20; i++) await user.api.ok(UPDATE_TASK, { id: task.id, input: { title: `p${i}` } });
+      const replay = await feed.open({ userId: user.user.id, after: 0, expiresAt: Date.now() + 60_000 });
+      const seqs: number[] = [];
+      for (let i = 0; i < 5; i++) seqs.push(((await replay.next()).value as FeedItem).change!.seq);
+      expect(seqs).toEqual([1, 2, 3, 4, 5]);
+      const admin = new pg.Client({ connectionString: t.db.directUrl });
+      await admin.connect();
+      // 6 to 10 may be read already (the next batch); 11 to 15 cannot be.
+      await admin.query(`update task_changes set at = now() - interval '25 hours' where owner_id = $1 and seq <= 15`, [user.user.id]);
+      await admin.end();
+      await feed.prune();
+      // What was read already still comes; then the end, never a silent jump to 16.
+      const rest: FeedItem[] = [];
+      for (let next = await replay.next(); !next.done; next = await replay.next()) rest.push(next.value);
+      expect(rest.at(-1)!.end?.extensions.code).toBe('RESYNC_REQUIRED');
+      expect(rest.filter((item) => item.change).map((item) => item.change!.seq).every((seq) => seq <= 10)).toBe(true);
+    } finally {
+      await feed.close();
+    }
+  });
+});
+
+describe('the listening connection', () => {
+  const t = serverForTests();
+
+  it('is in place for whoever asked last, however stop and ready interleave', async () => {
+    const heard: string[] = [];
+    const listener = new ChangeListener(t.server.config, t.db.directUrl, createLogger({ env: 'test', logLevel: 'silent' }), {
+      change: (ownerId, seq) => heard.push(`${ownerId}:${seq}`),
+      resumed: () => undefined,
+      lost: () => undefined,
+    });
+    try {
+      const first = listener.ready();
+      const stopped = listener.stop();
+      const second = listener.ready();
+      await Promise.all([first, stopped, second]);
+      expect(listener.listening).toBe(true);
+      const admin = new pg.Client({ connectionString: t.db.directUrl });
+      await admin.connect();
+      await admin.query(`select pg_notify('task_changes', 'someone:1')`);
+      await admin.end();
+      await waitFor(() => heard.length > 0);
+      expect(heard).toEqual(['someone:1']);
+    } finally {
+      await listener.stop();
     }
   });
 });

@@ -12,6 +12,12 @@ export interface ConnectionSettings {
   enableChannelBinding: boolean;
 }
 
+/** Neon's pooled hosts carry `-pooler` in their first label (`ep-name-123456-pooler.region.aws.neon.tech`). */
+const NEON_POOLER = /^[^.]+-pooler\./i;
+
+/** Whether a URL points at Neon's transaction-mode pooler, where session state (locks, LISTEN) does not hold. */
+export const isNeonPooler = (databaseUrl: string) => NEON_POOLER.test(new URL(databaseUrl).hostname);
+
 /** libpq's `sslmode` values: the first three leave TLS off here (`pg` has no fallback from TLS to plain). */
 const SSL_MODES = new Set(['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']);
 const TLS_MODES = new Set(['require', 'verify-ca', 'verify-full']);

@@ -2,14 +2,11 @@ import { MikroORM } from '@mikro-orm/postgresql';
 import pg from 'pg';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../observability/logger.js';
-import { connectionSettings } from './connection-settings.js';
+import { connectionSettings, isNeonPooler } from './connection-settings.js';
 import { ormOptions } from './orm-options.js';
 
 /** Any fixed 64-bit number, the same for every instance of this server. */
 const MIGRATION_LOCK = 7_262_011_403_915_237n;
-
-/** Neon's pooled hosts carry `-pooler` in their first label (`ep-name-123456-pooler.region.aws.neon.tech`). */
-const NEON_POOLER = /^[^.]+-pooler\./i;
 
 /**
  * The URL migrations must use. A session advisory lock taken through a transaction-mode pooler may stay held by
@@ -17,7 +14,7 @@ const NEON_POOLER = /^[^.]+-pooler\./i;
  * (`DATABASE_URL` on Neon's pooled host and no `DATABASE_DIRECT_URL`), migrating is refused with what to do.
  */
 export function migrationUrl(directUrl: string): string {
-  if (NEON_POOLER.test(new URL(directUrl).hostname)) {
+  if (isNeonPooler(directUrl)) {
     throw new Error(
       'Migrations would run through a connection pooler (a "-pooler" host): a transaction-mode pooler cannot hold ' +
         'their advisory lock. Set DATABASE_DIRECT_URL to the direct (unpooled) URL.',

@@ -42,6 +42,11 @@ function withQuery(url: string, params: GraphQLParams): string {
   return `${url.split('?')[0]}?${search}`;
 }
 
+const subscriptionOverHttp = () =>
+  new GraphQLError('Subscriptions are served over WebSocket on /graphql (graphql-ws) and Server-Sent Events on /graphql/stream', {
+    extensions: { code: 'BAD_REQUEST', http: { status: 400 } },
+  });
+
 /**
  * The request guards, wired in one place. Over HTTP the query limits run on the document as sent, before
  * Apollo parses or validates it, so that a hostile document costs little; once Apollo has resolved the
@@ -100,6 +105,7 @@ export class Guards {
       requestDidStart: async () => ({
         didResolveOperation: async ({ document, operation, request, contextValue: { viewer, clientIp }, response }) => {
           if (!operation) return;
+          if (operation.operation === 'subscription') throw subscriptionOverHttp();
           const { hashes, cost } = checkOperation(schema, document, operation, request.variables ?? {}, limits);
           if (hashes > 0) await rateLimits.authAttempt(clientIp);
           if (viewer.kind !== 'user') return;

@@ -1,7 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { GraphQLError } from 'graphql';
 import type { Config } from '../config/config.js';
-import { databaseUnavailable, ErrorCode, rateLimited, unauthenticated } from '../graphql/errors.js';
+import { databaseUnavailable, ErrorCode, rateLimited, resyncRequired, unauthenticated } from '../graphql/errors.js';
 import { changesAfter, feedStart, pruneChanges, type TaskChange } from '../modules/tasks/task.changes.js';
 import type { Logger } from '../observability/logger.js';
 import { ChangeListener } from './change-listener.js';
@@ -170,6 +170,8 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem> {
         this.#dirty = false;
         const changes = await this.feed.read(this.userId, this.#last, batch);
         if (this.#end || this.#done) return;
+        // Seqs have no gaps: a missing one was pruned between two batches of a replay.
+        if (changes.length > 0 && changes[0]!.seq !== this.#last + 1) return this.end(resyncRequired());
         if (changes.length > 0) this.#last = changes.at(-1)!.seq;
         this.#queue.push(...changes);
         // A full batch: more is waiting; read it when the consumer has taken this one.
@@ -193,6 +195,8 @@ export class ChangeFeed {
   readonly #byUser = new Map<string, Set<FeedSubscription>>();
   readonly #listener: ChangeListener;
   #count = 0;
+  #reading = 0;
+  readonly #readQueue: (() => void)[] = [];
   #lastPrune = 0;
   #pruning: Promise<void> | undefined;
   #closed = false;
@@ -260,12 +264,40 @@ export class ChangeFeed {
       this.#count -= 1;
       subscription.options.observer?.closed();
     }
-    if (this.#byUser.size === 0) void this.#listener.stop();
+    if (this.#byUser.size === 0) this.#listener.release();
   }
 
-  /** @internal */
-  read(userId: string, after: number, limit: number): Promise<TaskChange[]> {
-    return changesAfter(this.orm.em.fork(), userId, after, limit);
+  /**
+   * @internal The log after `after`. At most half the pool reads for subscriptions at once (a reconnect wakes
+   * every subscription together; requests keep the other half); a failed read is tried twice more.
+   */
+  async read(userId: string, after: number, limit: number): Promise<TaskChange[]> {
+    for (let attempt = 0; ; attempt++) {
+      await this.#readSlot();
+      try {
+        return await changesAfter(this.orm.em.fork(), userId, after, limit);
+      } catch (error) {
+        if (attempt >= 2 || this.#closed) throw error;
+      } finally {
+        this.#releaseSlot();
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250 * 4 ** attempt));
+    }
+  }
+
+  async #readSlot(): Promise<void> {
+    if (this.#reading < Math.max(1, Math.floor(this.config.db.max / 2))) {
+      this.#reading += 1;
+      return;
+    }
+    // The slot is handed over by the read that releases it.
+    await new Promise<void>((resolve) => this.#readQueue.push(resolve));
+  }
+
+  #releaseSlot(): void {
+    const next = this.#readQueue.shift();
+    if (next) next();
+    else this.#reading -= 1;
   }
 
   /** After a commit through this instance, or a new subscription: prunes the log in the background when due. */

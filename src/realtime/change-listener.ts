@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { Config } from '../config/config.js';
-import { connectionSettings } from '../db/connection-settings.js';
+import { connectionSettings, isNeonPooler } from '../db/connection-settings.js';
 import { CHANGES_CHANNEL } from '../modules/tasks/task.changes.js';
 import type { Logger } from '../observability/logger.js';
 
@@ -12,6 +12,15 @@ export interface ListenerEvents {
   /** The connection broke and could not be made again in time: subscribers must resume on their own. */
   lost(): void;
 }
+
+export interface ListenerTimings {
+  /** After the last subscriber leaves, the connection stays this long (a client resubscribing costs no new one). */
+  lingerMs: number;
+  /** Without the connection this long, `lost` tells the subscribers. */
+  lostAfterMs: number;
+}
+
+const TIMINGS: ListenerTimings = { lingerMs: 5_000, lostAfterMs: 10_000 };
 
 /**
  * How often the idle listening connection is asked `select 1`, and how long it may take: a connection that died
@@ -28,23 +37,28 @@ const backoffMs = (attempt: number) => Math.min(100 * 2 ** attempt, 5000);
  * word), open only while someone wants it, so that an idle Neon compute can suspend. When it breaks it is made
  * again with backoff; after `lostAfterMs` without it, `lost` tells the subscribers, and it keeps trying for as
  * long as it is wanted.
+ *
+ * Every connection attempt belongs to an epoch; `stop()` starts a new one, so an attempt that finishes after it
+ * (or after a newer attempt) closes its own connection instead of installing it.
  */
 export class ChangeListener {
   #client: pg.Client | undefined;
   #connecting: Promise<void> | undefined;
+  #epoch = 0;
   #wanted = false;
   #broken = false;
   #retry: NodeJS.Timeout | undefined;
   #lostTimer: NodeJS.Timeout | undefined;
-  #attempt = 0;
+  #linger: NodeJS.Timeout | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
+  #attempt = 0;
 
   constructor(
     private readonly config: Pick<Config, 'db'>,
     private readonly directUrl: string,
     private readonly logger: Logger,
     private readonly events: ListenerEvents,
-    private readonly lostAfterMs = 10_000,
+    private readonly timings: ListenerTimings = TIMINGS,
   ) {}
 
   get listening(): boolean {
@@ -54,60 +68,82 @@ export class ChangeListener {
   /** Resolves once `LISTEN` is in place (connecting first if needed); rejects when that attempt fails. */
   async ready(): Promise<void> {
     this.#wanted = true;
+    clearTimeout(this.#linger);
     if (this.listening) return;
-    this.#connecting ??= this.#connect().finally(() => (this.#connecting = undefined));
+    this.#connecting ??= this.#connect(this.#epoch);
     return this.#connecting;
   }
 
-  /** Nobody needs it any more: close the connection. */
+  /** Nobody needs it now: it closes after the linger, unless wanted again by then. */
+  release(): void {
+    clearTimeout(this.#linger);
+    this.#linger = setTimeout(() => void this.stop(), this.timings.lingerMs);
+    this.#linger.unref();
+  }
+
+  /** Closes the connection now; an attempt in flight closes its own when it finishes. */
   async stop(): Promise<void> {
+    this.#epoch += 1;
     this.#wanted = false;
-    clearTimeout(this.#retry);
-    clearTimeout(this.#lostTimer);
+    for (const timer of [this.#retry, this.#lostTimer, this.#linger]) clearTimeout(timer);
     clearInterval(this.#heartbeat);
-    this.#lostTimer = undefined;
     this.#attempt = 0;
-    await this.#connecting?.catch(() => undefined);
+    this.#connecting = undefined;
     const client = this.#client;
     this.#client = undefined;
     this.#broken = false;
-    await client?.end().catch(() => undefined);
-  }
-
-  async #connect(): Promise<void> {
-    const settings = connectionSettings(this.directUrl);
-    const client = new pg.Client({
-      ...settings,
-      connectionTimeoutMillis: this.config.db.connectTimeoutMs,
-      keepAlive: true,
-      keepAliveInitialDelayMillis: 10_000,
-      application_name: 'todo-graphql-server listener',
-    });
-    client.on('error', (error) => this.#broke(client, error));
-    client.on('end', () => this.#broke(client, new Error('connection ended')));
-    client.on('notification', ({ channel, payload }) => {
-      if (channel !== CHANGES_CHANNEL || !payload) return;
-      const [ownerId, seq] = payload.split(':');
-      if (ownerId && seq) this.events.change(ownerId, Number(seq));
-    });
-    try {
-      await client.connect();
-      await client.query(`listen ${CHANGES_CHANNEL}`);
-    } catch (error) {
+    if (client) {
       client.removeAllListeners('end');
       await client.end().catch(() => undefined);
-      throw error;
     }
-    if (!this.#wanted) {
-      await client.end().catch(() => undefined);
-      return;
+  }
+
+  async #connect(epoch: number): Promise<void> {
+    try {
+      if (isNeonPooler(this.directUrl)) {
+        throw new Error('LISTEN would go through a connection pooler (a "-pooler" host), which drops it: set DATABASE_DIRECT_URL to the direct URL');
+      }
+      const client = new pg.Client({
+        ...connectionSettings(this.directUrl),
+        connectionTimeoutMillis: this.config.db.connectTimeoutMs,
+        keepAlive: true,
+        keepAliveInitialDelayMillis: 10_000,
+        application_name: 'todo-graphql-server listener',
+      });
+      client.on('error', (error) => this.#broke(client, error));
+      client.on('end', () => this.#broke(client, new Error('connection ended')));
+      client.on('notification', ({ channel, payload }) => {
+        if (channel !== CHANGES_CHANNEL || !payload) return;
+        const [ownerId, seq] = payload.split(':');
+        if (ownerId && seq) this.events.change(ownerId, Number(seq));
+      });
+      try {
+        await client.connect();
+        // A connection that stalls right after its handshake must not hold every new subscriber.
+        await client.query({ text: `listen ${CHANGES_CHANNEL}`, query_timeout: this.config.db.connectTimeoutMs } as pg.QueryConfig);
+      } catch (error) {
+        client.removeAllListeners('end');
+        await client.end().catch(() => undefined);
+        throw error;
+      }
+      if (epoch !== this.#epoch || !this.#wanted) {
+        // Stopped meanwhile: this connection is nobody's.
+        client.removeAllListeners('end');
+        await client.end().catch(() => undefined);
+        return;
+      }
+      this.#install(client);
+    } finally {
+      if (epoch === this.#epoch) this.#connecting = undefined;
     }
+  }
+
+  #install(client: pg.Client): void {
     const resumed = this.#broken;
     this.#client = client;
     this.#broken = false;
     this.#attempt = 0;
     clearTimeout(this.#lostTimer);
-    this.#lostTimer = undefined;
     clearInterval(this.#heartbeat);
     this.#heartbeat = setInterval(() => {
       client.query({ text: 'select 1', query_timeout: HEARTBEAT_TIMEOUT_MS } as pg.QueryConfig).catch((error: Error) => this.#broke(client, error));
@@ -127,20 +163,23 @@ export class ChangeListener {
     client.end().catch(() => undefined);
     if (!this.#wanted) return;
     this.logger.warn({ err: error }, 'the listening connection broke: reconnecting');
+    clearTimeout(this.#lostTimer);
     this.#lostTimer = setTimeout(() => {
       this.logger.error('could not listen again in time: ending subscriptions so that clients resume');
       this.events.lost();
-    }, this.lostAfterMs);
+    }, this.timings.lostAfterMs);
     this.#lostTimer.unref();
     this.#reconnect();
   }
 
   #reconnect(): void {
     clearTimeout(this.#retry);
+    const epoch = this.#epoch;
     this.#retry = setTimeout(() => {
-      if (!this.#wanted || this.listening) return;
-      this.#connecting ??= this.#connect().finally(() => (this.#connecting = undefined));
+      if (epoch !== this.#epoch || !this.#wanted || this.listening) return;
+      this.#connecting ??= this.#connect(epoch);
       this.#connecting.catch((error: unknown) => {
+        if (epoch !== this.#epoch) return;
         this.logger.warn({ err: error, attempt: this.#attempt }, 'listening connection not made yet');
         this.#attempt += 1;
         this.#reconnect();

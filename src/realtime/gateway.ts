@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { MikroORM } from '@mikro-orm/postgresql';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import {
   GraphQLError,
   NoSchemaIntrospectionCustomRule,
@@ -15,7 +15,7 @@ import {
   type GraphQLSchema,
 } from 'graphql';
 import type { Config } from '../config/config.js';
-import { createLoaders, type Context, type Services } from '../graphql/context.js';
+import { createLoaders, type Context, type Loaders, type Services } from '../graphql/context.js';
 import { ErrorCode, formatError, isClientError } from '../graphql/errors.js';
 import type { Guards } from '../guards/guards.js';
 import type { GraphQLParams } from '../guards/trusted-documents.js';
@@ -75,7 +75,9 @@ export class SubscriptionGateway {
   ): Promise<ExecutionArgs | GraphQLError[]> {
     const { guards, schema, config } = this.deps;
     try {
-      const params = guards.trusted ? guards.trusted.resolve(request) : request;
+      // graphql-ws and graphql-sse clients insist on a `query` string: a document sent by its hash has an empty one.
+      const named = request.query === '' && (request.documentId !== undefined || request.extensions !== undefined) ? { ...request, query: undefined } : request;
+      const params = guards.trusted ? guards.trusted.resolve(named) : named;
       const { query, operationName, variables } = params;
       if (typeof query !== 'string') return [requestError('The request has no query', 'BAD_REQUEST')];
       if (operationName != null && typeof operationName !== 'string') return [requestError('operationName must be a string', 'BAD_REQUEST')];
@@ -117,13 +119,16 @@ export class SubscriptionGateway {
   /** Errors as the client may see them: the contract's codes, nothing of internals (see formatError). */
   mask(errors: readonly GraphQLError[]): GraphQLFormattedError[] {
     return errors.map((error) => {
-      // Without a path, graphql refused the variables before any resolver ran: the client's mistake, as Apollo says.
-      if (!error.path && error.extensions.code === undefined) {
+      // graphql refused the variables before any resolver ran: the client's mistake, as Apollo says.
+      if (!error.path && error.extensions.code === undefined && error.message.startsWith('Variable "$')) {
         return { message: error.message, extensions: { code: ErrorCode.BAD_USER_INPUT } };
       }
       const original = error.originalError ?? error;
       if (!isClientError(original)) this.deps.logger.error({ err: original }, 'subscription failed');
-      return this.#format(error.toJSON(), error);
+      // The HTTP status and headers an error carries are for Apollo's HTTP responses, not for the client to read.
+      const extensions = { ...error.extensions };
+      delete extensions.http;
+      return this.#format({ ...error.toJSON(), extensions }, error);
     });
   }
 
@@ -134,11 +139,17 @@ export class SubscriptionGateway {
 
   #context(subscriber: Subscriber, { clientIp, writable, observer }: Pick<OpenOptions, 'writable' | 'observer'> & { clientIp: string }): Context {
     const { orm, logger, services } = this.deps;
-    const em = orm.em.fork();
     const requestId = randomUUID();
+    // Events carry their task and its owner, so most subscriptions never need a unit of work: made on first use.
+    let em: EntityManager | undefined;
+    let loaders: Loaders | undefined;
     return {
-      em,
-      loaders: createLoaders(em),
+      get em() {
+        return (em ??= orm.em.fork());
+      },
+      get loaders() {
+        return (loaders ??= createLoaders(this.em));
+      },
       viewer: { kind: 'user', ...subscriber },
       logger: logger.child({ requestId }),
       requestId,

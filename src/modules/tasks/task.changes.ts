@@ -24,7 +24,8 @@ const epochMs = (column: string) => `(extract(epoch from ${column}) * 1000)::flo
 
 /**
  * Takes the owner's next seq, logs the change with the task as it now stands in this transaction, and announces
- * it, in one statement. The upsert locks the owner's counter row until the transaction ends, so the owner's
+ * it, in one statement. `at` is read once the counter row is locked (not the transaction's start, as `now()`
+ * would be), so a user's changes are in `at` order too, and it is within a statement of the commit. The upsert locks the owner's counter row until the transaction ends, so the owner's
  * changes get their seqs in commit order: a reader "after n" can never miss one that commits later with a
  * smaller seq. `pg_notify` is transactional: listeners hear of the change when it commits, never if it rolls back.
  */
@@ -33,8 +34,8 @@ const RECORD = `with head as (
   on conflict (owner_id) do update set seq = h.seq + 1
   returning seq
 ), logged as (
-  insert into task_changes (owner_id, seq, kind, task_id, task)
-  select ?::uuid, head.seq, ?, ?::uuid, (
+  insert into task_changes (owner_id, seq, kind, task_id, at, task)
+  select ?::uuid, head.seq, ?, ?::uuid, clock_timestamp(), (
     select json_build_object(
       'id', t.id, 'title', t.title, 'description', t.description, 'status', t.status, 'priority', t.priority,
       'tags', t.tags, 'due_date', ${epochMs('t.due_date')}, 'completed_at', ${epochMs('t.completed_at')},

@@ -1,0 +1,93 @@
+// `npm run bench:subscriptions [-- --subscribers 1000 --transport websocket|sse]`: memory of idle subscribers, and
+// the delivery latency of a change to one of them while all are open. Each subscriber is its own user on its own
+// connection, as devices are. Prints the server's RSS before and with the subscribers, per subscriber, and p50/p99.
+import 'reflect-metadata';
+import { parseArgs } from 'node:util';
+import { createClient as createSseClient } from 'graphql-sse';
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
+import { benchDatabase, graphql, mb, rssOf, startServerProcess } from './support.js';
+
+const { values } = parseArgs({
+  options: {
+    subscribers: { type: 'string', default: '1000' },
+    transport: { type: 'string', default: 'websocket' },
+    changes: { type: 'string', default: '200' },
+  },
+});
+const count = Number(values.subscribers);
+const sse = values.transport === 'sse';
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const database = await benchDatabase('bench_subscriptions');
+const server = await startServerProcess(database.url, { BCRYPT_ROUNDS: '4', AUTH_RATE_LIMIT: '1000000', COST_RATE_LIMIT: '1000000000' });
+const pid = server.child.pid!;
+const SIGN_UP = `mutation($input: SignUpInput!) { signUp(input: $input) { token } }`;
+const CREATE = `mutation($input: CreateTaskInput!) { createTask(input: $input) { id } }`;
+const UPDATE = `mutation($id: ID!, $input: UpdateTaskInput!) { updateTask(id: $id, input: $input) { id } }`;
+const CHANGES = `subscription { taskChanges { cursor kind taskId at task { id title status priority tags dueDate isOverdue updatedAt } } }`;
+
+const tokens: string[] = [];
+for (let i = 0; i < count; i++) {
+  const { signUp } = await graphql<{ signUp: { token: string } }>(server.url, SIGN_UP, { input: { email: `sub${i}@example.com`, password: 'subscriber-password' } });
+  tokens.push(signUp.token);
+}
+const openSubscriptions = async () => {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  return Number(/^subscriptions_open\{transport="(?:websocket|sse)"\} (\d+)$/m.exec(text.split('\n').filter((line) => line.includes(sse ? '"sse"' : '"websocket"')).join('\n'))?.[1] ?? 0);
+};
+const settle = async () => {
+  await sleep(3000);
+  return rssOf(pid);
+};
+const before = await settle();
+
+const arrivals = new Map<number, number>();
+let seen = 0;
+const closers: (() => unknown)[] = [];
+for (let i = 0; i < count; i++) {
+  const next = () => {
+    seen += 1;
+    if (i === 0) arrivals.set(seen, performance.now());
+  };
+  if (sse) {
+    const client = createSseClient({ url: `${server.url}/graphql/stream`, headers: { authorization: `Bearer ${tokens[i]}` }, retryAttempts: 0 });
+    const stop = client.subscribe({ query: CHANGES }, { next, error: (error) => console.error('subscriber failed', error), complete: () => undefined });
+    closers.push(() => { stop(); client.dispose(); });
+  } else {
+    const client = createClient({ url: `${server.url.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${tokens[i]}` }, retryAttempts: 0 });
+    client.subscribe({ query: CHANGES }, { next, error: (error) => console.error('subscriber failed', error), complete: () => undefined });
+    closers.push(() => client.dispose());
+  }
+}
+const openedAt = performance.now();
+while ((await openSubscriptions()) < count) {
+  if (performance.now() - openedAt > 120_000) throw new Error(`only ${await openSubscriptions()} of ${count} subscriptions opened`);
+  await sleep(200);
+}
+const opened = performance.now() - openedAt;
+const withSubscribers = await settle();
+
+// One subscriber's user writes; the others stay idle.
+const { createTask } = await graphql<{ createTask: { id: string } }>(server.url, CREATE, { input: { title: 'watched' } }, tokens[0]);
+await sleep(500);
+const sent: number[] = [];
+const changes = Number(values.changes);
+for (let n = 1; n <= changes; n++) {
+  sent.push(performance.now());
+  await graphql(server.url, UPDATE, { id: createTask.id, input: { title: `watched ${n}` } }, tokens[0]);
+}
+await sleep(1000);
+const latencies = sent.map((at, n) => (arrivals.get(n + 2) ?? NaN) - at).sort((a, b) => a - b);
+const lost = latencies.filter(Number.isNaN).length;
+const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)]!;
+const afterWrites = rssOf(pid);
+
+for (const close of closers) close();
+await server.stop();
+database.stop();
+
+console.log(`transport: ${sse ? 'Server-Sent Events' : 'WebSocket'}, ${count} subscribers (one user and one connection each), opened in ${(opened / 1000).toFixed(1)} s`);
+console.log(`server RSS: idle ${mb(before)}, with the subscribers ${mb(withSubscribers)} (+${mb(withSubscribers - before)}, ${((withSubscribers - before) / count / 1024).toFixed(1)} KB each), after ${changes} changes ${mb(afterWrites)}`);
+console.log(`delivery of ${changes} changes to one of them, from sending the mutation (its own round trip included): p50 ${pct(50).toFixed(1)} ms, p99 ${pct(99).toFixed(1)} ms, missing ${lost}`);
+process.exit(0);
