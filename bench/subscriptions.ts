@@ -52,11 +52,11 @@ for (let i = 0; i < count; i++) {
   };
   if (sse) {
     const client = createSseClient({ url: `${server.url}/graphql/stream`, headers: { authorization: `Bearer ${tokens[i]}` }, retryAttempts: 0 });
-    const stop = client.subscribe({ query: CHANGES }, { next, error: (error) => console.error('subscriber failed', error), complete: () => undefined });
+    const stop = client.subscribe({ query: CHANGES }, { next, error: (error) => process.stderr.write(`subscriber failed: ${JSON.stringify(error)}\n`), complete: () => undefined });
     closers.push(() => { stop(); client.dispose(); });
   } else {
     const client = createClient({ url: `${server.url.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${tokens[i]}` }, retryAttempts: 0 });
-    client.subscribe({ query: CHANGES }, { next, error: (error) => console.error('subscriber failed', error), complete: () => undefined });
+    client.subscribe({ query: CHANGES }, { next, error: (error) => process.stderr.write(`subscriber failed: ${JSON.stringify(error)}\n`), complete: () => undefined });
     closers.push(() => client.dispose());
   }
 }
@@ -87,7 +87,7 @@ for (const close of closers) close();
 await server.stop();
 database.stop();
 
-console.log(`transport: ${sse ? 'Server-Sent Events' : 'WebSocket'}, ${count} subscribers (one user and one connection each), opened in ${(opened / 1000).toFixed(1)} s`);
-console.log(`server RSS: idle ${mb(before)}, with the subscribers ${mb(withSubscribers)} (+${mb(withSubscribers - before)}, ${((withSubscribers - before) / count / 1024).toFixed(1)} KB each), after ${changes} changes ${mb(afterWrites)}`);
-console.log(`delivery of ${changes} changes to one of them, from sending the mutation (its own round trip included): p50 ${pct(50).toFixed(1)} ms, p99 ${pct(99).toFixed(1)} ms, missing ${lost}`);
+process.stdout.write(`transport: ${sse ? 'Server-Sent Events' : 'WebSocket'}, ${count} subscribers (one user and one connection each), opened in ${(opened / 1000).toFixed(1)} s\n`);
+process.stdout.write(`server RSS: idle ${mb(before)}, with the subscribers ${mb(withSubscribers)} (+${mb(withSubscribers - before)}, ${((withSubscribers - before) / count / 1024).toFixed(1)} KB each), after ${changes} changes ${mb(afterWrites)}\n`);
+process.stdout.write(`delivery of ${changes} changes to one of them, from sending the mutation (its own round trip included): p50 ${pct(50).toFixed(1)} ms, p99 ${pct(99).toFixed(1)} ms, missing ${lost}\n`);
 process.exit(0);
