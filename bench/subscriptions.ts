@@ -13,8 +13,11 @@ const { values } = parseArgs({
     subscribers: { type: 'string', default: '1000' },
     transport: { type: 'string', default: 'websocket' },
     changes: { type: 'string', default: '200' },
+    'per-connection': { type: 'string', default: '1' },
   },
 });
+// Subscriptions each user holds on one connection (WebSocket): 1 as devices do; up to SUBSCRIPTIONS_PER_USER.
+const perConnection = Number(values['per-connection']);
 const count = Number(values.subscribers);
 const sse = values.transport === 'sse';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -28,7 +31,7 @@ const UPDATE = `mutation($id: ID!, $input: UpdateTaskInput!) { updateTask(id: $i
 const CHANGES = `subscription { taskChanges { cursor kind taskId at task { id title status priority tags dueDate isOverdue updatedAt } } }`;
 
 const tokens: string[] = [];
-for (let i = 0; i < count; i++) {
+for (let i = 0; i < Math.ceil(count / perConnection); i++) {
   const { signUp } = await graphql<{ signUp: { token: string } }>(server.url, SIGN_UP, { input: { email: `sub${i}@example.com`, password: 'subscriber-password' } });
   tokens.push(signUp.token);
 }
@@ -36,28 +39,34 @@ const openSubscriptions = async () => {
   const text = await (await fetch(`${server.url}/metrics`)).text();
   return Number(/^subscriptions_open\{transport="(?:websocket|sse)"\} (\d+)$/m.exec(text.split('\n').filter((line) => line.includes(sse ? '"sse"' : '"websocket"')).join('\n'))?.[1] ?? 0);
 };
+/** After 10 s of quiet (V8's memory reducer collects by then): the RSS, and the heap in use as /metrics says. */
 const settle = async () => {
-  await sleep(3000);
-  return rssOf(pid);
+  await sleep(10_000);
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  return { rss: rssOf(pid), heap: Number(/^nodejs_heap_size_used_bytes (\d+)/m.exec(text)?.[1] ?? NaN) };
 };
 const before = await settle();
 
 const arrivals = new Map<number, number>();
-let seen = 0;
+let seenByFirst = 0;
 const closers: (() => unknown)[] = [];
+const clients: ReturnType<typeof createClient>[] = [];
 for (let i = 0; i < count; i++) {
   const next = () => {
-    seen += 1;
-    if (i === 0) arrivals.set(seen, performance.now());
+    if (i === 0) arrivals.set(++seenByFirst, performance.now());
   };
   if (sse) {
     const client = createSseClient({ url: `${server.url}/graphql/stream`, headers: { authorization: `Bearer ${tokens[i]}` }, retryAttempts: 0 });
     const stop = client.subscribe({ query: CHANGES }, { next, error: (error) => process.stderr.write(`subscriber failed: ${JSON.stringify(error)}\n`), complete: () => undefined });
     closers.push(() => { stop(); client.dispose(); });
   } else {
-    const client = createClient({ url: `${server.url.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${tokens[i]}` }, retryAttempts: 0 });
-    client.subscribe({ query: CHANGES }, { next, error: (error) => process.stderr.write(`subscriber failed: ${JSON.stringify(error)}\n`), complete: () => undefined });
-    closers.push(() => client.dispose());
+    const user = Math.floor(i / perConnection);
+    if (i % perConnection === 0) {
+      const client = createClient({ url: `${server.url.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${tokens[user]}` }, retryAttempts: 0 });
+      clients.push(client);
+      closers.push(() => client.dispose());
+    }
+    clients[user]!.subscribe({ query: CHANGES }, { next, error: (error) => process.stderr.write(`subscriber failed: ${JSON.stringify(error)}\n`), complete: () => undefined });
   }
 }
 const openedAt = performance.now();
@@ -87,7 +96,9 @@ for (const close of closers) close();
 await server.stop();
 database.stop();
 
-process.stdout.write(`transport: ${sse ? 'Server-Sent Events' : 'WebSocket'}, ${count} subscribers (one user and one connection each), opened in ${(opened / 1000).toFixed(1)} s\n`);
-process.stdout.write(`server RSS: idle ${mb(before)}, with the subscribers ${mb(withSubscribers)} (+${mb(withSubscribers - before)}, ${((withSubscribers - before) / count / 1024).toFixed(1)} KB each), after ${changes} changes ${mb(afterWrites)}\n`);
+process.stdout.write(`transport: ${sse ? 'Server-Sent Events' : 'WebSocket'}, ${count} subscribers (${perConnection} per user and connection), opened in ${(opened / 1000).toFixed(1)} s\n`);
+const each = (bytes: number) => `${(bytes / count / 1024).toFixed(1)} KB each`;
+process.stdout.write(`server RSS: idle ${mb(before.rss)}, with the subscribers ${mb(withSubscribers.rss)} (+${mb(withSubscribers.rss - before.rss)}, ${each(withSubscribers.rss - before.rss)}), after ${changes} changes ${mb(afterWrites)}\n`);
+process.stdout.write(`server heap in use: idle ${mb(before.heap)}, with the subscribers ${mb(withSubscribers.heap)} (+${mb(withSubscribers.heap - before.heap)}, ${each(withSubscribers.heap - before.heap)})\n`);
 process.stdout.write(`delivery of ${changes} changes to one of them, from sending the mutation (its own round trip included): p50 ${pct(50).toFixed(1)} ms, p99 ${pct(99).toFixed(1)} ms, missing ${lost}\n`);
 process.exit(0);

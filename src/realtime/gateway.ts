@@ -38,6 +38,8 @@ export interface GatewayDeps {
 }
 
 const BEARER = /^Bearer\s+(\S+)$/i;
+/** Validated subscription documents kept by their text. */
+const DOCUMENTS_KEPT = 100;
 
 const requestError = (message: string, code: string) => new GraphQLError(message, { extensions: { code } });
 
@@ -50,6 +52,7 @@ const requestError = (message: string, code: string) => new GraphQLError(message
 export class SubscriptionGateway {
   readonly #format: ReturnType<typeof formatError>;
   readonly #rules: typeof specifiedRules;
+  readonly #documents = new Map<string, DocumentNode>();
 
   constructor(private readonly deps: GatewayDeps) {
     const production = deps.config.env === 'production';
@@ -73,7 +76,7 @@ export class SubscriptionGateway {
     request: GraphQLParams,
     transport: Pick<OpenOptions, 'writable' | 'observer'> & { clientIp: string },
   ): Promise<ExecutionArgs | GraphQLError[]> {
-    const { guards, schema, config } = this.deps;
+    const { guards, schema } = this.deps;
     try {
       // graphql-ws and graphql-sse clients insist on a `query` string: a document sent by its hash has an empty one.
       const named = request.query === '' && (request.documentId !== undefined || request.extensions !== undefined) ? { ...request, query: undefined } : request;
@@ -85,18 +88,8 @@ export class SubscriptionGateway {
         return [requestError('variables must be an object', 'BAD_REQUEST')];
       }
       const measure = guards.documents.check(query, operationName, variables);
-      let document: DocumentNode;
-      try {
-        document = parse(query, { maxTokens: config.maxQueryTokens });
-      } catch (error) {
-        return [requestError((error as Error).message, 'GRAPHQL_PARSE_FAILED')];
-      }
-      const invalid = validate(schema, document, this.#rules);
-      if (invalid.length > 0) {
-        return invalid.map((error) =>
-          requestError(config.env === 'production' ? error.message.replace(/ ?Did you mean(.+?)\?$/, '') : error.message, 'GRAPHQL_VALIDATION_FAILED'),
-        );
-      }
+      const document = this.#document(query);
+      if (Array.isArray(document)) return document;
       const operation = getOperationAST(document, operationName ?? undefined);
       if (!operation || !measure) return [requestError('Name one operation of the document', 'OPERATION_RESOLUTION_FAILURE')];
       if (operation.operation !== 'subscription') {
@@ -114,6 +107,32 @@ export class SubscriptionGateway {
       if (error instanceof GraphQLError) return [error];
       throw error;
     }
+  }
+
+  /**
+   * The document for a query text, parsed and validated, or the errors that refuse it. Valid documents are kept
+   * (the last DOCUMENTS_KEPT of them, up to 10,000 characters each): clients subscribe with the same few texts,
+   * and every open subscription then shares one document instead of holding a parse of its own.
+   */
+  #document(query: string): DocumentNode | GraphQLError[] {
+    const known = this.#documents.get(query);
+    if (known) return known;
+    let document: DocumentNode;
+    try {
+      document = parse(query, { maxTokens: this.deps.config.maxQueryTokens });
+    } catch (error) {
+      return [requestError((error as Error).message, 'GRAPHQL_PARSE_FAILED')];
+    }
+    const invalid = validate(this.deps.schema, document, this.#rules);
+    if (invalid.length > 0) {
+      const production = this.deps.config.env === 'production';
+      return invalid.map((error) => requestError(production ? error.message.replace(/ ?Did you mean(.+?)\?$/, '') : error.message, 'GRAPHQL_VALIDATION_FAILED'));
+    }
+    if (query.length <= 10_000) {
+      this.#documents.set(query, document);
+      if (this.#documents.size > DOCUMENTS_KEPT) this.#documents.delete(this.#documents.keys().next().value!);
+    }
+    return document;
   }
 
   /** Errors as the client may see them: the contract's codes, nothing of internals (see formatError). */
@@ -140,9 +159,11 @@ export class SubscriptionGateway {
   #context(subscriber: Subscriber, { clientIp, writable, observer }: Pick<OpenOptions, 'writable' | 'observer'> & { clientIp: string }): Context {
     const { orm, logger, services } = this.deps;
     const requestId = randomUUID();
-    // Events carry their task and its owner, so most subscriptions never need a unit of work: made on first use.
+    // Events carry their task and its owner, so most subscriptions never need a unit of work (nor a logger of
+    // their own): made on first use.
     let em: EntityManager | undefined;
     let loaders: Loaders | undefined;
+    let log: Logger | undefined;
     return {
       get em() {
         return (em ??= orm.em.fork());
@@ -151,7 +172,9 @@ export class SubscriptionGateway {
         return (loaders ??= createLoaders(this.em));
       },
       viewer: { kind: 'user', ...subscriber },
-      logger: logger.child({ requestId }),
+      get logger() {
+        return (log ??= logger.child({ requestId }));
+      },
       requestId,
       outcome: {},
       clientIp,
