@@ -1,5 +1,6 @@
-// `npm run bench:profile`: scenario B (a page of 20 tasks with every field and the owner) against our server
-// under --cpu-prof, then where the time went: by package and by function (self time).
+// `npm run bench:profile`: scenario B (a page of 20 tasks with every field and the owner) against our server as
+// production runs it (`node dist/src/main.js` from a production install) under --cpu-prof, then where the time
+// went: by package and by function (self time).
 import 'reflect-metadata';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -10,13 +11,15 @@ import autocannon from 'autocannon';
 import { PROJECT_ROOT } from '../src/config/app-version.js';
 import { freePort } from '../src/db/embedded.js';
 import { benchDatabase, graphql, waitUntilReady } from './support.js';
+import { temporaryProductionInstall } from '../scripts/production-install.js';
 
 const FIELDS = 'id title description status priority tags dueDate completedAt isOverdue createdAt updatedAt owner { id email }';
 const database = await benchDatabase('bench_profile');
 const port = await freePort();
 const dir = mkdtempSync(join(tmpdir(), 'todo-profile-'));
-const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--import', '@swc-node/register/esm-register', 'src/main.ts'], {
-  cwd: PROJECT_ROOT,
+const install = await temporaryProductionInstall();
+const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, 'dist/src/main.js'], {
+  cwd: install,
   env: { ...process.env, NODE_OPTIONS: '', NODE_ENV: 'production', DATABASE_URL: database.url, JWT_SECRET: randomBytes(24).toString('hex'), LOG_LEVEL: 'warn', PORT: String(port), AUTH_RATE_LIMIT: '1000000', COST_RATE_LIMIT: '1000000000' },
   stdio: 'ignore',
 });
@@ -60,7 +63,7 @@ profile.samples.forEach((id, i) => {
   total += dt;
   const pkg = /node_modules\/((@[^/]+\/)?[^/]+)/.exec(callFrame.url)?.[1] ?? (callFrame.url.includes('/src/') ? 'src (ours)' : callFrame.url.split(':')[0] || callFrame.functionName);
   byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + dt);
-  const fn = `${callFrame.functionName || '(anonymous)'} ${callFrame.url.replace(`file://${PROJECT_ROOT}/`, '')}:${callFrame.lineNumber + 1}`;
+  const fn = `${callFrame.functionName || '(anonymous)'} ${callFrame.url.replace(`file://${install}/`, '').replace(`file://${PROJECT_ROOT}/`, '')}:${callFrame.lineNumber + 1}`;
   byFunction.set(fn, (byFunction.get(fn) ?? 0) + dt);
 });
 const top = (map: Map<string, number>, n: number) =>

@@ -8,6 +8,7 @@ import pg from 'pg';
 import { PROJECT_ROOT } from '../src/config/app-version.js';
 import { freePort, startEmbeddedPostgres, type EmbeddedDatabase } from '../src/db/embedded.js';
 import { createLogger } from '../src/observability/logger.js';
+import { temporaryProductionInstall } from '../scripts/production-install.js';
 
 export const quietLogger = createLogger({ env: 'test', logLevel: 'warn' });
 
@@ -38,18 +39,26 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-/** `src/main.ts` in production mode, in its own process, on `cpu` when taskset is there. */
-export function startServerProcess(databaseUrl: string, env: Record<string, string> = {}, cpu?: number): Promise<ServerProcess> {
-  return startScript('src/main.ts', databaseUrl, env, cpu);
+/**
+ * Ours as production runs it: `node dist/src/main.js` from a production install (built once per benchmark run,
+ * in a temporary folder), in production mode, in its own process, on `cpu` when taskset is there.
+ */
+export async function startServerProcess(databaseUrl: string, env: Record<string, string> = {}, cpu?: number): Promise<ServerProcess> {
+  const install = await temporaryProductionInstall();
+  return startNode(['dist/src/main.js'], install, databaseUrl, env, cpu);
 }
 
-/** A TypeScript entry point of the project in its own process, configured like the server. */
-export async function startScript(script: string, databaseUrl: string, env: Record<string, string> = {}, cpu?: number): Promise<ServerProcess> {
+/** A TypeScript entry point of the project (a baseline) in its own process, configured like the server. */
+export function startScript(script: string, databaseUrl: string, env: Record<string, string> = {}, cpu?: number): Promise<ServerProcess> {
+  return startNode(['--import', '@swc-node/register/esm-register', join(PROJECT_ROOT, script)], PROJECT_ROOT, databaseUrl, env, cpu);
+}
+
+/** Node with these arguments in `cwd`, configured as the server is, once it answers its readiness route. */
+export async function startNode(args: string[], cwd: string, databaseUrl: string, env: Record<string, string> = {}, cpu?: number, ready = '/health/ready'): Promise<ServerProcess> {
   const port = await freePort();
-  const args = ['--import', '@swc-node/register/esm-register', join(PROJECT_ROOT, script)];
   const [command, commandArgs] = cpu !== undefined && hasTaskset() ? ['taskset', ['-c', String(cpu), process.execPath, ...args]] : [process.execPath, args];
   const child = spawn(command as string, commandArgs as string[], {
-    cwd: PROJECT_ROOT,
+    cwd,
     env: {
       ...process.env,
       NODE_OPTIONS: '',
@@ -63,7 +72,7 @@ export async function startScript(script: string, databaseUrl: string, env: Reco
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
-  await waitUntilReady(`${url}/health/ready`, child);
+  await waitUntilReady(`${url}${ready}`, child);
   return {
     url,
     child,

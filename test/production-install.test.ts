@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -7,6 +7,7 @@ import { PROJECT_ROOT } from '../src/config/app-version.js';
 import { freePort } from '../src/db/embedded.js';
 import { MIGRATIONS_DIR } from '../src/db/orm-options.js';
 import { shippedMigrations } from '../src/health/migration-files.js';
+import { productionInstall } from '../scripts/production-install.js';
 import { api, signUpUser } from './support/api.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { startOtlpReceiver, type OtlpReceiver } from './support/otlp-receiver.js';
@@ -28,9 +29,7 @@ describe('a production install', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'todo-production-'));
     chmodSync(dir, 0o755);
-    await run(process.execPath, [join(PROJECT_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', join(dir, 'dist')], { cwd: PROJECT_ROOT });
-    for (const file of ['package.json', 'package-lock.json']) copyFileSync(join(PROJECT_ROOT, file), join(dir, file));
-    await run('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund'], { cwd: dir, env: { ...process.env, NODE_OPTIONS: '' } });
+    await productionInstall(dir);
     // The runtime's own Node 24, where the unprivileged user can reach it (not inside the repository).
     mkdirSync(join(dir, 'runtime'));
     cpSync(join(PROJECT_ROOT, 'node_modules/node/bin/node'), join(dir, 'runtime/node'));
