@@ -1,5 +1,6 @@
-// `npm run bench [-- --quick]`: our server against a lean graphql-js + pg baseline and a bare node:http + pg
-// floor, on the same data, in the same run. Prints and writes bench/results/latest.md and ratios.svg.
+// `npm run bench [-- --quick]`: our server against a lean graphql-js + pg baseline, a bare node:http + pg floor
+// and, on the page of tasks, PostGraphile 5 (the peer a team would otherwise pick), on the same data, in the same
+// run. Prints and writes bench/results/latest.md and ratios.svg.
 import 'reflect-metadata';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -10,6 +11,7 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { PROJECT_ROOT } from '../src/config/app-version.js';
 import { benchDatabase, graphql, hasTaskset, mb, rssOf, startScript, startServerProcess, type ServerProcess } from './support.js';
+import { checkPeerPage, ensurePeerInstalled, PEER_PAGE_QUERY, peerVariables, preparePeerDatabase, startPeer } from './peer.js';
 
 const { values } = parseArgs({
   options: { quick: { type: 'boolean', default: false }, connections: { type: 'string', default: '50' }, only: { type: 'string' } },
@@ -25,7 +27,7 @@ const SECRET = randomBytes(24).toString('hex');
 // The load generator on core 0, the servers on core 1, where taskset is there.
 if (hasTaskset()) spawnSync('taskset', ['-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
 
-type Kind = 'ours' | 'lean' | 'floor';
+type Kind = 'ours' | 'lean' | 'floor' | 'peer';
 interface Scenario {
   id: string;
   title: string;
@@ -33,6 +35,8 @@ interface Scenario {
   query: Record<'ours' | 'lean', string>;
   variables: (n: number) => Record<string, unknown>;
   check: (data: Record<string, unknown>) => boolean;
+  /** The same work in the peer's own schema, where there is an equivalent. */
+  peer?: { query: string; variables: () => Record<string, unknown>; check: (data: Record<string, unknown>) => boolean };
 }
 
 const NODE_FIELDS = 'id title description status priority tags dueDate completedAt isOverdue createdAt updatedAt owner { id email }';
@@ -59,6 +63,7 @@ const ALL_SCENARIOS: Scenario[] = [
       const edges = (data as Page).tasks.edges;
       return edges.length === 20 && edges.every(({ node }) => typeof node.id === 'string' && typeof (node.owner as { email?: string })?.email === 'string');
     },
+    peer: { query: PEER_PAGE_QUERY, variables: () => peerVariables(owner()), check: checkPeerPage },
   },
   {
     id: 'C',
@@ -100,20 +105,26 @@ interface Measurement {
   peakRss: number;
 }
 
+const withPeer = SCENARIOS.some((scenario) => scenario.peer);
+if (withPeer) await ensurePeerInstalled();
 const database = await benchDatabase('bench', { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' });
 // The rate limits are on, as in production, and high enough never to refuse: their cost is in the figures.
 const env = { JWT_SECRET: SECRET, DB_POOL_MAX: '10', AUTH_RATE_LIMIT: '1000000', COST_RATE_LIMIT: '1000000000' };
-const servers: Record<Kind, ServerProcess> = {
-  ours: await startServerProcess(database.url, env, 1),
-  lean: await startScript('bench/baselines/lean.ts', database.url, env, 1),
-  floor: await startScript('bench/baselines/floor.ts', database.url, env, 1),
-};
+const ours = await startServerProcess(database.url, env, 1);
+const servers: Partial<Record<Kind, ServerProcess>> = { ours };
 const admin = new pg.Client({ connectionString: database.url });
 await admin.connect();
 await admin.query('create extension if not exists pg_stat_statements');
+servers.lean = await startScript('bench/baselines/lean.ts', database.url, env, 1);
+servers.floor = await startScript('bench/baselines/floor.ts', database.url, env, 1);
+// The peer reads the schema ours has just migrated, plus the one function it needs.
+if (withPeer) {
+  await preparePeerDatabase(admin);
+  servers.peer = await startPeer(database.url, { DB_POOL_MAX: env.DB_POOL_MAX }, 1);
+}
 
 const { signUp } = await graphql<{ signUp: { token: string; user: { id: string } } }>(
-  servers.ours.url,
+  ours.url,
   'mutation($input: SignUpInput!) { signUp(input: $input) { token user { id } } }',
   { input: { email: 'bench@example.com', password: 'bench-password' } },
 );
@@ -128,6 +139,7 @@ await admin.query(
    from generate_series(1, ${TASKS}) as i`,
   [signUp.user.id],
 );
+const owner = () => signUp.user.id;
 await admin.query('vacuum analyze tasks');
 
 async function statementsSoFar(): Promise<number> {
@@ -141,7 +153,8 @@ async function statementsSoFar(): Promise<number> {
 async function load(kind: Kind, scenario: Scenario, seconds: number): Promise<Measurement> {
   let n = 0;
   let invalid = 0;
-  const server = servers[kind];
+  const server = servers[kind]!;
+  const peer = kind === 'peer' ? scenario.peer! : undefined;
   let peakRss = 0;
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssOf(server.child.pid!))), 200);
   await admin.query('select pg_stat_statements_reset()');
@@ -156,16 +169,16 @@ async function load(kind: Kind, scenario: Scenario, seconds: number): Promise<Me
         setupRequest: (request) => ({
           ...request,
           headers: { 'content-type': 'application/json', authorization: `Bearer ${signUp.token}` },
-          body: JSON.stringify({
-            operationName: scenario.operationName,
-            query: kind === 'floor' ? undefined : scenario.query[kind],
-            variables: scenario.variables(n++),
-          }),
+          body: JSON.stringify(
+            peer
+              ? { operationName: scenario.operationName, query: peer.query, variables: peer.variables() }
+              : { operationName: scenario.operationName, query: kind === 'floor' ? undefined : scenario.query[kind as 'ours' | 'lean'], variables: scenario.variables(n++) },
+          ),
         }),
         onResponse: (status, body) => {
           try {
             const parsed = JSON.parse(body) as { data?: Record<string, unknown>; errors?: unknown };
-            if (status !== 200 || parsed.errors || !parsed.data || !scenario.check(parsed.data)) invalid++;
+            if (status !== 200 || parsed.errors || !parsed.data || !(peer ?? scenario).check(parsed.data)) invalid++;
           } catch {
             invalid++;
           }
@@ -187,11 +200,12 @@ async function load(kind: Kind, scenario: Scenario, seconds: number): Promise<Me
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
-const KINDS: Kind[] = ['ours', 'lean', 'floor'];
+const kindsOf = (scenario: Scenario): Kind[] => (scenario.peer ? ['ours', 'lean', 'floor', 'peer'] : ['ours', 'lean', 'floor']);
 const results: Record<string, Record<Kind, Measurement[]>> = {};
 let voided = 0;
 for (const scenario of SCENARIOS) {
-  results[scenario.id] = { ours: [], lean: [], floor: [] };
+  results[scenario.id] = { ours: [], lean: [], floor: [], peer: [] };
+  const KINDS = kindsOf(scenario);
   for (let round = 0; round < ROUNDS; round++) {
     const order = KINDS.map((_, i) => KINDS[(i + round + SCENARIOS.indexOf(scenario)) % KINDS.length]!);
     for (const kind of order) {
@@ -207,18 +221,18 @@ for (const scenario of SCENARIOS) {
   }
 }
 await admin.end();
-for (const server of Object.values(servers)) await server.stop();
+for (const server of Object.values(servers)) await server!.stop();
 database.stop();
 
 // Medians over valid rounds; ratios per round, then their median.
 const rows: string[] = [];
-const chart: { id: string; lean: number; floor: number }[] = [];
+const chart: { id: string; lean: number; floor: number; peer?: number }[] = [];
 for (const scenario of SCENARIOS) {
   const byKind = results[scenario.id]!;
   const valid = (kind: Kind) => byKind[kind].filter((m) => m.errors === 0 && m.invalid === 0);
   const ratio = (other: Kind) => median(byKind.ours.map((m, i) => m.rps / (byKind[other][i]?.rps ?? NaN)));
-  chart.push({ id: scenario.id, lean: ratio('lean'), floor: ratio('floor') });
-  for (const kind of KINDS) {
+  chart.push({ id: scenario.id, lean: ratio('lean'), floor: ratio('floor'), ...(scenario.peer ? { peer: ratio('peer') } : {}) });
+  for (const kind of kindsOf(scenario)) {
     const ms = valid(kind);
     const all = byKind[kind];
     rows.push(
@@ -228,6 +242,10 @@ for (const scenario of SCENARIOS) {
   const p99 = median(byKind.ours.map((m, i) => m.p99 / (byKind.lean[i]?.p99 ?? NaN)));
   rows.push(`| ${scenario.id} | **ours/lean** | **${ratio('lean').toFixed(2)}** | | **${p99.toFixed(2)}×** | | | |`);
   rows.push(`| ${scenario.id} | **ours/floor** | **${ratio('floor').toFixed(2)}** | | | | | |`);
+  if (scenario.peer) {
+    const p99Peer = median(byKind.ours.map((m, i) => m.p99 / (byKind.peer[i]?.p99 ?? NaN)));
+    rows.push(`| ${scenario.id} | **ours/peer** | **${ratio('peer').toFixed(2)}** | | **${p99Peer.toFixed(2)}×** | | | |`);
+  }
 }
 
 const table = [
@@ -247,8 +265,8 @@ mkdirSync(dir, { recursive: true });
 writeFileSync(join(dir, 'latest.md'), `# Benchmark results\n\n${table}\n![ours / lean and ours / floor throughput](ratios.svg)\n`);
 writeFileSync(join(dir, 'ratios.svg'), ratioChart(chart));
 
-/** Bars of ours/lean and ours/floor throughput per scenario, with the 0.5 and 1.0 lines. */
-function ratioChart(data: { id: string; lean: number; floor: number }[]): string {
+/** Bars of ours/lean, ours/floor and (where there is one) ours/peer throughput per scenario, with the 0.5 and 1.0 lines. */
+function ratioChart(data: { id: string; lean: number; floor: number; peer?: number }[]): string {
   const width = 560;
   const height = 260;
   const left = 40;
@@ -260,14 +278,15 @@ function ratioChart(data: { id: string; lean: number; floor: number }[]): string
       const x = left + i * group + 15;
       const bar = (v: number, dx: number, color: string) =>
         `<rect x="${x + dx}" y="${scale(v)}" width="28" height="${bottom - scale(v)}" fill="${color}"/><text x="${x + dx + 14}" y="${scale(v) - 4}" font-size="11" text-anchor="middle">${v.toFixed(2)}</text>`;
-      return `${bar(d.lean, 0, '#4878d0')}${bar(d.floor, 32, '#ee854a')}<text x="${x + 30}" y="${bottom + 16}" font-size="13" text-anchor="middle">${d.id}</text>`;
+      const peer = d.peer === undefined ? '' : bar(d.peer, 64, '#6acc64');
+      return `${bar(d.lean, 0, '#4878d0')}${bar(d.floor, 32, '#ee854a')}${peer}<text x="${x + 30}" y="${bottom + 16}" font-size="13" text-anchor="middle">${d.id}</text>`;
     })
     .join('');
   const line = (v: number, label: string) =>
     `<line x1="${left}" x2="${width - 10}" y1="${scale(v)}" y2="${scale(v)}" stroke="#999" stroke-dasharray="4 3"/><text x="${left - 4}" y="${scale(v) + 4}" font-size="11" text-anchor="end">${label}</text>`;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">
 <rect width="100%" height="100%" fill="white"/>
-<text x="${left}" y="18" font-size="14">Throughput of ours as a fraction of lean (blue) and floor (orange)</text>
+<text x="${left}" y="18" font-size="14">Throughput of ours as a fraction of lean (blue), floor (orange) and PostGraphile (green)</text>
 ${line(1, '1.0')}${line(0.5, '0.5')}<line x1="${left}" x2="${width - 10}" y1="${bottom}" y2="${bottom}" stroke="black"/>
 ${bars}
 </svg>

@@ -10,7 +10,7 @@ import { relocationHomes } from '../src/db/embedded-placement.js';
 import { api, signUpUser, uniqueEmail } from './support/api.js';
 
 /** Not copied: the data, the history and build output (nothing the server needs to start). */
-const SKIPPED = new Set(['node_modules', '.data', '.git', 'dist', 'coverage', '.scratch']);
+const SKIPPED = new Set(['node_modules', '.data', '.git', 'dist', 'coverage', '.scratch', 'bench']);
 const IS_ROOT = process.getuid?.() === 0;
 
 interface Run {
