@@ -13,6 +13,8 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '200' },
     'pool-max': { type: 'string', default: '10' },
     users: { type: 'string', default: '50' },
+    // V8 flags for ours, e.g. `--max-old-space-size=160`, to try heap settings before the image ships them.
+    'node-options': { type: 'string', default: '' },
   },
 });
 const duration = Number(values.duration);
@@ -20,7 +22,7 @@ const connections = Number(values.connections);
 const poolMax = Number(values['pool-max']);
 
 const database = await benchDatabase('bench_load');
-const server = await startServerProcess(database.url, { DB_POOL_MAX: String(poolMax), BCRYPT_ROUNDS: '4', AUTH_RATE_LIMIT: '1000000', COST_RATE_LIMIT: '1000000000' }, 0);
+const server = await startServerProcess(database.url, { DB_POOL_MAX: String(poolMax), BCRYPT_ROUNDS: '4', AUTH_RATE_LIMIT: '1000000', COST_RATE_LIMIT: '1000000000', NODE_OPTIONS: values['node-options'] }, 0);
 const pid = server.child.pid!;
 
 const SIGN_UP = `mutation($input: SignUpInput!) { signUp(input: $input) { token } }`;
