@@ -107,7 +107,7 @@ interface Measurement {
 
 const withPeer = SCENARIOS.some((scenario) => scenario.peer);
 if (withPeer) await ensurePeerInstalled();
-const database = await benchDatabase('bench', { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' });
+const database = await benchDatabase('bench');
 // The rate limits are on, as in production, and high enough never to refuse: their cost is in the figures.
 const env = { JWT_SECRET: SECRET, DB_POOL_MAX: '10', AUTH_RATE_LIMIT: '1000000', COST_RATE_LIMIT: '1000000000' };
 const ours = await startServerProcess(database.url, env, 1);

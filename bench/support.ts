@@ -20,7 +20,10 @@ export async function benchDatabase(name: string, settings: Record<string, strin
   if (external) {
     admin = external;
   } else {
-    embedded = await startEmbeddedPostgres({ dataDir: join(PROJECT_ROOT, '.data', 'bench'), logger: quietLogger, settings });
+    // Every benchmark starts the shared cluster with pg_stat_statements, so that whichever started it (and may have
+    // left it running), `npm run bench` can count statements.
+    const statements = { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' };
+    embedded = await startEmbeddedPostgres({ dataDir: join(PROJECT_ROOT, '.data', 'bench'), logger: quietLogger, settings: { ...statements, ...settings } });
     admin = embedded.urlFor('postgres');
   }
   const client = new pg.Client({ connectionString: admin });
