@@ -2,6 +2,8 @@ import pg from 'pg';
 import { api, SIGN_UP, signUpUser, uniqueEmail } from './support/api.js';
 import { serverForTests } from './support/server.js';
 import { CREATE_TASK, TASK_FIELDS, type TaskView } from './support/tasks.js';
+import { waitFor } from './support/wait.js';
+import { lockWaiters } from './support/database.js';
 
 type User = Awaited<ReturnType<typeof signUpUser>>;
 
@@ -85,9 +87,9 @@ describe('concurrent writes on one task', () => {
       await holder.query('begin');
       await holder.query('select id from tasks where id = $1 for update', [createTask.id]);
       const complete = user.api.request<{ completeTask: TaskView }>(`mutation($id: ID!) { completeTask(id: $id) { ${TASK_FIELDS} } }`, { id: createTask.id });
-      await waitFor(async () => (await lockWaiters(holder)) === 1);
+      await waitFor(async () => (await lockWaiters(holder)) === 1, 5000);
       const start = user.api.request<{ updateTask: TaskView }>(`mutation($id: ID!) { updateTask(id: $id, input: { status: IN_PROGRESS }) { ${TASK_FIELDS} } }`, { id: createTask.id });
-      await waitFor(async () => (await lockWaiters(holder)) === 2);
+      await waitFor(async () => (await lockWaiters(holder)) === 2, 5000);
       await holder.query('commit');
       const [completed, started] = await Promise.all([complete, start]);
       expect(completed.errors).toBeUndefined();
@@ -100,20 +102,3 @@ describe('concurrent writes on one task', () => {
     expect(task).toEqual({ status: 'IN_PROGRESS', completedAt: null });
   });
 });
-
-/** Sessions waiting on a lock; the snapshot is cleared first, as the holder reads it inside its transaction. */
-async function lockWaiters(client: pg.Client): Promise<number> {
-  await client.query('select pg_stat_clear_snapshot()');
-  const { rows } = await client.query<{ n: number }>(
-    `select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()`,
-  );
-  return rows[0]!.n;
-}
-
-async function waitFor(condition: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}

@@ -3,16 +3,9 @@ import { OwnPostgres } from './support/own-postgres.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { seqOf, wsSession, type WsSession } from './support/subscriptions.js';
 import { createTask, UPDATE_TASK } from './support/tasks.js';
+import { waitFor } from './support/wait.js';
 
 type User = Awaited<ReturnType<typeof signUpUser>>;
-
-async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 /** Retries a write while the database is coming back (DATABASE_UNAVAILABLE), as a client would. */
 async function write(user: User, title: string, id: string): Promise<void> {
@@ -38,14 +31,20 @@ describe('the change feed when PostgreSQL restarts under open subscriptions', ()
     postgres?.destroy();
   });
 
-  it('reconnects, catches up from the log, and delivers everything once, in order', async () => {
+  /** A new user subscribed over WebSocket, with one task created and its change received. */
+  const subscribedWithOneChange = async (title: string) => {
     const user = await signUpUser(server.url);
     const session = wsSession(server.url, user.token);
     sessions.push(session);
     const received = session.subscribe();
     await waitFor(() => server.feed.size === 1);
-    const task = await createTask(user.api, { title: 'r0' });
+    const task = await createTask(user.api, { title });
     await received.take(1);
+    return { user, session, received, task };
+  };
+
+  it('reconnects, catches up from the log, and delivers everything once, in order', async () => {
+    const { user, received, task } = await subscribedWithOneChange('r0');
 
     postgres.stop();
     await postgres.restart();
@@ -60,13 +59,7 @@ describe('the change feed when PostgreSQL restarts under open subscriptions', ()
   });
 
   it('ends subscriptions with a retryable DATABASE_UNAVAILABLE when it cannot listen again in time; resuming loses nothing', async () => {
-    const user = await signUpUser(server.url);
-    const session = wsSession(server.url, user.token);
-    sessions.push(session);
-    const received = session.subscribe();
-    await waitFor(() => server.feed.size === 1);
-    const task = await createTask(user.api, { title: 'd0' });
-    await received.take(1);
+    const { user, session, received, task } = await subscribedWithOneChange('d0');
 
     postgres.stop();
     try {

@@ -5,16 +5,9 @@ import { spawnServer } from './support/process.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { seqOf, sseSubscribe, wsSession } from './support/subscriptions.js';
 import { createTask, UPDATE_TASK } from './support/tasks.js';
+import { waitFor } from './support/wait.js';
 
 const JWT_SECRET = 'a-shared-secret-of-the-instances-long-enough';
-
-async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 

@@ -8,18 +8,11 @@ import { TokenService } from '../src/modules/users/tokens.js';
 import { createLogger } from '../src/observability/logger.js';
 import { ChangeFeed, type FeedItem } from '../src/realtime/change-feed.js';
 import { ChangeListener } from '../src/realtime/change-listener.js';
+import { waitFor } from './support/wait.js';
 
 type User = Awaited<ReturnType<typeof signUpUser>>;
 
 const JWT_SECRET = 'a-test-secret-that-is-long-enough-for-hs256';
-
-async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 const kinds = (changes: ChangeView[]) => changes.map((change) => change.kind);
 

@@ -3,6 +3,8 @@ import { signUpUser } from './support/api.js';
 import { serverForTests } from './support/server.js';
 import { COMPLETE_TASK, CREATE_TASK, DELETE_TASK, UPDATE_TASK, createTask, type TaskView } from './support/tasks.js';
 import { changesAfter, decodeChangeCursor, encodeChangeCursor } from '../src/modules/tasks/task.changes.js';
+import { waitFor } from './support/wait.js';
+import { lockWaiters } from './support/database.js';
 
 type User = Awaited<ReturnType<typeof signUpUser>>;
 
@@ -76,7 +78,7 @@ describe('the task change log', () => {
       await holder.query('begin');
       await holder.query('insert into task_change_seqs (owner_id, seq) values ($1, 0)', [user.user.id]);
       const writes = Array.from({ length: 10 }, (_, i) => user.api.ok<{ createTask: TaskView }>(CREATE_TASK, { input: { title: `raced ${i}` } }));
-      await waitFor(async () => (await lockWaiters(holder)) === 10);
+      await waitFor(async () => (await lockWaiters(holder)) === 10, 5000);
       await holder.query('commit');
       // A reader polling while they commit must only ever see 1..k: a later seq never becomes visible before an earlier one.
       const visible = async () => (await t.db.query<{ seq: string }>('select seq from task_changes where owner_id = $1 order by seq', [user.user.id])).rows.map((row) => Number(row.seq));
@@ -127,20 +129,3 @@ describe('change cursors', () => {
     expect(() => decodeChangeCursor(cursor)).toThrow(expect.objectContaining({ extensions: { code: 'BAD_USER_INPUT', field: 'after' } }));
   });
 });
-
-/** Sessions waiting on a lock; the snapshot is cleared first, as the holder reads it inside its transaction. */
-async function lockWaiters(client: pg.Client): Promise<number> {
-  await client.query('select pg_stat_clear_snapshot()');
-  const { rows } = await client.query<{ n: number }>(
-    `select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()`,
-  );
-  return rows[0]!.n;
-}
-
-async function waitFor(condition: () => Promise<boolean>, timeoutMs = 5000, pollMs = 20): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('timed out waiting for the condition');
-    await new Promise((resolve) => setTimeout(resolve, pollMs));
-  }
-}

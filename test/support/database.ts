@@ -85,3 +85,12 @@ export async function openConnections(db: TestDatabase): Promise<number> {
   const { rows } = await adminQuery<{ database: string }>('show clients', [], console.toString());
   return rows.filter((row) => row.database === db.name).length;
 }
+
+/** Backends of this database waiting for a lock, as `client` sees them now (not from its cached snapshot). */
+export async function lockWaiters(client: pg.Client): Promise<number> {
+  await client.query('select pg_stat_clear_snapshot()');
+  const { rows } = await client.query<{ n: number }>(
+    `select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()`,
+  );
+  return rows[0]!.n;
+}
