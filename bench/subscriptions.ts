@@ -37,7 +37,7 @@ for (let i = 0; i < Math.ceil(count / perConnection); i++) {
 }
 const openSubscriptions = async () => {
   const text = await (await fetch(`${server.url}/metrics`)).text();
-  return Number(/^subscriptions_open\{transport="(?:websocket|sse)"\} (\d+)$/m.exec(text.split('\n').filter((line) => line.includes(sse ? '"sse"' : '"websocket"')).join('\n'))?.[1] ?? 0);
+  return Number(new RegExp(`^subscriptions_open\\{transport="${sse ? 'sse' : 'websocket'}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
 };
 /** After 10 s of quiet (V8's memory reducer collects by then): the RSS, and the heap in use as /metrics says. */
 const settle = async () => {

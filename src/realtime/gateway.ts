@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import {
   GraphQLError,
   NoSchemaIntrospectionCustomRule,
@@ -12,15 +12,14 @@ import {
   type ExecutionResult,
   type FormattedExecutionResult,
   type GraphQLFormattedError,
-  type GraphQLSchema,
 } from 'graphql';
-import type { Config } from '../config/config.js';
-import { createLoaders, type Context, type Loaders, type Services } from '../graphql/context.js';
+import { createLoaders, type Context, type Loaders } from '../graphql/context.js';
 import { ErrorCode, formatError, isClientError } from '../graphql/errors.js';
-import type { Guards } from '../guards/guards.js';
 import type { GraphQLParams } from '../guards/trusted-documents.js';
 import type { Logger } from '../observability/logger.js';
 import type { OpenOptions } from './change-feed.js';
+import type { AppDeps } from '../http/app.js';
+import { viewerFrom } from '../graphql/viewer.js';
 
 export interface Subscriber {
   userId: string;
@@ -28,16 +27,9 @@ export interface Subscriber {
   expiresAt: number;
 }
 
-export interface GatewayDeps {
-  config: Config;
-  logger: Logger;
-  orm: MikroORM;
-  schema: GraphQLSchema;
-  guards: Guards;
-  services: Services;
-}
+/** What the HTTP app is built from, but its metrics: the transports report those. */
+export type GatewayDeps = Omit<AppDeps, 'metrics'>;
 
-const BEARER = /^Bearer\s+(\S+)$/i;
 /** Validated subscription documents kept by their text. */
 const DOCUMENTS_KEPT = 100;
 
@@ -62,9 +54,8 @@ export class SubscriptionGateway {
 
   /** The subscriber a `Bearer` token names, if it is valid. */
   async subscriber(authorization: unknown): Promise<Subscriber | undefined> {
-    if (typeof authorization !== 'string') return undefined;
-    const token = BEARER.exec(authorization.trim())?.[1];
-    return token ? this.deps.services.tokens.verified(token) : undefined;
+    const viewer = await viewerFrom(typeof authorization === 'string' ? authorization : undefined, this.deps.services.tokens);
+    return viewer.kind === 'user' ? { userId: viewer.userId, expiresAt: viewer.expiresAt } : undefined;
   }
 
   /**
