@@ -1,8 +1,9 @@
-// `npm run bench:profile`: scenario B (a page of 20 tasks with every field and the owner) against our server as
-// production runs it (`node dist/src/main.js` from a production install) under --cpu-prof, then where the time
-// went: by package and by function (self time).
+// `npm run bench:profile [-- --scenario D]`: scenario B (a page of 20 tasks with every field and the owner), or D
+// (createTask), against our server as production runs it (`node dist/src/main.js` from a production install) under
+// --cpu-prof, then where the time went: by package and by function (self time).
 import 'reflect-metadata';
 import { spawn } from 'node:child_process';
+import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +14,8 @@ import { freePort } from '../src/db/embedded.js';
 import { benchDatabase, graphql, waitUntilReady } from './support.js';
 import { temporaryProductionInstall } from '../scripts/production-install.js';
 
+const { scenario } = parseArgs({ options: { scenario: { type: 'string', default: 'B' } } }).values;
+if (scenario !== 'B' && scenario !== 'D') throw new Error('--scenario is B or D');
 const FIELDS = 'id title description status priority tags dueDate completedAt isOverdue createdAt updatedAt owner { id email }';
 const database = await benchDatabase('bench_profile');
 const port = await freePort();
@@ -37,7 +40,9 @@ const result = await autocannon({
   duration: 10,
   method: 'POST',
   headers: { 'content-type': 'application/json', authorization: `Bearer ${signUp.token}` },
-  body: JSON.stringify({ query: `query Page { tasks(first: 20) { edges { node { ${FIELDS} } } } }` }),
+  body: JSON.stringify({
+    query: scenario === 'B' ? `query Page { tasks(first: 20) { edges { node { ${FIELDS} } } } }` : 'mutation Create { createTask(input: { title: "profiled" }) { id title status } }',
+  }),
 });
 child.kill('SIGTERM');
 await new Promise((resolve) => child.once('exit', resolve));
@@ -69,6 +74,6 @@ profile.samples.forEach((id, i) => {
 const top = (map: Map<string, number>, n: number) =>
   [...map].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, v]) => `| ${((v / total) * 100).toFixed(1)}% | ${k} |`).join('\n');
 process.stdout.write(
-  `Scenario B, 20 connections, 10 s: ${result.requests.average.toFixed(0)} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms; busy CPU ${(total / 1e6).toFixed(1)} s (profile: ${main[0]})\n\n` +
+  `Scenario ${scenario}, 20 connections, 10 s: ${result.requests.average.toFixed(0)} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms; busy CPU ${(total / 1e6).toFixed(1)} s (profile: ${main[0]})\n\n` +
     `| self time | package |\n| ---: | --- |\n${top(byPackage, 15)}\n\n| self time | function |\n| ---: | --- |\n${top(byFunction, 30)}\n`,
 );

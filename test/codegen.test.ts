@@ -9,6 +9,7 @@ import { CompleteTaskDocument, CreateTaskDocument, SignUpDocument } from '../exa
 import { PROJECT_ROOT } from '../src/config/app-version.js';
 import { uniqueEmail } from './support/api.js';
 import { serverForTests } from './support/server.js';
+import { cursorAt } from './support/subscriptions.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 
 describe('typed client operations (GraphQL Code Generator)', () => {
@@ -42,7 +43,7 @@ describe('typed client operations (GraphQL Code Generator)', () => {
         resync: () => {
           throw new Error('no resync expected');
         },
-      }, Buffer.from('c:0').toString('base64url'));
+      }, cursorAt(0, 0));
       const until = async (n: number) => {
         for (const deadline = Date.now() + 15_000; seen.length < n; await new Promise((resolve) => setTimeout(resolve, 25))) {
           if (Date.now() > deadline) throw new Error(`saw ${seen.length} of ${n} changes`);

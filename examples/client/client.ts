@@ -53,7 +53,7 @@ export async function firstOverduePage(url: string, email: string, password: str
 export type TaskChange = TaskChangesSubscription['taskChanges'];
 
 export interface TaskChangeHandlers {
-  /** Each committed change of the user's tasks, once, in commit order. */
+  /** Each committed change of the user's tasks, once; each task's changes in the order they committed. */
   change(change: TaskChange): void;
   /** The server's log no longer reaches back to our last cursor: refetch the list; changes continue from now. */
   resync(): void;

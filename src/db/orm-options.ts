@@ -85,8 +85,8 @@ export function ormOptions(config: Config, databaseUrl: string, logger: Logger, 
     clientUrl: databaseUrl,
     entities: [User, Task],
     // Created by migrations and written with SQL alone: the rate limits by rate-limiter-flexible, the task change
-    // log by the tasks feature (task.changes.ts); no entity maps them.
-    schemaGenerator: { skipTables: ['rate_limits', 'task_changes', 'task_change_seqs'] },
+    // log by the trigger on tasks (task.changes.ts); no entity maps them, nor the trigger.
+    schemaGenerator: { skipTables: ['rate_limits', 'task_changes', 'task_change_pruned'], ignoreTriggers: true },
     metadataProvider: ReflectMetadataProvider,
     extensions: [Migrator, SeedManager],
     forceUtcTimezone: true,

@@ -2,7 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { GraphQLError } from 'graphql';
 import type { Config } from '../config/config.js';
 import { databaseUnavailable, ErrorCode, rateLimited, resyncRequired, unauthenticated } from '../graphql/errors.js';
-import { changesAfter, feedStart, pruneChanges, type TaskChange } from '../modules/tasks/task.changes.js';
+import { announce, changesAfter, feedStart, ownersChangedSince, pruneChanges, type ChangePosition, type LogRead, type TaskChange } from '../modules/tasks/task.changes.js';
 import type { Logger } from '../observability/logger.js';
 import { ChangeListener } from './change-listener.js';
 
@@ -32,8 +32,8 @@ export interface FeedObserver {
 
 export interface OpenOptions {
   userId: string;
-  /** The seq to resume after, or null to start from now. */
-  after: number | null;
+  /** The position to resume after, or null to start from now. */
+  after: ChangePosition | null;
   /** When the subscriber's token expires: the subscription then ends with UNAUTHENTICATED. */
   expiresAt: number;
   /** Resolves when the transport can take another event (Server-Sent Events wait for the response to drain). */
@@ -45,6 +45,10 @@ export interface OpenOptions {
 const MAX_DELAY = 2 ** 31 - 1;
 /** The log is pruned at most this often, after writes through this instance. */
 const PRUNE_EVERY_MS = 5 * 60_000;
+/** While anyone subscribes, the log is swept this often for changes nobody announced (see CHANGES_CHANNEL). */
+const SWEEP_EVERY_MS = 1_000;
+/** Changes held back behind an older transaction are read again after this, doubling up to the sweep's period. */
+const HELD_BACK_RETRY_MS = 20;
 
 /**
  * One subscriber's view of one user's change log. It reads the log after the last change it read: lazily while
@@ -54,7 +58,9 @@ const PRUNE_EVERY_MS = 5 * 60_000;
  */
 class FeedSubscription implements AsyncIterableIterator<FeedItem> {
   readonly #queue: TaskChange[] = [];
-  #last = 0;
+  #last: ChangePosition = { xid: 0, id: 0 };
+  #heldBack: NodeJS.Timeout | undefined;
+  #heldBackMs = HELD_BACK_RETRY_MS;
   #started = false;
   #live = true;
   #dirty = true;
@@ -80,16 +86,15 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem> {
     return this.#done || this.#end !== undefined;
   }
 
-  /** Starts reading after `seq`, once the listener is in place. */
-  start(seq: number): void {
-    this.#last = seq;
+  /** Starts reading after `position`, once the listener is in place. */
+  start(position: ChangePosition): void {
+    this.#last = position;
     this.#started = true;
     this.#pump();
   }
 
-  /** A change with this seq committed (or, without one, anything may have). */
-  wake(seq?: number): void {
-    if (seq !== undefined && seq <= this.#last) return;
+  /** A change of this user may have committed. */
+  wake(): void {
     this.#dirty = true;
     this.#pump();
   }
@@ -143,6 +148,7 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem> {
 
   #release(): void {
     clearTimeout(this.#expiry);
+    clearTimeout(this.#heldBack);
     this.feed.unregister(this);
   }
 
@@ -163,16 +169,29 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem> {
     void this.#read().finally(() => (this.#reading = false));
   }
 
+  /** Committed changes wait behind an older transaction: read again shortly, then less and less often. */
+  #readAgainSoon(): void {
+    if (this.#heldBack) return;
+    this.#heldBack = setTimeout(() => {
+      this.#heldBack = undefined;
+      this.wake();
+    }, this.#heldBackMs);
+    this.#heldBack.unref();
+    this.#heldBackMs = Math.min(this.#heldBackMs * 2, SWEEP_EVERY_MS);
+  }
+
   async #read(): Promise<void> {
     const { batch, buffer } = this.feed.limits;
     try {
       while (this.#dirty && !this.#end && !this.#done && (this.#live || this.#queue.length === 0)) {
         this.#dirty = false;
-        const changes = await this.feed.read(this.userId, this.#last, batch);
+        const { changes, heldBack, pruned } = await this.feed.read(this.userId, this.#last, batch);
         if (this.#end || this.#done) return;
-        // Seqs have no gaps: a missing one was pruned between two batches of a replay.
-        if (changes.length > 0 && changes[0]!.seq !== this.#last + 1) return this.end(resyncRequired());
-        if (changes.length > 0) this.#last = changes.at(-1)!.seq;
+        // Pruned between two batches of a replay.
+        if (pruned) return this.end(resyncRequired());
+        if (changes.length > 0) this.#last = changes.at(-1)!.position;
+        if (heldBack) this.#readAgainSoon();
+        else this.#heldBackMs = HELD_BACK_RETRY_MS;
         this.#queue.push(...changes);
         // A full batch: more is waiting; read it when the consumer has taken this one.
         this.#live = changes.length < batch;
@@ -200,6 +219,11 @@ export class ChangeFeed {
   #lastPrune = 0;
   #pruning: Promise<void> | undefined;
   #closed = false;
+  readonly #announcing = new Set<string>();
+  #sweeper: NodeJS.Timeout | undefined;
+  #sweeping = false;
+  /** The horizon of the last sweep: whatever commits after it is at or above it. */
+  #swept = 0;
 
   constructor(
     private readonly orm: MikroORM,
@@ -209,9 +233,7 @@ export class ChangeFeed {
     readonly limits: FeedLimits = FEED_LIMITS,
   ) {
     this.#listener = new ChangeListener(config, directUrl, logger, {
-      change: (ownerId, seq) => {
-        for (const subscription of this.#byUser.get(ownerId) ?? []) subscription.wake(seq);
-      },
+      change: (ownerId) => this.#wake(ownerId),
       resumed: () => this.#each((subscription) => subscription.wake()),
       lost: () => this.#each((subscription) => subscription.end(databaseUnavailable())),
     });
@@ -237,6 +259,7 @@ export class ChangeFeed {
     const subscription = new FeedSubscription(userId, this, options);
     mine.add(subscription);
     this.#byUser.set(userId, mine);
+    this.#sweeper ??= setInterval(() => void this.#sweep(), SWEEP_EVERY_MS).unref();
     try {
       await this.#listener.ready().catch((error: unknown) => {
         this.logger.warn({ err: error }, 'cannot listen for task changes');
@@ -264,14 +287,18 @@ export class ChangeFeed {
       this.#count -= 1;
       subscription.options.observer?.closed();
     }
-    if (this.#byUser.size === 0) this.#listener.release();
+    if (this.#byUser.size === 0) {
+      this.#listener.release();
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+    }
   }
 
   /**
    * @internal The log after `after`. At most half the pool reads for subscriptions at once (a reconnect wakes
    * every subscription together; requests keep the other half); a failed read is tried twice more.
    */
-  async read(userId: string, after: number, limit: number): Promise<TaskChange[]> {
+  async read(userId: string, after: ChangePosition, limit: number): Promise<LogRead> {
     for (let attempt = 0; ; attempt++) {
       await this.#readSlot();
       try {
@@ -300,7 +327,46 @@ export class ChangeFeed {
     else this.#reading -= 1;
   }
 
-  /** After a commit through this instance, or a new subscription: prunes the log in the background when due. */
+  /**
+   * After a mutation of `ownerId`'s tasks committed through this instance: announces it to every instance's
+   * subscribers (one NOTIFY statement for the owners of a turn of the event loop, outside any transaction; see
+   * CHANGES_CHANNEL), and prunes the log when that is due.
+   */
+  committed(ownerId: string): void {
+    if (this.#announcing.size === 0) {
+      setImmediate(() => {
+        const owners = [...this.#announcing];
+        this.#announcing.clear();
+        announce(this.orm.em.fork(), owners).catch((error: unknown) =>
+          // The sweep delivers what an announcement failed to: a second later.
+          this.logger.warn({ err: error }, 'announcing task changes failed'),
+        );
+      });
+    }
+    this.#announcing.add(ownerId);
+    this.pruneIfDue();
+  }
+
+  #wake(ownerId: string): void {
+    for (const subscription of this.#byUser.get(ownerId) ?? []) subscription.wake();
+  }
+
+  /** Wakes the subscribers of every user with a change since the last sweep, announced or not. */
+  async #sweep(): Promise<void> {
+    if (this.#sweeping || this.#closed || this.#byUser.size === 0) return;
+    this.#sweeping = true;
+    try {
+      const { horizon, owners } = await ownersChangedSince(this.orm.em.fork(), [...this.#byUser.keys()], this.#swept);
+      this.#swept = horizon;
+      for (const owner of owners) this.#wake(owner);
+    } catch (error) {
+      this.logger.debug({ err: error }, 'sweeping the change log failed');
+    } finally {
+      this.#sweeping = false;
+    }
+  }
+
+  /** After a new subscription or a commit: prunes the log in the background when due. */
   pruneIfDue(): void {
     if (this.#pruneDue()) void this.prune().catch((error: unknown) => this.logger.warn({ err: error }, 'pruning the change log failed'));
   }
@@ -319,6 +385,7 @@ export class ChangeFeed {
   /** Ends every subscription (their transports close first) and stops listening. */
   async close(): Promise<void> {
     this.#closed = true;
+    clearInterval(this.#sweeper);
     await Promise.all([...this.#byUser.values()].flatMap((set) => [...set].map((subscription) => subscription.return())));
     await this.#listener.stop();
     await this.#pruning?.catch(() => undefined);

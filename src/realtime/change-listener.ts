@@ -5,8 +5,8 @@ import { CHANGES_CHANNEL } from '../modules/tasks/task.changes.js';
 import type { Logger } from '../observability/logger.js';
 
 export interface ListenerEvents {
-  /** A change of `ownerId`'s tasks with this seq has committed. */
-  change(ownerId: string, seq: number): void;
+  /** A change of `ownerId`'s tasks has committed. */
+  change(ownerId: string): void;
   /** Listening again after a break: anything may have committed meanwhile. */
   resumed(): void;
   /** The connection broke and could not be made again in time: subscribers must resume on their own. */
@@ -113,9 +113,7 @@ export class ChangeListener {
       client.on('error', (error) => this.#broke(client, error));
       client.on('end', () => this.#broke(client, new Error('connection ended')));
       client.on('notification', ({ channel, payload }) => {
-        if (channel !== CHANGES_CHANNEL || !payload) return;
-        const [ownerId, seq] = payload.split(':');
-        if (ownerId && seq) this.events.change(ownerId, Number(seq));
+        if (channel === CHANGES_CHANNEL && payload) this.events.change(payload);
       });
       try {
         await client.connect();

@@ -151,5 +151,15 @@ export function sseSubscribe(serverUrl: string, token: string | undefined, varia
   return { received, close: () => { dispose(); client.dispose(); } };
 }
 
-/** The seq behind a change cursor (test-side decoding of what the server issues). */
-export const seqOf = (cursor: string) => Number(Buffer.from(cursor, 'base64url').toString().slice(2));
+/** A change cursor at this position (test-side encoding of what the server issues: `p:<xid>:<id>`). */
+export const cursorAt = (xid: number | string, id: number | string) => Buffer.from(`p:${xid}:${id}`).toString('base64url');
+
+const positionOf = (cursor: string) => Buffer.from(cursor, 'base64url').toString().split(':').slice(1).map(BigInt) as [bigint, bigint];
+
+/** Each change's cursor is past the one before it, as the feed issues them. */
+export const inOrder = (changes: ChangeView[]) =>
+  changes.every((change, i) => {
+    if (i === 0) return true;
+    const [[xid, id], [previousXid, previousId]] = [positionOf(change.cursor), positionOf(changes[i - 1]!.cursor)];
+    return xid > previousXid || (xid === previousXid && id > previousId);
+  });

@@ -41,7 +41,8 @@ export class TaskFeedResolver {
   @Cost({ sql: 2 })
   @Subscription(() => TaskChangeEvent, {
     description:
-      'Every committed change of the signed-in user’s own tasks, in commit order, each exactly once. With `after`: ' +
+      'Every committed change of the signed-in user’s own tasks, each exactly once, and the changes of each task in ' +
+      'the order they committed (changes to different tasks may arrive in another order). With `after`: ' +
       'first the changes after that cursor, then live ones, with no gap and no duplicate.',
     subscribe: ({ args, context }) => openFeed(context as Context, (args as { after?: string | null }).after),
   })
@@ -52,7 +53,7 @@ export class TaskFeedResolver {
     @Ctx() _context: Context,
   ): TaskChangeEvent {
     if (item.end) throw item.end;
-    const { seq, kind, taskId, task, at } = item.change;
-    return { cursor: encodeChangeCursor(seq), kind, taskId, task, at };
+    const { position, kind, taskId, task, at } = item.change;
+    return { cursor: encodeChangeCursor(position), kind, taskId, task, at };
   }
 }

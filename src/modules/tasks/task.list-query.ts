@@ -32,7 +32,7 @@ const TASK_COLUMNS = [
 export const DEFAULT_ORDER: TaskOrder = { field: TaskOrderField.CREATED_AT, direction: SortDirection.DESC };
 
 /** A PostgreSQL array literal; MikroORM inlines parameters, and would spread a JavaScript array into a list. */
-function textArray(values: readonly string[]): string {
+export function textArray(values: readonly string[]): string {
   return `{${values.map((v) => `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(',')}}`;
 }
 

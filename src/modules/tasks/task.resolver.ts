@@ -16,8 +16,8 @@ const tasksOf = (context: Context) => new TaskService(context.em, requireUserId(
 async function mutate<T>(context: Context, work: (tasks: TaskService) => T | Promise<T>): Promise<T> {
   const owner = requireUserId(context);
   const result = await inTransaction(context.em, async (em) => work(new TaskService(em, owner)));
-  // The change is logged: a good moment to prune the log, in the background, when that is due.
-  context.services.feed.pruneIfDue();
+  // Committed, and logged by the database (see task.changes.ts): announce it to the subscribers.
+  context.services.feed.committed(owner);
   return result;
 }
 

@@ -6,7 +6,6 @@ import { decodeCursor, encodeCursor, positionOf } from './task.cursor.js';
 import { countQuery, DEFAULT_ORDER, listQuery } from './task.list-query.js';
 import { checkDate, checkPageSize, isUuid, normalizeDescription, normalizeTags, normalizeTitle } from './task.rules.js';
 import { taskRecord, type TaskRow } from './task.record.js';
-import { recordChange, TaskChangeKind } from './task.changes.js';
 import type { CreateTaskInput, TaskConnection, TaskFilter, TaskOrder, UpdateTaskInput } from './task.types.js';
 
 export interface ListArgs {
@@ -15,6 +14,9 @@ export interface ListArgs {
   first: number;
   after?: string | null;
 }
+
+/** The first key of the advisory locks writers of one task queue on ("task" in ASCII). */
+const TASK_WRITERS_LOCK = 0x7461736b;
 
 /** `completedAt` follows the status: set when a task becomes COMPLETED, cleared when it leaves it. */
 function setStatus(task: Task, status: TaskStatus, now = new Date()): void {
@@ -41,9 +43,16 @@ export class TaskService {
   /**
    * The task to change, locked until the transaction ends: a concurrent change waits and then reads the row as
    * committed, so that every write starts from the current row (`completedAt` always follows `status`).
+   *
+   * Writers of one task first queue on an advisory lock of its id, which they take before they have a
+   * transaction id: the change log orders changes by transaction id (task.changes.ts), and a writer that
+   * waited on the row lock itself may already have been given one (PostgreSQL assigns it to lock a row that an
+   * open transaction has updated), which would order its change before the one it waited for.
    */
   async get(id: string): Promise<Task> {
-    const task = isUuid(id) ? await this.em.findOne(Task, { id, owner: this.ownerId }, { lockMode: LockMode.PESSIMISTIC_WRITE }) : null;
+    if (!isUuid(id)) throw notFound('No such task');
+    await this.em.execute('select pg_advisory_xact_lock(?, hashtext(?))', [TASK_WRITERS_LOCK, id]);
+    const task = await this.em.findOne(Task, { id, owner: this.ownerId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
     if (!task) throw notFound('No such task');
     return task;
   }
@@ -58,7 +67,7 @@ export class TaskService {
       owner: this.ownerId,
     });
     setStatus(task, input.status ?? TaskStatus.PENDING);
-    await this.flushWithChange(TaskChangeKind.CREATED, task.id);
+    await this.em.flush();
     return task;
   }
 
@@ -76,32 +85,22 @@ export class TaskService {
     if (input.priority) task.priority = input.priority;
     if (input.dueDate !== undefined) task.dueDate = input.dueDate;
     if (input.status) setStatus(task, input.status);
-    await this.flushWithChange(TaskChangeKind.UPDATED, task.id);
+    await this.em.flush();
     return task;
   }
 
   async complete(id: string): Promise<Task> {
     const task = await this.get(id);
     setStatus(task, TaskStatus.COMPLETED);
-    await this.flushWithChange(TaskChangeKind.UPDATED, task.id);
+    await this.em.flush();
     return task;
   }
 
   async delete(id: string): Promise<string> {
     const task = await this.get(id);
     this.em.remove(task);
-    await this.flushWithChange(TaskChangeKind.DELETED, task.id);
-    return task.id;
-  }
-
-  /**
-   * Writes the task, then logs the change (see task.changes.ts) in the same transaction. Last, so that the
-   * owner's counter row stays locked only until the commit that follows. A mutation logs its change even when
-   * it left every field as it was: it held the row and answered with the task as committed.
-   */
-  private async flushWithChange(kind: TaskChangeKind, taskId: string): Promise<void> {
     await this.em.flush();
-    await recordChange(this.em, this.ownerId, kind, taskId);
+    return task.id;
   }
 
   /** A page in keyset order; the total is a separate query, run only if asked for. */
