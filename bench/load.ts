@@ -5,7 +5,7 @@ import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { benchDatabase, connectionsTo, graphql, mb, rssOf, startServerProcess } from './support.js';
+import { benchDatabase, connectionsTo, graphql, IMAGE_NODE_OPTIONS, mb, rssOf, startServerProcess } from './support.js';
 
 const { values } = parseArgs({
   options: {
@@ -13,8 +13,8 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '200' },
     'pool-max': { type: 'string', default: '10' },
     users: { type: 'string', default: '50' },
-    // V8 flags for ours, e.g. `--max-old-space-size=160`, to try heap settings before the image ships them.
-    'node-options': { type: 'string', default: '' },
+    // V8 flags for ours, to try heap settings before the image ships them; by default the image's own.
+    'node-options': { type: 'string', default: IMAGE_NODE_OPTIONS },
   },
 });
 const duration = Number(values.duration);

@@ -48,8 +48,11 @@ export interface ServerProcess {
  */
 export async function startServerProcess(databaseUrl: string, env: Record<string, string> = {}, cpu?: number): Promise<ServerProcess> {
   const install = await temporaryProductionInstall();
-  return startNode(['dist/src/main.js'], install, databaseUrl, env, cpu);
+  return startNode(['dist/src/main.js'], install, databaseUrl, { NODE_OPTIONS: IMAGE_NODE_OPTIONS, ...env }, cpu);
 }
+
+/** The V8 heap settings the image ships (`ENV NODE_OPTIONS` in the Dockerfile), which ours runs with by default. */
+export const IMAGE_NODE_OPTIONS = /^ENV NODE_OPTIONS="([^"]*)"$/m.exec(readFileSync(join(PROJECT_ROOT, 'Dockerfile'), 'utf8'))?.[1] ?? '';
 
 /** A TypeScript entry point of the project (a baseline) in its own process, configured like the server. */
 export function startScript(script: string, databaseUrl: string, env: Record<string, string> = {}, cpu?: number): Promise<ServerProcess> {

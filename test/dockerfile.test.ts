@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DockerfileParser, type Instruction } from 'dockerfile-ast';
@@ -55,5 +56,20 @@ describe('the Dockerfile', () => {
     // Everything is ignored but what the build copies: no .env, no .data, no node_modules, no .git.
     expect(ignore).toContain('*');
     expect(ignore.filter((line) => line.startsWith('!'))).toEqual(['!package.json', '!package-lock.json', '!tsconfig.json', '!tsconfig.build.json', '!mikro-orm.config.ts', '!src/']);
+  });
+
+  it('ships the V8 heap settings the manifests and the benchmarks use, in a form Node accepts from NODE_OPTIONS', () => {
+    const env = keyword(runtime, 'ENV').map((instruction) => instruction.getArgumentsContent() ?? '');
+    const shipped = env.map((content) => /^NODE_OPTIONS="([^"]+)"$/.exec(content)?.[1]).find(Boolean);
+    expect(shipped).toMatch(/--max-old-space-size=\d+/);
+    expect(shipped).toMatch(/--max-semi-space-size=\d+/);
+    const manifest = readFileSync(join(PROJECT_ROOT, 'deploy/kubernetes/deployment.yaml'), 'utf8');
+    expect(/- name: NODE_OPTIONS\n\s+value: (.+)/.exec(manifest)?.[1]).toBe(shipped);
+    const node = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(require("v8").getHeapStatistics().heap_size_limit))'], {
+      env: { ...process.env, NODE_OPTIONS: shipped },
+      encoding: 'utf8',
+    });
+    expect(node.status).toBe(0);
+    expect(Number(node.stdout)).toBeLessThan(512 * 2 ** 20);
   });
 });

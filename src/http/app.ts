@@ -18,6 +18,7 @@ import { healthRoutes } from '../health/health.routes.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { graphqlCors, securityHeaders } from './browser-policy.js';
+import { admission } from './admission.js';
 import { httpErrors } from './http-errors.js';
 import { requestLogger } from './request-logger.js';
 import { SubscriptionGateway } from '../realtime/gateway.js';
@@ -92,6 +93,9 @@ export async function createHttpApp({ config, logger, orm, schema, guards, servi
     '/graphql',
     ...graphqlCors(config),
     express.json({ limit: config.bodyLimitBytes }),
+    // Twice the pool: enough to keep every connection busy; the rest of a burst waits with its body only, for up
+    // to a second.
+    admission(2 * config.db.max, 1000),
     guards.http(),
     expressMiddleware(apollo, {
       context: async ({ req, res }) => {

@@ -220,6 +220,7 @@ export class ChangeFeed {
   #pruning: Promise<void> | undefined;
   #closed = false;
   readonly #announcing = new Set<string>();
+  readonly #announcements = new Set<Promise<void>>();
   #sweeper: NodeJS.Timeout | undefined;
   #sweeping = false;
   /** The horizon of the last sweep: whatever commits after it is at or above it. */
@@ -333,18 +334,24 @@ export class ChangeFeed {
    * CHANGES_CHANNEL), and prunes the log when that is due.
    */
   committed(ownerId: string): void {
-    if (this.#announcing.size === 0) {
-      setImmediate(() => {
-        const owners = [...this.#announcing];
-        this.#announcing.clear();
-        announce(this.orm.em.fork(), owners).catch((error: unknown) =>
-          // The sweep delivers what an announcement failed to: a second later.
-          this.logger.warn({ err: error }, 'announcing task changes failed'),
-        );
-      });
-    }
+    if (this.#closed) return;
+    if (this.#announcing.size === 0) setImmediate(() => void this.#announce());
     this.#announcing.add(ownerId);
     this.pruneIfDue();
+  }
+
+  /** Sends what is waiting to be announced; resolves when every announcement sent so far has been answered. */
+  #announce(): Promise<void> {
+    if (this.#announcing.size > 0) {
+      const owners = [...this.#announcing];
+      this.#announcing.clear();
+      const sent: Promise<void> = announce(this.orm.em.fork(), owners)
+        // The sweep delivers what an announcement failed to: a second later.
+        .catch((error: unknown) => this.logger.warn({ err: error }, 'announcing task changes failed'))
+        .finally(() => this.#announcements.delete(sent));
+      this.#announcements.add(sent);
+    }
+    return Promise.all(this.#announcements).then(() => undefined);
   }
 
   #wake(ownerId: string): void {
@@ -368,7 +375,7 @@ export class ChangeFeed {
 
   /** After a new subscription or a commit: prunes the log in the background when due. */
   pruneIfDue(): void {
-    if (this.#pruneDue()) void this.prune().catch((error: unknown) => this.logger.warn({ err: error }, 'pruning the change log failed'));
+    if (!this.#closed && this.#pruneDue()) void this.prune().catch((error: unknown) => this.logger.warn({ err: error }, 'pruning the change log failed'));
   }
 
   /** Deletes the changes past the retention (one run at a time per instance). */
@@ -386,6 +393,8 @@ export class ChangeFeed {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#sweeper);
+    // The changes of the last requests are announced before the ORM closes.
+    await this.#announce();
     await Promise.all([...this.#byUser.values()].flatMap((set) => [...set].map((subscription) => subscription.return())));
     await this.#listener.stop();
     await this.#pruning?.catch(() => undefined);
