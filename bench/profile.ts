@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { PROJECT_ROOT } from '../src/config/app-version.js';
 import { freePort } from '../src/db/embedded.js';
-import { benchDatabase, graphql, waitUntilReady } from './support.js';
+import { benchDatabase, graphql, IMAGE_NODE_OPTIONS, waitUntilReady } from './support.js';
 import { temporaryProductionInstall } from '../scripts/production-install.js';
 
 const { scenario } = parseArgs({ options: { scenario: { type: 'string', default: 'B' } } }).values;
@@ -23,7 +23,7 @@ const dir = mkdtempSync(join(tmpdir(), 'todo-profile-'));
 const install = await temporaryProductionInstall();
 const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, 'dist/src/main.js'], {
   cwd: install,
-  env: { ...process.env, NODE_OPTIONS: '', NODE_ENV: 'production', DATABASE_URL: database.url, JWT_SECRET: randomBytes(24).toString('hex'), LOG_LEVEL: 'warn', PORT: String(port), AUTH_RATE_LIMIT: '1000000', COST_RATE_LIMIT: '1000000000' },
+  env: { ...process.env, NODE_OPTIONS: IMAGE_NODE_OPTIONS, NODE_ENV: 'production', DATABASE_URL: database.url, JWT_SECRET: randomBytes(24).toString('hex'), LOG_LEVEL: 'warn', PORT: String(port), AUTH_RATE_LIMIT: '1000000', COST_RATE_LIMIT: '1000000000' },
   stdio: 'ignore',
 });
 const url = `http://127.0.0.1:${port}`;

@@ -11,9 +11,9 @@ export enum TaskChangeKind {
 
 /**
  * A place in the change log: after every change of a transaction below `xid`, and after the changes of
- * transaction `xid` up to `id`. Changes are ordered by (xid, id): for one task that is commit order (a write
- * first locks the task's row, and a transaction gets its id when it first writes, so the second writer of a
- * row gets the larger id); changes to different tasks may be delivered in another order than they committed.
+ * transaction `xid` up to `id`. Changes are ordered by (xid, id): for one task that is commit order, because
+ * its writers queue on an advisory lock before they have a transaction id (TaskService.get); changes to
+ * different tasks may be delivered in another order than they committed.
  */
 export interface ChangePosition {
   xid: number;
@@ -35,7 +35,7 @@ export interface TaskChange {
  * The channel a committed change is announced on, with the owner's id as its payload. The writing transaction
  * does not announce it: PostgreSQL serialises the commits of every transaction that notifies, cluster-wide
  * (measured with pgbench on this machine, ten clients inserting: 2,670 transactions per second without NOTIFY,
- * 970 with it). The server announces after the commit instead (ChangeFeed.announce), and subscribers also sweep
+ * 970 with it). The server announces after the commit instead (ChangeFeed.committed), and subscribers also sweep
  * the log every second, so a change written by anything else, or whose announcement was lost, still arrives.
  */
 export const CHANGES_CHANNEL = 'task_changes';
@@ -45,6 +45,10 @@ const epochMs = (column: string) => `(extract(epoch from ${column}) * 1000)::flo
 const xidNumber = (expression: string) => `${expression}::text::int8`;
 /** Every transaction below it has ended; every one that ends later is at or above it. */
 const HORIZON = xidNumber('pg_snapshot_xmin(pg_current_snapshot())');
+
+/** The last position pruning deleted of an owner's changes, from the columns of task_change_pruned. */
+const prunedThrough = (row: { pruned_xid: string | null; pruned_id: string | null }): ChangePosition | null =>
+  row.pruned_xid === null ? null : { xid: Number(row.pruned_xid), id: Number(row.pruned_id) };
 
 type ChangeRow = Pick<TaskRow, 'owner_id' | 'owner_email' | 'owner_name' | 'owner_created_at' | 'owner_updated_at'> & {
   horizon: string;
@@ -84,7 +88,8 @@ export async function changesAfter(em: EntityManager, ownerId: string, position:
   );
   const first = rows[0]!;
   const horizon = Number(first.horizon);
-  const pruned = first.pruned_xid !== null && isAfter({ xid: Number(first.pruned_xid), id: Number(first.pruned_id) }, position);
+  const lastPruned = prunedThrough(first);
+  const pruned = lastPruned !== null && isAfter(lastPruned, position);
   const changes: TaskChange[] = [];
   let heldBack = false;
   for (const { xid, id, kind, task_id, at, task, ...owner } of rows) {
@@ -119,7 +124,7 @@ export async function feedStart(em: EntityManager, ownerId: string, after: Chang
      from (select 1) one left join task_change_pruned p on p.owner_id = ?::uuid`,
     [retentionHours, ownerId, String(after?.xid ?? 0), after?.id ?? 0, ownerId],
   );
-  const lastPruned = row!.pruned_xid === null ? null : { xid: Number(row!.pruned_xid), id: Number(row!.pruned_id) };
+  const lastPruned = prunedThrough(row!);
   if (after === null) {
     const now = { xid: Number(row!.horizon), id: 0 };
     // Past anything pruned, even with a transaction open for longer than the retention holding the horizon back.
