@@ -7,7 +7,7 @@ export enum HealthStatus {
 }
 registerEnumType(HealthStatus, { name: 'HealthStatus' });
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class PoolStats {
   @Field(() => Int) max!: number;
   @Field(() => Int) total!: number;
@@ -15,7 +15,7 @@ export class PoolStats {
   @Field(() => Int) waiting!: number;
 }
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class DatabaseHealth {
   @Field() connected!: boolean;
   @Field(() => Float, { nullable: true, description: 'Round trip of the probe query' }) latencyMs!: number | null;
@@ -25,7 +25,7 @@ export class DatabaseHealth {
   @Field(() => PoolStats) pool!: PoolStats;
 }
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class MigrationHealth {
   @Field() upToDate!: boolean;
   @Field(() => Int) applied!: number;
@@ -33,7 +33,7 @@ export class MigrationHealth {
   @Field(() => String, { nullable: true, description: 'Name of the newest applied migration' }) latest!: string | null;
 }
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class Health {
   @Field(() => HealthStatus) status!: HealthStatus;
   @Field() version!: string;

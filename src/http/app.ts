@@ -10,6 +10,7 @@ import type { GraphQLSchema } from 'graphql';
 import type { Config } from '../config/config.js';
 import { createLoaders, type Context, type Services } from '../graphql/context.js';
 import { formatError } from '../graphql/errors.js';
+import { compiledExecution } from '../graphql/compiled-executor.js';
 import { InflightOperations } from '../graphql/inflight.plugin.js';
 import { loggingPlugin } from '../graphql/logging.plugin.js';
 import type { Guards } from '../guards/guards.js';
@@ -51,7 +52,7 @@ export async function createHttpApp({ config, logger, orm, schema, guards, servi
   const inflight = new InflightOperations();
 
   const apollo = new ApolloServer<Context>({
-    schema,
+    gateway: compiledExecution(schema),
     introspection: !production,
     // main.ts owns the signals: it drains Apollo, then closes the ORM and the embedded database, then exits 0.
     stopOnTerminationSignals: false,

@@ -8,7 +8,7 @@ import { TaskPriority, TaskStatus } from './task.enums.js';
 import { DESCRIPTION_MAX, TAGS_MAX, TITLE_MAX } from './task.rules.js';
 
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 @Entity({ tableName: 'tasks' })
 @Index({ name: 'tasks_owner_status_idx', properties: ['owner', 'status'] })
 @Index({ name: 'tasks_owner_priority_idx', properties: ['owner', 'priority'] })

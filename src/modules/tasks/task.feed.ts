@@ -10,7 +10,7 @@ import { registerEnumType } from 'type-graphql';
 
 registerEnumType(TaskChangeKind, { name: 'TaskChangeKind' });
 
-@ObjectType('TaskChange')
+@ObjectType('TaskChange', { simpleResolvers: true })
 export class TaskChangeEvent {
   @Field({ description: 'Resume point: pass it as `after` to continue right after this change' })
   cursor!: string;

@@ -56,7 +56,7 @@ export class UpdateTaskInput {
   @Field(() => Date, { nullable: true }) dueDate?: Date | null;
 }
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class PageInfo {
   @Field() hasNextPage!: boolean;
   @Field() hasPreviousPage!: boolean;
@@ -64,13 +64,13 @@ export class PageInfo {
   @Field(() => String, { nullable: true }) endCursor!: string | null;
 }
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class TaskEdge {
   @Field() cursor!: string;
   @Field(() => Task) node!: TaskRecord;
 }
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class TaskConnection {
   @Field(() => [TaskEdge]) edges!: TaskEdge[];
   @Field(() => PageInfo) pageInfo!: PageInfo;

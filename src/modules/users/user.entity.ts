@@ -2,7 +2,7 @@ import { Check, Entity, Property } from '@mikro-orm/decorators/legacy';
 import { Field, ObjectType } from 'type-graphql';
 import { BaseEntity } from '../../db/base.entity.js';
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 @Entity({ tableName: 'users' })
 @Check({ name: 'users_email_normalised', expression: 'email = lower(btrim(email))' })
 export class User extends BaseEntity<'name'> {

@@ -8,7 +8,7 @@ export class SignUpInput {
   @Field(() => String, { nullable: true }) name?: string | null;
 }
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class AuthPayload {
   @Field() token!: string;
   @Field() expiresAt!: Date;
