@@ -81,6 +81,8 @@ export async function createHttpApp({ config, logger, orm, schema, guards, servi
   const eventStreams = serverSentEventsTransport(gateway, metrics);
 
   app.disable('x-powered-by');
+  // No ETag: hashing every GraphQL answer for a conditional GET nobody makes.
+  app.set('etag', false);
   // req.ip: the socket's address, or the entry TRUST_PROXY hops back in X-Forwarded-For.
   app.set('trust proxy', config.trustProxy);
   app.use(securityHeaders(config));
