@@ -5,7 +5,7 @@ import { TaskPriority, TaskStatus } from './task.enums.js';
 import { decodeCursor, encodeCursor, positionOf } from './task.cursor.js';
 import { countQuery, DEFAULT_ORDER, listQuery } from './task.list-query.js';
 import { checkDate, checkPageSize, isUuid, normalizeDescription, normalizeTags, normalizeTitle } from './task.rules.js';
-import { taskRecord, type TaskRow } from './task.record.js';
+import { taskRecord, type TaskRecord, type TaskRow } from './task.record.js';
 import type { CreateTaskInput, TaskConnection, TaskFilter, TaskOrder, UpdateTaskInput } from './task.types.js';
 
 export interface ListArgs {
@@ -111,20 +111,35 @@ export class TaskService {
     const query = listQuery(this.ownerId, filter, order, position, limit + 1);
     const counting = countQuery(this.ownerId, filter);
     const rows = await this.em.getConnection().execute<TaskRow[]>(query.sql, query.params);
-    const tasks = rows.slice(0, limit).map(taskRecord);
-    const edges = tasks.map((node) => ({ node, cursor: encodeCursor(positionOf(node, order.field), order.direction) }));
+    const edges = rows.slice(0, limit).map((row) => new Edge(taskRecord(row), order));
     return {
       edges,
       pageInfo: {
         hasNextPage: rows.length > limit,
         hasPreviousPage: position !== null,
-        startCursor: edges[0]?.cursor ?? null,
-        endCursor: edges.at(-1)?.cursor ?? null,
+        get startCursor() {
+          return edges[0]?.cursor ?? null;
+        },
+        get endCursor() {
+          return edges.at(-1)?.cursor ?? null;
+        },
       },
       countTotal: async () => {
         const [row] = await this.em.getConnection().execute<{ total: number }[]>(counting.sql, counting.params);
         return row!.total;
       },
     };
+  }
+}
+
+/** An edge of a page, whose cursor is encoded only if the client selects it (most pages never read one). */
+class Edge {
+  constructor(
+    readonly node: TaskRecord,
+    private readonly order: TaskOrder,
+  ) {}
+
+  get cursor(): string {
+    return encodeCursor(positionOf(this.node, this.order.field), this.order.direction);
   }
 }
