@@ -65,7 +65,7 @@ describe('compiled execution', () => {
     expect(body.errors).toEqual([expect.objectContaining({ path: ['tasks'], locations: [{ line: 1, column: 16 }], extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) })]);
   });
 
-  it('reports an error in a mutation the same way, and writes nothing', async () => {
+  it('reports an error in a mutation (run by graphql-js) the same way, and writes nothing', async () => {
     const { body } = await sameEveryTime('mutation Missing { updateTask(id: "00000000-0000-4000-8000-000000000000", input: { title: "x" }) { id } }');
     expect(body.errors?.map((error) => [error.extensions.code, error.path])).toEqual([['NOT_FOUND', ['updateTask']]]);
     expect((await t.db.query(`select 1 from tasks where title = 'x'`)).rowCount).toBe(0);
