@@ -1,3 +1,4 @@
+import { maskedSource } from '../src/graphql/compiled-executor.js';
 import { signUpUser } from './support/api.js';
 import { serverForTests } from './support/server.js';
 import { createTask, TASK_FIELDS } from './support/tasks.js';
@@ -69,5 +70,13 @@ describe('compiled execution', () => {
     const { body } = await sameEveryTime('mutation Missing { updateTask(id: "00000000-0000-4000-8000-000000000000", input: { title: "x" }) { id } }');
     expect(body.errors?.map((error) => [error.extensions.code, error.path])).toEqual([['NOT_FOUND', ['updateTask']]]);
     expect((await t.db.query(`select 1 from tasks where title = 'x'`)).rowCount).toBe(0);
+  });
+});
+
+describe('the compiled run’s trace of a document', () => {
+  it('keeps the tokens and masks every literal and comment', () => {
+    expect(maskedSource('query Q($a: Int = 5) { tasks(first: 10, filter: { search: "secret" }) { edges { node { id } } } } # secret\n{ x(y: """secret""", z: 1.5) }')).toBe(
+      'query Q ( $ a : Int = * ) { tasks ( first : * filter : { search : * } ) { edges { node { id } } } } { x ( y : * z : * ) }',
+    );
   });
 });

@@ -150,6 +150,7 @@ describe('traces', () => {
     expect(trace.some((span) => span.scope === '@opentelemetry/instrumentation-express' && span.name === 'middleware - jsonParser')).toBe(true);
     const operation = trace.find((span) => span.name === 'query TaskPage')!;
     expect(operation.attributes).toMatchObject({ 'graphql.operation.name': 'TaskPage', 'graphql.operation.type': 'query' });
+    expect(operation.attributes['graphql.source']).toMatch(/^query TaskPage /);
     expect(ancestors(operation)).toContain(root);
     const statements = trace.filter((span) => isDb(span) && ancestors(span).includes(operation));
     expect(statements.length).toBeGreaterThan(0);

@@ -1,6 +1,6 @@
 import type { GatewayExecutor, GatewayInterface } from '@apollo/server-gateway-interface';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
-import { execute, getVariableValues, GraphQLError, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import { execute, getVariableValues, GraphQLError, Lexer, Source, TokenKind, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 
 /** A document's state: seen once (`'seen'`), compiled, or refused by the compiler (`'graphql-js'`). */
@@ -46,9 +46,11 @@ export function compiledExecution(schema: GraphQLSchema, capacity = 500): Gatewa
       const coerced = getVariableValues(schema, operation.variableDefinitions, request.variables ?? {}, { maxErrors: 50 });
       if (coerced.errors) return { errors: coerced.errors };
     }
-    // The span graphql-js's instrumentation makes for `execute`, made here for the compiled run.
+    // The span graphql-js's instrumentation makes for `execute`, made here for the compiled run, with the document's
+    // literals masked as the instrumentation masks them.
     const name = operation.name ? `${operation.operation} ${operation.name.value}` : operation.operation;
     return tracer.startActiveSpan(name, { attributes: { 'graphql.operation.type': operation.operation, ...(operation.name ? { 'graphql.operation.name': operation.name.value } : {}) } }, async (span) => {
+      if (span.isRecording()) span.setAttribute('graphql.source', maskedSource(request.query ?? ''));
       try {
         const result: ExecutionResult = await entry.query(undefined, context, request.variables ?? {});
         if (result.errors) span.setStatus({ code: SpanStatusCode.ERROR });
@@ -75,4 +77,16 @@ export function compiledExecution(schema: GraphQLSchema, capacity = 500): Gatewa
 function upstreamError(error: GraphQLError): GraphQLError {
   const upstream = new GraphQLError(error.message, { path: error.path, originalError: error.originalError ?? undefined, extensions: error.extensions });
   return Object.assign(upstream, { locations: error.locations });
+}
+
+const LITERALS = new Set<string>([TokenKind.STRING, TokenKind.BLOCK_STRING, TokenKind.INT, TokenKind.FLOAT]);
+
+/** The document as its tokens, every literal a `*` and no comment: what a trace may say of a client's document. */
+export function maskedSource(document: string): string {
+  const lexer = new Lexer(new Source(document));
+  const tokens: string[] = [];
+  for (let token = lexer.advance(); token.kind !== TokenKind.EOF; token = lexer.advance()) {
+    tokens.push(LITERALS.has(token.kind) ? '*' : (token.value ?? token.kind));
+  }
+  return tokens.join(' ');
 }
