@@ -1,13 +1,13 @@
-import { maskedSource } from '../src/graphql/compiled-executor.js';
+import { COMPILE_AFTER, maskedSource } from '../src/graphql/compiled-executor.js';
 import { signUpUser } from './support/api.js';
 import { serverForTests } from './support/server.js';
 import { createTask, TASK_FIELDS } from './support/tasks.js';
 
 type User = Awaited<ReturnType<typeof signUpUser>>;
 
-// A document's first run is graphql-js's; from its second it runs compiled by graphql-jit
-// (src/graphql/compiled-executor.ts). Clients must not be able to tell: every answer below is asked for three
-// times and must come back byte for byte the same, with the same status.
+// A query's first runs are graphql-js's; from its COMPILE_AFTER-th it runs compiled by graphql-jit
+// (src/graphql/compiled-executor.ts). Clients must not be able to tell: every answer below is asked for on both
+// sides of that run and must come back byte for byte the same, with the same status.
 describe('compiled execution', () => {
   const t = serverForTests();
   let user: User;
@@ -29,7 +29,7 @@ describe('compiled execution', () => {
   };
   const sameEveryTime = async (query: string, variables?: Record<string, unknown>) => {
     const first = await post(query, variables);
-    for (let run = 0; run < 2; run++) expect(await post(query, variables)).toEqual(first);
+    for (let run = 1; run < COMPILE_AFTER + 2; run++) expect(await post(query, variables)).toEqual(first);
     return { status: first.status, body: JSON.parse(first.body) as { data?: unknown; errors?: { message: string; path?: unknown[]; locations?: unknown[]; extensions: { code: string } }[] } };
   };
 

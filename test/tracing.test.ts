@@ -5,6 +5,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@open
 import { PROJECT_ROOT } from '../src/config/app-version.js';
 import { freePort } from '../src/db/embedded.js';
 import { redactQuery, ScrubbingSpanProcessor, sqlShape } from '../src/observability/span-scrubber.js';
+import { COMPILE_AFTER } from '../src/graphql/compiled-executor.js';
 import { signUpUser, uniqueEmail } from './support/api.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { startOtlpReceiver, type OtlpReceiver, type OtlpSpan } from './support/otlp-receiver.js';
@@ -122,10 +123,12 @@ describe('traces', () => {
     // Probes and scrapes make no trace.
     for (const path of ['/health/live', '/health/ready', '/health', '/metrics']) expect((await fetch(`${url}${path}`)).status).toBe(200);
 
-    // The second run of a document is compiled (graphql-jit) rather than executed by graphql-js: that is the trace
-    // looked at, so that the operation's span is there on the path hot documents take.
-    const first = traceparent();
-    expect((await tasksRequest(url, user.token, first.traceId, first.parentId)).status).toBe(200);
+    // From its COMPILE_AFTER-th run a query is compiled (graphql-jit) rather than executed by graphql-js: that run's
+    // trace is the one looked at, so that the operation's span is there on the path hot documents take.
+    for (let run = 1; run < COMPILE_AFTER; run++) {
+      const earlier = traceparent();
+      expect((await tasksRequest(url, user.token, earlier.traceId, earlier.parentId)).status).toBe(200);
+    }
     const { traceId, parentId } = traceparent();
     const res = await tasksRequest(url, user.token, traceId, parentId);
     expect(res.status).toBe(200);
