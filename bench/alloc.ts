@@ -4,33 +4,18 @@
 // more each request allocates, the more often the collector runs and the more of each request it promotes.
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
 import WebSocket from 'ws';
 import { freePort } from '../src/db/embedded.js';
 import { temporaryProductionInstall } from '../scripts/production-install.js';
-import { benchDatabase, graphql, IMAGE_NODE_OPTIONS, startNode } from './support.js';
+import { benchDatabase, IMAGE_NODE_OPTIONS, loadWith, PAGE_QUERY, startNode, userWithTasks } from './support.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '8' } } });
-const FIELDS = 'id title description status priority tags dueDate completedAt isOverdue createdAt updatedAt owner { id email }';
 const database = await benchDatabase('bench_alloc');
 const inspector = await freePort();
 const env = { DB_POOL_MAX: '10', AUTH_RATE_LIMIT: '1000000', COST_RATE_LIMIT: '1000000000', NODE_OPTIONS: IMAGE_NODE_OPTIONS };
 const server = await startNode([`--inspect=127.0.0.1:${inspector}`, 'dist/src/main.js'], await temporaryProductionInstall(), database.url, env);
-const { signUp } = await graphql<{ signUp: { token: string } }>(server.url, 'mutation($input: SignUpInput!) { signUp(input: $input) { token } }', {
-  input: { email: 'alloc@example.com', password: 'alloc-password' },
-});
-for (let i = 0; i < 40; i++) {
-  await graphql(server.url, 'mutation($t: String!) { createTask(input: { title: $t, tags: ["a", "b"], dueDate: "2030-01-01T00:00:00Z" }) { id } }', { t: `t${i}` }, signUp.token);
-}
-const load = (seconds: number) =>
-  autocannon({
-    url: `${server.url}/graphql`,
-    connections: 20,
-    duration: seconds,
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${signUp.token}` },
-    body: JSON.stringify({ query: `query Page { tasks(first: 20) { edges { node { ${FIELDS} } } } }` }),
-  });
+const token = await userWithTasks(server.url, 'alloc@example.com');
+const load = (seconds: number) => loadWith(server.url, token, PAGE_QUERY, seconds);
 await load(3);
 
 // The DevTools protocol on the server's inspector port.

@@ -2,50 +2,25 @@
 // (createTask), against our server as production runs it (`node dist/src/main.js` from a production install) under
 // --cpu-prof, then where the time went: by package and by function (self time).
 import 'reflect-metadata';
-import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import autocannon from 'autocannon';
 import { PROJECT_ROOT } from '../src/config/app-version.js';
-import { freePort } from '../src/db/embedded.js';
-import { benchDatabase, graphql, IMAGE_NODE_OPTIONS, waitUntilReady } from './support.js';
+import { benchDatabase, IMAGE_NODE_OPTIONS, loadWith, PAGE_QUERY, startNode, userWithTasks } from './support.js';
 import { temporaryProductionInstall } from '../scripts/production-install.js';
 
 const { scenario } = parseArgs({ options: { scenario: { type: 'string', default: 'B' } } }).values;
 if (scenario !== 'B' && scenario !== 'D') throw new Error('--scenario is B or D');
-const FIELDS = 'id title description status priority tags dueDate completedAt isOverdue createdAt updatedAt owner { id email }';
 const database = await benchDatabase('bench_profile');
-const port = await freePort();
 const dir = mkdtempSync(join(tmpdir(), 'todo-profile-'));
 const install = await temporaryProductionInstall();
-const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, 'dist/src/main.js'], {
-  cwd: install,
-  env: { ...process.env, NODE_OPTIONS: IMAGE_NODE_OPTIONS, NODE_ENV: 'production', DATABASE_URL: database.url, JWT_SECRET: randomBytes(24).toString('hex'), LOG_LEVEL: 'warn', PORT: String(port), AUTH_RATE_LIMIT: '1000000', COST_RATE_LIMIT: '1000000000' },
-  stdio: 'ignore',
-});
-const url = `http://127.0.0.1:${port}`;
-await waitUntilReady(`${url}/health/ready`, child);
-const { signUp } = await graphql<{ signUp: { token: string } }>(url, 'mutation($input: SignUpInput!) { signUp(input: $input) { token } }', {
-  input: { email: 'profile@example.com', password: 'profile-password' },
-});
-for (let i = 0; i < 40; i++) {
-  await graphql(url, 'mutation($t: String!) { createTask(input: { title: $t, tags: ["a", "b"], dueDate: "2030-01-01T00:00:00Z" }) { id } }', { t: `t${i}` }, signUp.token);
-}
-const result = await autocannon({
-  url: `${url}/graphql`,
-  connections: 20,
-  duration: 10,
-  method: 'POST',
-  headers: { 'content-type': 'application/json', authorization: `Bearer ${signUp.token}` },
-  body: JSON.stringify({
-    query: scenario === 'B' ? `query Page { tasks(first: 20) { edges { node { ${FIELDS} } } } }` : 'mutation Create { createTask(input: { title: "profiled" }) { id title status } }',
-  }),
-});
-child.kill('SIGTERM');
-await new Promise((resolve) => child.once('exit', resolve));
+const env = { NODE_OPTIONS: IMAGE_NODE_OPTIONS, AUTH_RATE_LIMIT: '1000000', COST_RATE_LIMIT: '1000000000' };
+const server = await startNode(['--cpu-prof', `--cpu-prof-dir=${dir}`, 'dist/src/main.js'], install, database.url, env);
+const token = await userWithTasks(server.url, 'profile@example.com');
+const result = await loadWith(server.url, token, scenario === 'B' ? PAGE_QUERY : 'mutation Create { createTask(input: { title: "profiled" }) { id title status } }', 10);
+// The profile is written as the server exits.
+await server.stop();
 database.stop();
 
 interface Profile {

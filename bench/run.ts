@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { PROJECT_ROOT } from '../src/config/app-version.js';
-import { benchDatabase, graphql, hasTaskset, mb, rssOf, startScript, startServerProcess, type ServerProcess } from './support.js';
+import { benchDatabase, graphql, hasTaskset, mb, PAGE_QUERY, rssOf, startScript, startServerProcess, type ServerProcess } from './support.js';
 import { checkPeerPage, ensurePeerInstalled, PEER_PAGE_QUERY, peerVariables, preparePeerDatabase, startPeer } from './peer.js';
 
 const { values } = parseArgs({
@@ -39,7 +39,6 @@ interface Scenario {
   peer?: { query: string; variables: () => Record<string, unknown>; check: (data: Record<string, unknown>) => boolean };
 }
 
-const NODE_FIELDS = 'id title description status priority tags dueDate completedAt isOverdue createdAt updatedAt owner { id email }';
 type Page = { tasks: { edges: { node: Record<string, unknown> }[]; totalCount?: number } };
 const ALL_SCENARIOS: Scenario[] = [
   {
@@ -54,10 +53,7 @@ const ALL_SCENARIOS: Scenario[] = [
     id: 'B',
     title: 'tasks(first: 20), every field and owner',
     operationName: 'Page',
-    query: {
-      ours: `query Page { tasks(first: 20) { edges { node { ${NODE_FIELDS} } } } }`,
-      lean: `query Page { tasks(first: 20) { edges { node { ${NODE_FIELDS} } } } }`,
-    },
+    query: { ours: PAGE_QUERY, lean: PAGE_QUERY },
     variables: () => ({}),
     check: (data) => {
       const edges = (data as Page).tasks.edges;

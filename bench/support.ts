@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import autocannon from 'autocannon';
 import pg from 'pg';
 import { PROJECT_ROOT } from '../src/config/app-version.js';
 import { freePort, startEmbeddedPostgres, type EmbeddedDatabase } from '../src/db/embedded.js';
@@ -134,3 +135,30 @@ export async function graphql<T>(url: string, query: string, variables?: Record<
 }
 
 export const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
+
+/** Scenario B's document, for ours and the lean baseline: a page of 20 tasks with every field and the owner. */
+export const PAGE_QUERY =
+  'query Page { tasks(first: 20) { edges { node { id title description status priority tags dueDate completedAt isOverdue createdAt updatedAt owner { id email } } } } }';
+
+/** For the tools that look into ours alone (profile, allocation): a new user with 40 tasks; its token. */
+export async function userWithTasks(url: string, email: string): Promise<string> {
+  const { signUp } = await graphql<{ signUp: { token: string } }>(url, 'mutation($input: SignUpInput!) { signUp(input: $input) { token } }', {
+    input: { email, password: 'bench-password' },
+  });
+  for (let i = 0; i < 40; i++) {
+    await graphql(url, 'mutation($t: String!) { createTask(input: { title: $t, tags: ["a", "b"], dueDate: "2030-01-01T00:00:00Z" }) { id } }', { t: `t${i}` }, signUp.token);
+  }
+  return signUp.token;
+}
+
+/** One document from 20 connections for `seconds`, as that user. */
+export function loadWith(url: string, token: string, query: string, seconds: number): Promise<autocannon.Result> {
+  return autocannon({
+    url: `${url}/graphql`,
+    connections: 20,
+    duration: seconds,
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query }),
+  });
+}
