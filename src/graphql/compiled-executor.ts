@@ -1,6 +1,6 @@
 import type { GatewayExecutor, GatewayInterface } from '@apollo/server-gateway-interface';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
-import { execute, getVariableValues, GraphQLError, Lexer, Source, TokenKind, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import { execute, getVariableValues, GraphQLError, TokenKind, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 
 /** The run of a query from which it runs compiled; the runs before are graphql-js's. */
@@ -64,7 +64,7 @@ export function compiledExecution(schema: GraphQLSchema, capacity = 500): Gatewa
     // literals masked as the instrumentation masks them.
     const name = operation.name ? `${operation.operation} ${operation.name.value}` : operation.operation;
     return tracer.startActiveSpan(name, { attributes: { 'graphql.operation.type': operation.operation, ...(operation.name ? { 'graphql.operation.name': operation.name.value } : {}) } }, async (span) => {
-      if (span.isRecording()) span.setAttribute('graphql.source', maskedSource(request.query ?? ''));
+      if (span.isRecording()) span.setAttribute('graphql.source', maskedSource(document));
       try {
         const result: ExecutionResult = await entry.query(undefined, context, request.variables ?? {});
         if (result.errors) span.setStatus({ code: SpanStatusCode.ERROR });
@@ -95,12 +95,14 @@ function upstreamError(error: GraphQLError): GraphQLError {
 
 const LITERALS = new Set<string>([TokenKind.STRING, TokenKind.BLOCK_STRING, TokenKind.INT, TokenKind.FLOAT]);
 
-/** The document as its tokens, every literal a `*` and no comment: what a trace may say of a client's document. */
-export function maskedSource(document: string): string {
-  const lexer = new Lexer(new Source(document));
+/**
+ * The document as its tokens (those the parser kept), every literal a `*` and no comment: what a trace may say
+ * of a client's document.
+ */
+export function maskedSource(document: DocumentNode): string {
   const tokens: string[] = [];
-  for (let token = lexer.advance(); token.kind !== TokenKind.EOF; token = lexer.advance()) {
-    tokens.push(LITERALS.has(token.kind) ? '*' : (token.value ?? token.kind));
+  for (let token = document.loc?.startToken.next; token && token.kind !== TokenKind.EOF; token = token.next) {
+    if (token.kind !== TokenKind.COMMENT) tokens.push(LITERALS.has(token.kind) ? '*' : (token.value ?? token.kind));
   }
   return tokens.join(' ');
 }
