@@ -1,4 +1,6 @@
-import { GraphQLError } from 'graphql';
+import { GraphQLError, printType } from 'graphql';
+import { DateTimeResolver } from 'graphql-scalars';
+import { DateTimeScalar } from '../src/graphql/schema.js';
 import { decodeCursor, encodeCursor } from '../src/modules/tasks/task.cursor.js';
 import { countQuery, listQuery } from '../src/modules/tasks/task.list-query.js';
 import { checkPageSize, containsPattern, normalizeDescription, normalizeTags, normalizeTitle } from '../src/modules/tasks/task.rules.js';
@@ -146,5 +148,21 @@ describe('the task list SQL', () => {
   it('quotes array elements so that no tag can break out of the literal', () => {
     const { params } = listQuery(OWNER, { tagsAny: ['a"b', 'c\\d', 'e,f}'] }, { field: TaskOrderField.TITLE, direction: SortDirection.ASC }, null, 1);
     expect(params[1]).toBe('{"a\\"b","c\\\\d","e,f}"}');
+  });
+});
+
+describe('the DateTime scalar', () => {
+  it('answers with the ISO string graphql-scalars would have serialised, and refuses what it refuses', () => {
+    const at = new Date('2026-12-02T10:15:30.123Z');
+    for (const value of [at, '2026-12-02T10:15:30.123Z', '2026-12-02T11:15:30.123+01:00', at.getTime()]) {
+      const serialised = DateTimeScalar.serialize(value);
+      expect(serialised).toBe('2026-12-02T10:15:30.123Z');
+      expect(serialised).toBe(JSON.parse(JSON.stringify(DateTimeResolver.serialize(value))));
+    }
+    for (const value of [new Date(Number.NaN), 'yesterday', true, {}]) {
+      expect(() => DateTimeScalar.serialize(value)).toThrow(GraphQLError);
+    }
+    expect(DateTimeScalar.parseValue('2026-12-02T10:15:30.123Z')).toEqual(at);
+    expect(printType(DateTimeScalar)).toBe(printType(DateTimeResolver));
   });
 });
