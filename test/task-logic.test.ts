@@ -123,10 +123,10 @@ describe('the task list SQL', () => {
         "  and (t.title ilike ? escape '\\' or t.description ilike ? escape '\\')",
         '  and ((t.due_date, t.id) > (?::timestamptz, ?::uuid) or t.due_date is null)',
         'order by t.due_date asc nulls last, t.id asc',
-        'limit ?',
+        'limit 21',
       ].join('\n'),
     );
-    expect(params).toEqual([OWNER, '{"PENDING"}', '{"home"}', '{"a","b"}', 'COMPLETED', '%50\\%%', '%50\\%%', '2026-01-01T00:00:00.000Z', ID, 21]);
+    expect(params).toEqual([OWNER, '{"PENDING"}', '{"home"}', '{"a","b"}', 'COMPLETED', '%50\\%%', '%50\\%%', '2026-01-01T00:00:00.000Z', ID]);
   });
 
   it('sorts priority by rank and continues inside the NULL due dates', () => {

@@ -10,6 +10,7 @@ import { User } from '../modules/users/user.entity.js';
 import { Task } from '../modules/tasks/task.entity.js';
 import { connectionSettings } from './connection-settings.js';
 import { releaseDeadClients } from './pool-guard.js';
+import { isPoolerMismatch, statementName, stopNaming } from './prepared.js';
 import { ResilientDriver } from './resilient-driver.js';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations', import.meta.url));
@@ -48,6 +49,7 @@ export function ormOptions(config: Config, databaseUrl: string, logger: Logger, 
   const { connectTimeoutMs } = config.db;
   const statementTimeoutMs = migrations ? 0 : config.db.statementTimeoutMs;
   const queryDeadlineMs = migrations ? undefined : (statementTimeoutMs || 60_000) + QUERY_GRACE_MS;
+  const pooled = databaseUrl !== (config.databaseDirectUrl ?? databaseUrl);
   // `pg` has one knob for two waits: the pool's `connectionTimeoutMillis` bounds the wait for a connection
   // (acquire), and each client gets the connect timeout for its own handshake. Start-up checks the database
   // with the connect timeout alone (see connect.ts), which also wakes a suspended Neon compute.
@@ -58,12 +60,36 @@ export function ormOptions(config: Config, databaseUrl: string, logger: Logger, 
     }
 
     /**
+     * The texts `read` made preparable (prepared.ts) run as named statements on a direct connection; should the
+     * server show that a pooler is in between after all, naming stops for good and the read runs again unnamed.
+     * Every query with parameters gets the deadline below, also those sent through `pool.query`.
+     */
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    override query(...args: any[]): any {
+      const [text, values, callback] = args as [unknown, unknown, unknown];
+      if (typeof text !== 'string' || !Array.isArray(values)) return this.deadlined(...args);
+      const name = pooled ? undefined : statementName(text);
+      const answer =
+        name === undefined
+          ? this.deadlined(text, values)
+          : this.deadlined({ name, text, values }).catch((error: unknown) => {
+              if (!isPoolerMismatch(error)) throw error;
+              if (stopNaming()) logger.warn({ err: error }, 'a pooler is between the server and PostgreSQL: statements are no longer prepared (set DATABASE_DIRECT_URL to say so)');
+              return this.deadlined(text, values);
+            });
+      // pg-pool's `query` passes a callback, which would leave the deadline nothing to watch: it gets the promise's outcome.
+      if (typeof callback !== 'function') return answer;
+      answer.then((result: unknown) => callback(null, result), (error: unknown) => callback(error));
+      return undefined;
+    }
+
+    /**
      * A server that stops answering (frozen, or cut off without a reset) would hold a query forever: past the
      * statement timeout and a grace period, the socket is destroyed, the query fails as a broken connection
      * (retried where that is safe) and the pool drops the client.
      */
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    override query(...args: any[]): any {
+    private deadlined(...args: any[]): any {
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
       const result = (super.query as (...a: any[]) => any)(...args);
       if (queryDeadlineMs !== undefined && result && typeof result.then === 'function') {
@@ -103,7 +129,7 @@ export function ormOptions(config: Config, databaseUrl: string, logger: Logger, 
       maxLifetimeSeconds: config.db.maxLifetimeS,
       keepAlive: true,
       application_name: 'todo-graphql-server',
-      onPoolCreated: (pool: pg.Pool) => sessionSetup(pool, statementTimeoutMs, logger, databaseUrl !== (config.databaseDirectUrl ?? databaseUrl)),
+      onPoolCreated: (pool: pg.Pool) => sessionSetup(pool, statementTimeoutMs, logger, pooled),
     },
     migrations: {
       path: MIGRATIONS_DIR,

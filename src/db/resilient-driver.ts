@@ -4,6 +4,7 @@ import {
   type AnyEntity,
   type Configuration,
   type Dictionary,
+  type EntityManager,
   type EntityData,
   type LoggingOptions,
   type NativeQueryBuilder,
@@ -11,7 +12,9 @@ import {
   type RawQueryFragment,
   type Transaction,
 } from '@mikro-orm/postgresql';
+import type pg from 'pg';
 import { classifyDbError, type DbErrorKind } from './db-errors.js';
+import { preparable } from './prepared.js';
 import { withRetry } from './retry.js';
 
 const READ = /^\s*select\b/i;
@@ -45,6 +48,28 @@ class ResilientConnection extends PostgreSqlConnection {
       throw error;
     }
   }
+
+  /**
+   * A read outside any transaction, its parameters sent apart from its text so that the text can be prepared
+   * once per connection (prepared.ts); retried like the reads above.
+   */
+  async read<T>(sql: string, params: readonly unknown[]): Promise<T[]> {
+    const text = preparable(sql);
+    const values = [...params];
+    const pool = (await this.getNativeClient()) as pg.Pool;
+    const once = () => this.executeQuery(text, async () => (await pool.query(text, values)).rows as T[], { query: text, params: values });
+    try {
+      return await withRetry(once);
+    } catch (error) {
+      listeners.get(this.config)?.(classifyDbError(error));
+      throw error;
+    }
+  }
+}
+
+/** `sql` (with MikroORM's `?` placeholders) as a read outside any transaction; see `ResilientConnection.read`. */
+export function read<T>(em: EntityManager, { sql, params }: { sql: string; params: readonly unknown[] }): Promise<T[]> {
+  return (em.getConnection() as ResilientConnection).read<T>(sql, params);
 }
 
 export class ResilientDriver extends PostgreSqlDriver {

@@ -1,4 +1,5 @@
 import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
+import { read } from '../../db/resilient-driver.js';
 import { notFound, badUserInput } from '../../graphql/errors.js';
 import { Task } from './task.entity.js';
 import { TaskPriority, TaskStatus } from './task.enums.js';
@@ -110,7 +111,7 @@ export class TaskService {
     const position = after ? decodeCursor(after, order) : null;
     const query = listQuery(this.ownerId, filter, order, position, limit + 1);
     const counting = countQuery(this.ownerId, filter);
-    const rows = await this.em.getConnection().execute<TaskRow[]>(query.sql, query.params);
+    const rows = await read<TaskRow>(this.em, query);
     const edges = rows.slice(0, limit).map((row) => new Edge(taskRecord(row), order));
     return {
       edges,
@@ -125,7 +126,7 @@ export class TaskService {
         },
       },
       countTotal: async () => {
-        const [row] = await this.em.getConnection().execute<{ total: number }[]>(counting.sql, counting.params);
+        const [row] = await read<{ total: number }>(this.em, counting);
         return row!.total;
       },
     };
