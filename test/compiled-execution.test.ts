@@ -1,5 +1,5 @@
-import { parse } from 'graphql';
-import { COMPILE_AFTER, maskedSource } from '../src/graphql/compiled-executor.js';
+import { GraphQLEnumType, GraphQLObjectType, GraphQLSchema, GraphQLString, parse, type OperationDefinitionNode } from 'graphql';
+import { COMPILE_AFTER, compiledExecution, maskedSource } from '../src/graphql/compiled-executor.js';
 import { signUpUser } from './support/api.js';
 import { serverForTests } from './support/server.js';
 import { createTask, TASK_FIELDS } from './support/tasks.js';
@@ -71,6 +71,20 @@ describe('compiled execution', () => {
     const { body } = await sameEveryTime('mutation Missing { updateTask(id: "00000000-0000-4000-8000-000000000000", input: { title: "x" }) { id } }');
     expect(body.errors?.map((error) => [error.extensions.code, error.path])).toEqual([['NOT_FOUND', ['updateTask']]]);
     expect((await t.db.query(`select 1 from tasks where title = 'x'`)).rowCount).toBe(0);
+  });
+});
+
+describe('compiled leaves', () => {
+  it('are still serialised where an enum’s values are not its names', async () => {
+    const Mood = new GraphQLEnumType({ name: 'Mood', values: { HAPPY: { value: 1 } } });
+    const fields = { mood: { type: Mood, resolve: () => 1 }, name: { type: GraphQLString, resolve: () => 'x' } };
+    const { executor } = await compiledExecution(new GraphQLSchema({ query: new GraphQLObjectType({ name: 'Query', fields }) })).load({ apollo: {} as never });
+    const document = parse('query Q { mood name }');
+    const operation = document.definitions[0] as OperationDefinitionNode;
+    for (let run = 1; run <= COMPILE_AFTER + 1; run++) {
+      const result = await executor!({ document, operation, operationName: 'Q', queryHash: 'q', request: {}, context: {} } as never);
+      expect(JSON.stringify(result)).toBe('{"data":{"mood":"HAPPY","name":"x"}}');
+    }
   });
 });
 
