@@ -1,9 +1,9 @@
 import { DateTimeResolver } from 'graphql-scalars';
-import { GraphQLScalarType, printSchema, type GraphQLSchema } from 'graphql';
+import { GraphQLScalarType, printSchema, type GraphQLFieldResolver, type GraphQLObjectType, type GraphQLSchema } from 'graphql';
 import { buildSchema, type NonEmptyArray, type PubSub } from 'type-graphql';
 import { HealthResolver } from '../health/health.resolver.js';
 import { TaskFeedResolver } from '../modules/tasks/task.feed.js';
-import { TaskConnectionResolver, TaskResolver } from '../modules/tasks/task.resolver.js';
+import { TaskConnectionResolver, TaskResolver, taskRowResolvers } from '../modules/tasks/task.resolver.js';
 import { UserResolver } from '../modules/users/user.resolver.js';
 
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
@@ -34,13 +34,16 @@ export const DateTimeScalar = new GraphQLScalarType<Date, string>({
 
 /** The TypeGraphQL schema; tests may add resolvers of their own. */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
-export function buildAppSchema(extra: Function[] = []): Promise<GraphQLSchema> {
-  return buildSchema({
+export async function buildAppSchema(extra: Function[] = []): Promise<GraphQLSchema> {
+  const schema = await buildSchema({
     resolvers: [...resolvers, ...extra],
     scalarsMap: [{ type: Date, scalar: DateTimeScalar }],
     validate: false,
     pubSub: noTopics,
   });
+  const taskFields = (schema.getType('Task') as GraphQLObjectType).getFields();
+  for (const [name, resolve] of Object.entries(taskRowResolvers)) taskFields[name]!.resolve = resolve as GraphQLFieldResolver<unknown, unknown>;
+  return schema;
 }
 
 /** The SDL committed as `schema.graphql`, in declaration order (as the contract lists enum values). */

@@ -1,4 +1,5 @@
 import { Arg, Args, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import type { GraphQLFieldResolver } from 'graphql';
 import type { Context } from '../../graphql/context.js';
 import { inTransaction } from '../../db/transaction.js';
 import { Cost } from '../../guards/cost.js';
@@ -59,10 +60,10 @@ export class TaskResolver {
     return mutate(context, (tasks) => tasks.delete(id));
   }
 
-  /** Lists carry their owners; a single task's owner is loaded, batched per request. */
+  // The two fields every row of a page resolves: declared here, resolved by `taskRowResolvers` (see there).
   @FieldResolver(() => User)
-  owner(@Root() task: TaskRecord, @Ctx() { loaders }: Context): OwnerRecord | Promise<User | null> {
-    return isOwnerRecord(task.owner) ? task.owner : loaders.user.load(task.owner.id);
+  owner(@Root() task: TaskRecord, @Ctx() context: Context): OwnerRecord | Promise<User | null> {
+    return ownerOf(task, context);
   }
 
   @FieldResolver(() => Boolean, { description: 'dueDate in the past and status is not COMPLETED' })
@@ -70,6 +71,21 @@ export class TaskResolver {
     return isOverdue(task);
   }
 }
+
+/** Lists carry their owners; a single task's owner is loaded, batched per request. */
+function ownerOf(task: TaskRecord, { loaders }: Context): OwnerRecord | Promise<User | null> {
+  return isOwnerRecord(task.owner) ? task.owner : loaders.user.load(task.owner.id);
+}
+
+/**
+ * Task's per-row field resolvers, which the schema calls directly (schema.ts) rather than through TypeGraphQL's
+ * wrapper: that wrapper rebuilds the parameter list on every call (sorting it, mapping it, looking up the
+ * resolver's instance), which for a page of tasks was ~35 KB of allocation and ~2.5% of the CPU per request.
+ */
+export const taskRowResolvers: Record<string, GraphQLFieldResolver<TaskRecord, Context>> = {
+  owner: (task, _args, context) => ownerOf(task, context),
+  isOverdue: (task) => isOverdue(task),
+};
 
 @Resolver(() => TaskConnection)
 export class TaskConnectionResolver {
