@@ -21,8 +21,9 @@ const ORDER_KEY: Record<TaskOrderField, { expression: string; cast: string }> = 
 };
 
 const epochMs = (column: string, as: string) => `(extract(epoch from ${column}) * 1000)::float8 as ${as}`;
+// Tags as JSON: read by JSON.parse, where a text[] would go through pg's character-by-character array parser.
 const TASK_COLUMNS = [
-  't.id, t.title, t.description, t.status, t.priority, t.tags, t.owner_id',
+  't.id, t.title, t.description, t.status, t.priority, to_json(t.tags) as tags, t.owner_id',
   epochMs('t.due_date', 'due_date'),
   epochMs('t.completed_at', 'completed_at'),
   epochMs('t.created_at', 'created_at'),
