@@ -3,7 +3,6 @@ import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
-import { expressMiddleware } from '@as-integrations/express5';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import express from 'express';
 import type { GraphQLSchema } from 'graphql';
@@ -20,6 +19,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { graphqlCors, securityHeaders } from './browser-policy.js';
 import { admission } from './admission.js';
+import { apolloMiddleware } from './apollo-middleware.js';
 import { httpErrors } from './http-errors.js';
 import { requestLogger } from './request-logger.js';
 import { SubscriptionGateway } from '../realtime/gateway.js';
@@ -100,20 +100,18 @@ export async function createHttpApp({ config, logger, orm, schema, guards, servi
     // to a second.
     admission(2 * config.db.max, 1000),
     guards.http(),
-    expressMiddleware(apollo, {
-      context: async ({ req, res }) => {
-        const em = orm.em.fork();
-        return {
-          em,
-          loaders: createLoaders(em),
-          viewer: await viewerFrom(req.get('authorization'), services.tokens),
-          logger: res.locals.logger,
-          requestId: res.locals.requestId,
-          outcome: res.locals.outcome,
-          clientIp: req.ip ?? req.socket.remoteAddress ?? 'unknown',
-          services,
-        };
-      },
+    apolloMiddleware(apollo, async ({ req, res }) => {
+      const em = orm.em.fork();
+      return {
+        em,
+        loaders: createLoaders(em),
+        viewer: await viewerFrom(req.get('authorization'), services.tokens),
+        logger: res.locals.logger,
+        requestId: res.locals.requestId,
+        outcome: res.locals.outcome,
+        clientIp: req.ip ?? req.socket.remoteAddress ?? 'unknown',
+        services,
+      };
     }),
   );
   app.use(httpErrors(logger));
