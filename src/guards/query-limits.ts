@@ -65,6 +65,19 @@ export function measureOperation(
   operation: OperationDefinitionNode,
   variables: Record<string, unknown>,
 ): QueryMeasure {
+  // Without variables an operation's measure is its document's alone, and Apollo (like the document limits)
+  // hands every request of the same text the same parsed document: measured once per document and schema.
+  if (operation.variableDefinitions?.length) return measure(schema, document, operation, variables);
+  let known = measures.get(schema);
+  if (!known) measures.set(schema, (known = new WeakMap()));
+  let measured = known.get(operation);
+  if (!measured) known.set(operation, (measured = measure(schema, document, operation, variables)));
+  return measured;
+}
+
+const measures = new WeakMap<GraphQLSchema, WeakMap<OperationDefinitionNode, QueryMeasure>>();
+
+function measure(schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode, variables: Record<string, unknown>): QueryMeasure {
   const fragments = new Map<string, FragmentDefinitionNode>();
   for (const definition of document.definitions) {
     if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
