@@ -35,7 +35,19 @@ export interface TaskRow {
 
 const date = (ms: number | null) => (ms === null ? null : new Date(ms));
 
-export function taskRecord(row: TaskRow): TaskRecord {
+/** The owner a row was joined with. */
+export function ownerRecord(row: TaskRow): OwnerRecord {
+  return {
+    id: row.owner_id,
+    email: row.owner_email,
+    name: row.owner_name,
+    createdAt: new Date(row.owner_created_at),
+    updatedAt: new Date(row.owner_updated_at),
+  };
+}
+
+/** A row as a record; the rows of one page share their owner's record (every row of a page is the viewer's). */
+export function taskRecord(row: TaskRow, owner: OwnerRecord = ownerRecord(row)): TaskRecord {
   return {
     id: row.id,
     title: row.title,
@@ -47,13 +59,7 @@ export function taskRecord(row: TaskRow): TaskRecord {
     completedAt: date(row.completed_at),
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
-    owner: {
-      id: row.owner_id,
-      email: row.owner_email,
-      name: row.owner_name,
-      createdAt: new Date(row.owner_created_at),
-      updatedAt: new Date(row.owner_updated_at),
-    },
+    owner,
   };
 }
 

@@ -6,7 +6,7 @@ import { TaskPriority, TaskStatus } from './task.enums.js';
 import { decodeCursor, encodeCursor, positionOf } from './task.cursor.js';
 import { countQuery, DEFAULT_ORDER, listQuery } from './task.list-query.js';
 import { checkDate, checkPageSize, isUuid, normalizeDescription, normalizeTags, normalizeTitle } from './task.rules.js';
-import { taskRecord, type TaskRecord, type TaskRow } from './task.record.js';
+import { ownerRecord, taskRecord, type TaskRecord, type TaskRow } from './task.record.js';
 import type { CreateTaskInput, TaskConnection, TaskFilter, TaskOrder, UpdateTaskInput } from './task.types.js';
 
 export interface ListArgs {
@@ -112,7 +112,8 @@ export class TaskService {
     const query = listQuery(this.ownerId, filter, order, position, limit + 1);
     const counting = countQuery(this.ownerId, filter);
     const rows = await read<TaskRow>(this.em, query);
-    const edges = rows.slice(0, limit).map((row) => new Edge(taskRecord(row), order));
+    const owner = rows[0] && ownerRecord(rows[0]);
+    const edges = rows.slice(0, limit).map((row) => new Edge(taskRecord(row, owner), order));
     return {
       edges,
       pageInfo: {
