@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * The reads every page runs (the task list and its count) are sent with their parameters apart from the text
  * (`$1`, `$2`, …), so that one text serves every user and cursor. On a direct connection each such text is
@@ -16,10 +18,14 @@ export const MAX_NAMED = 100;
 const names = new Map<string, string>();
 let naming = true;
 
-/** `sql` with numbered placeholders, given a name (while there are names left) for connections to prepare it under. */
+/**
+ * `sql` with numbered placeholders, given a name (while there are names left) for connections to prepare it under.
+ * The name is the text's hash, so that it means the same text in every instance and version: behind a pooler
+ * nobody declared, a server connection may hold another instance's statement of that name.
+ */
 export function preparable(sql: string): string {
   const text = numbered(sql);
-  if (!names.has(text) && names.size < MAX_NAMED) names.set(text, `todo_${names.size + 1}`);
+  if (!names.has(text) && names.size < MAX_NAMED) names.set(text, `todo_${createHash('sha256').update(text).digest('hex').slice(0, 32)}`);
   return text;
 }
 
