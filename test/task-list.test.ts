@@ -241,7 +241,10 @@ describe('listing tasks', () => {
           { first },
         );
         expect(tasks.edges).toHaveLength(first);
-        counts[first] = t.server.logs.slice(before).filter((line) => line.component === 'mikro-orm' && /\b(select|insert|update|delete)\b/i.test(line.msg)).length;
+        // Not the announcement of the last createTask (pg_notify), sent after its answer and logged whenever it ends.
+        counts[first] = t.server.logs
+          .slice(before)
+          .filter((line) => line.component === 'mikro-orm' && /\b(select|insert|update|delete)\b/i.test(line.msg) && !line.msg.includes('pg_notify')).length;
       }
       expect(counts[1]).toBe(counts[20]);
       expect(counts[20]).toBe(counts[100]);
