@@ -41,12 +41,7 @@ class ResilientConnection extends PostgreSqlConnection {
     loggerContext?: LoggingOptions,
   ): Promise<T> {
     const once = () => super.execute<T>(query, params, method, ctx, loggerContext);
-    try {
-      return !ctx && typeof query === 'string' && READ.test(query) ? await withRetry(once) : await once();
-    } catch (error) {
-      listeners.get(this.config)?.(classifyDbError(error));
-      throw error;
-    }
+    return this.#reported(() => (!ctx && typeof query === 'string' && READ.test(query) ? withRetry(once) : once()));
   }
 
   /**
@@ -58,8 +53,13 @@ class ResilientConnection extends PostgreSqlConnection {
     const values = [...params];
     const pool = (await this.getNativeClient()) as pg.Pool;
     const once = () => this.executeQuery(text, async () => (await pool.query(text, values)).rows as T[], { query: text, params: values });
+    return this.#reported(() => withRetry(once));
+  }
+
+  /** A failure that reaches the caller is counted by kind, for /metrics. */
+  async #reported<T>(work: () => Promise<T>): Promise<T> {
     try {
-      return await withRetry(once);
+      return await work();
     } catch (error) {
       listeners.get(this.config)?.(classifyDbError(error));
       throw error;
