@@ -6,7 +6,7 @@ import { User as UserEntity } from '../src/modules/users/user.entity.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { signUpUser, type ApiResult } from './support/api.js';
 import { OwnPostgres } from './support/own-postgres.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { serverForTests, startTestServer, type TestServer } from './support/server.js';
 import { createTask, CREATE_TASK, LIST_TASKS, type TaskView } from './support/tasks.js';
 
 type User = Awaited<ReturnType<typeof signUpUser>>;
@@ -204,3 +204,19 @@ async function listTitles(server: TestServer, user: User): Promise<Map<string, n
     after = page.tasks.pageInfo.endCursor;
   }
 }
+
+describe('when the answer to a new task is lost after PostgreSQL committed it', () => {
+  const t = serverForTests({ proxied: true });
+
+  it('runs the insert again, which writes nothing the second time, and answers the task written once', async () => {
+    const user = await signUpUser(t.server.url);
+    const lost = t.proxy.loseAnswerTo('insert into tasks');
+    const task = await createTask(user.api, { title: 'answer lost', tags: ['kept'] });
+    await lost;
+    expect(task).toMatchObject({ title: 'answer lost', tags: ['kept'], status: 'PENDING' });
+    const { rows } = await t.db.query('select id from tasks where title = $1', ['answer lost']);
+    expect(rows).toEqual([{ id: task.id }]);
+    const { rows: changes } = await t.db.query('select kind from task_changes where task_id = $1', [task.id]);
+    expect(changes).toEqual([{ kind: 'CREATED' }]);
+  });
+});

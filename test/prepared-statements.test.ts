@@ -1,6 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { MAX_NAMED, numbered, preparable, statementName } from '../src/db/prepared.js';
-import { read } from '../src/db/resilient-driver.js';
+import { repeatable } from '../src/db/resilient-driver.js';
 import { databaseForTests } from './support/database.js';
 import { openOrm } from './support/orm.js';
 
@@ -29,9 +29,9 @@ describe('reads through the pool (real PostgreSQL)', () => {
 
   it('are prepared once per connection under a name on a direct connection, and answer with their parameters', async () => {
     const em = await open();
-    expect(await read(em, { sql: SUM, params: [1, 2] })).toEqual([{ n: 3, q: 'why?' }]);
-    expect(await read(em, { sql: SUM, params: [40, 2] })).toEqual([{ n: 42, q: 'why?' }]);
-    const prepared = await read<{ name: string; statement: string }>(em, { sql: PREPARED, params: [] });
+    expect(await repeatable(em, { sql: SUM, params: [1, 2] })).toEqual([{ n: 3, q: 'why?' }]);
+    expect(await repeatable(em, { sql: SUM, params: [40, 2] })).toEqual([{ n: 42, q: 'why?' }]);
+    const prepared = await repeatable<{ name: string; statement: string }>(em, { sql: PREPARED, params: [] });
     expect(prepared).toEqual([
       { name: statementName(numbered(SUM)), statement: numbered(SUM) },
       { name: statementName(PREPARED), statement: PREPARED },
@@ -42,18 +42,18 @@ describe('reads through the pool (real PostgreSQL)', () => {
     const direct = new URL(fixture.db.directUrl);
     direct.searchParams.set('application_name', 'migrations');
     const em = await open({ DATABASE_DIRECT_URL: direct.toString() });
-    expect(await read(em, { sql: SUM, params: [1, 2] })).toEqual([{ n: 3, q: 'why?' }]);
-    expect(await read(em, { sql: PREPARED, params: [] })).toEqual([]);
+    expect(await repeatable(em, { sql: SUM, params: [1, 2] })).toEqual([{ n: 3, q: 'why?' }]);
+    expect(await repeatable(em, { sql: PREPARED, params: [] })).toEqual([]);
   });
 
   it(`name at most ${MAX_NAMED} texts, the first ones made; the others run unnamed`, async () => {
     const em = await open();
     for (let i = 0; i < MAX_NAMED; i++) preparable(`select ${i} as i`);
     const late = 'select ?::int as late';
-    expect(await read(em, { sql: late, params: [7] })).toEqual([{ late: 7 }]);
+    expect(await repeatable(em, { sql: late, params: [7] })).toEqual([{ late: 7 }]);
     expect(statementName(numbered(late))).toBeUndefined();
     expect(statementName(numbered(SUM))).toBeDefined();
-    const prepared = await read<{ statement: string }>(em, { sql: PREPARED, params: [] });
+    const prepared = await repeatable<{ statement: string }>(em, { sql: PREPARED, params: [] });
     expect(prepared.map(({ statement }) => statement)).toEqual([PREPARED]);
   });
 
@@ -63,7 +63,7 @@ describe('reads through the pool (real PostgreSQL)', () => {
     const orm = await openOrm(fixture.db.url, { DB_POOL_MIN: '0', DB_POOL_MAX: '4' });
     orms.push(orm);
     for (let round = 0; round < 5; round++) {
-      const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => read(orm.em.fork(), { sql: SUM, params: [round, i] })));
+      const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => repeatable(orm.em.fork(), { sql: SUM, params: [round, i] })));
       expect(answers).toEqual(Array.from({ length: 20 }, (_, i) => [{ n: round + i, q: 'why?' }]));
     }
   });
@@ -71,11 +71,11 @@ describe('reads through the pool (real PostgreSQL)', () => {
   // Last: it turns naming off for the rest of this file, as it would for the process.
   it('stop being named, and still answer, once a connection lacks a statement it was given (what a pooler does)', async () => {
     const em = await open();
-    expect(await read(em, { sql: SUM, params: [1, 2] })).toEqual([{ n: 3, q: 'why?' }]);
+    expect(await repeatable(em, { sql: SUM, params: [1, 2] })).toEqual([{ n: 3, q: 'why?' }]);
     // The same single connection forgets it, as a transaction-mode pooler's next server connection would not have it.
     await em.getConnection().execute('deallocate all');
-    expect(await read(em, { sql: SUM, params: [2, 2] })).toEqual([{ n: 4, q: 'why?' }]);
+    expect(await repeatable(em, { sql: SUM, params: [2, 2] })).toEqual([{ n: 4, q: 'why?' }]);
     expect(statementName(numbered(SUM))).toBeUndefined();
-    expect(await read(em, { sql: PREPARED, params: [] })).toEqual([]);
+    expect(await repeatable(em, { sql: PREPARED, params: [] })).toEqual([]);
   });
 });

@@ -2,7 +2,7 @@ import { GraphQLError, printType } from 'graphql';
 import { DateTimeResolver } from 'graphql-scalars';
 import { DateTimeScalar } from '../src/graphql/schema.js';
 import { decodeCursor, encodeCursor } from '../src/modules/tasks/task.cursor.js';
-import { countQuery, listQuery } from '../src/modules/tasks/task.list-query.js';
+import { countQuery, listQuery } from '../src/modules/tasks/task.sql.js';
 import { checkPageSize, containsPattern, normalizeDescription, normalizeTags, normalizeTitle } from '../src/modules/tasks/task.rules.js';
 import { TaskStatus } from '../src/modules/tasks/task.enums.js';
 import { SortDirection, TaskOrderField } from '../src/modules/tasks/task.types.js';

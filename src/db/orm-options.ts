@@ -60,8 +60,9 @@ export function ormOptions(config: Config, databaseUrl: string, logger: Logger, 
     }
 
     /**
-     * The texts `read` made preparable (prepared.ts) run as named statements on a direct connection; should the
-     * server show that a pooler is in between after all, naming stops for good and the read runs again unnamed.
+     * The texts `repeatable` made preparable (prepared.ts) run as named statements on a direct connection; should
+     * the server show that a pooler is in between after all, naming stops for good and the statement runs again
+     * unnamed (PostgreSQL refused it before running it).
      * Every query with parameters gets the deadline below, also those sent through `pool.query`.
      */
     // eslint-disable-next-line @typescript-eslint/no-explicit-any

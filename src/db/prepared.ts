@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 
 /**
- * The reads every page runs (the task list and its count) are sent with their parameters apart from the text
+ * The statements every page and every new task run (the task list, its count, the insert) are sent with their parameters apart from the text
  * (`$1`, `$2`, …), so that one text serves every user and cursor. On a direct connection each such text is
  * prepared once per connection under a name, and PostgreSQL reuses its parse and plan: for the page of tasks that
  * was ~0.15 ms of PostgreSQL's CPU per request (on the same core as the server), more than a third of its work.
@@ -9,12 +9,14 @@ import { createHash } from 'node:crypto';
  * Behind a transaction-mode pooler (`DATABASE_DIRECT_URL` differs from `DATABASE_URL`) a statement prepared on one
  * server connection is missing on the next, so nothing is named there; and should a pooler sit behind a
  * `DATABASE_URL` nobody declared as one, the first sign of it (a named statement the server does not know, or
- * already knows) turns naming off for the process and the read runs again unnamed.
+ * already knows) turns naming off for the process and the statement runs again unnamed.
  */
 
 /** At most this many texts are named, the first ones run: each costs every connection a plan in PostgreSQL. */
 export const MAX_NAMED = 100;
 
+/** The named texts by the SQL they were made from, and their names by text. */
+const texts = new Map<string, string>();
 const names = new Map<string, string>();
 let naming = true;
 
@@ -24,8 +26,13 @@ let naming = true;
  * nobody declared, a server connection may hold another instance's statement of that name.
  */
 export function preparable(sql: string): string {
+  const known = texts.get(sql);
+  if (known !== undefined) return known;
   const text = numbered(sql);
-  if (!names.has(text) && names.size < MAX_NAMED) names.set(text, `todo_${createHash('sha256').update(text).digest('hex').slice(0, 32)}`);
+  if (texts.size < MAX_NAMED) {
+    texts.set(sql, text);
+    if (!names.has(text)) names.set(text, `todo_${createHash('sha256').update(text).digest('hex').slice(0, 32)}`);
+  }
   return text;
 }
 

@@ -45,10 +45,11 @@ class ResilientConnection extends PostgreSqlConnection {
   }
 
   /**
-   * A read outside any transaction, its parameters sent apart from its text so that the text can be prepared
-   * once per connection (prepared.ts); retried like the reads above.
+   * One statement outside any transaction that is safe to run again (a read, or a write that a second run leaves
+   * as the first did), its parameters sent apart from its text so that the text can be prepared once per
+   * connection (prepared.ts); retried on a transient failure like the reads above.
    */
-  async read<T>(sql: string, params: readonly unknown[]): Promise<T[]> {
+  async repeatable<T>(sql: string, params: readonly unknown[]): Promise<T[]> {
     const text = preparable(sql);
     const values = [...params];
     const pool = (await this.getNativeClient()) as pg.Pool;
@@ -67,9 +68,9 @@ class ResilientConnection extends PostgreSqlConnection {
   }
 }
 
-/** `sql` (with MikroORM's `?` placeholders) as a read outside any transaction; see `ResilientConnection.read`. */
-export function read<T>(em: EntityManager, { sql, params }: { sql: string; params: readonly unknown[] }): Promise<T[]> {
-  return (em.getConnection() as ResilientConnection).read<T>(sql, params);
+/** `sql` (with MikroORM's `?` placeholders) alone, safe to repeat; see `ResilientConnection.repeatable`. */
+export function repeatable<T>(em: EntityManager, { sql, params }: { sql: string; params: readonly unknown[] }): Promise<T[]> {
+  return (em.getConnection() as ResilientConnection).repeatable<T>(sql, params);
 }
 
 export class ResilientDriver extends PostgreSqlDriver {

@@ -10,6 +10,7 @@ export class TcpProxy {
   #server: Server | undefined;
   #mode: ProxyMode = 'forward';
   readonly #sockets = new Set<Socket>();
+  #losing: { marker: string; lost: () => void } | undefined;
   port = 0;
 
   constructor(
@@ -51,6 +52,14 @@ export class TcpProxy {
     }
   }
 
+  /**
+   * The next message from the server that contains `marker` reaches PostgreSQL, which runs it, but its answer is
+   * lost: the server's connection is cut right after it. Resolves once that happened.
+   */
+  loseAnswerTo(marker: string): Promise<void> {
+    return new Promise((lost) => (this.#losing = { marker, lost }));
+  }
+
   async close(): Promise<void> {
     this.#destroyAll();
     await this.#close();
@@ -89,13 +98,25 @@ export class TcpProxy {
     }
     const upstream = connect(this.targetPort, this.targetHost);
     this.#sockets.add(upstream);
+    let answerLost = false;
     upstream.on('error', () => client.destroy());
     upstream.on('close', () => {
       this.#sockets.delete(upstream);
       client.destroy();
     });
-    client.on('close', () => upstream.destroy());
+    // Once an answer is lost, the way to PostgreSQL is closed after what was sent (not reset), so that it runs it.
+    client.on('close', () => (answerLost ? upstream.end() : upstream.destroy()));
     client.pipe(upstream);
     upstream.pipe(client);
+    client.on('data', (chunk: Buffer) => {
+      const losing = this.#losing;
+      if (!losing || !chunk.includes(losing.marker)) return;
+      this.#losing = undefined;
+      answerLost = true;
+      upstream.unpipe(client);
+      upstream.resume();
+      client.destroy();
+      losing.lost();
+    });
   }
 }

@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { badUserInput, resyncRequired } from '../../graphql/errors.js';
-import { textArray } from './task.list-query.js';
+import { textArray } from './task.sql.js';
 import { taskRecord, type TaskRecord, type TaskRow } from './task.record.js';
 
 export enum TaskChangeKind {

@@ -1,10 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
-import { read } from '../../db/resilient-driver.js';
+import { repeatable } from '../../db/resilient-driver.js';
 import { notFound, badUserInput } from '../../graphql/errors.js';
 import { Task } from './task.entity.js';
 import { TaskPriority, TaskStatus } from './task.enums.js';
 import { decodeCursor, encodeCursor, positionOf } from './task.cursor.js';
-import { countQuery, DEFAULT_ORDER, listQuery } from './task.list-query.js';
+import { countQuery, DEFAULT_ORDER, insertQuery, listQuery, taskQuery, type NewTask } from './task.sql.js';
 import { checkDate, checkPageSize, isUuid, normalizeDescription, normalizeTags, normalizeTitle } from './task.rules.js';
 import { ownerRecord, taskRecord, type TaskRecord, type TaskRow } from './task.record.js';
 import type { CreateTaskInput, TaskConnection, TaskFilter, TaskOrder, UpdateTaskInput } from './task.types.js';
@@ -58,18 +59,31 @@ export class TaskService {
     return task;
   }
 
-  async create(input: CreateTaskInput): Promise<Task> {
-    const task = this.em.create(Task, {
+  /**
+   * One statement, which PostgreSQL commits or rolls back on its own: a new task needs no lock and no prior read,
+   * so a transaction around it would only add BEGIN and COMMIT. The id is chosen here, which makes the statement
+   * safe to repeat: a transient failure runs it again (`repeatable`), and if the first run did commit, the second
+   * inserts nothing and the task is read back instead. Nothing is written twice and the client never sees the retry.
+   */
+  async create(input: CreateTaskInput): Promise<TaskRecord> {
+    const status = input.status ?? TaskStatus.PENDING;
+    const createdAt = new Date();
+    const task: NewTask = {
+      id: randomUUID(),
       title: normalizeTitle(input.title),
       description: normalizeDescription(input.description ?? null),
+      status,
       priority: input.priority ?? TaskPriority.MEDIUM,
       tags: normalizeTags(input.tags ?? []),
       dueDate: checkDate(input.dueDate ?? null, 'dueDate'),
-      owner: this.ownerId,
-    });
-    setStatus(task, input.status ?? TaskStatus.PENDING);
-    await this.em.flush();
-    return task;
+      completedAt: status === TaskStatus.COMPLETED ? createdAt : null,
+      createdAt,
+      ownerId: this.ownerId,
+    };
+    const inserted = await repeatable<TaskRow>(this.em, insertQuery(task));
+    const [row] = inserted.length > 0 ? inserted : await repeatable<TaskRow>(this.em, taskQuery(this.ownerId, task.id));
+    if (!row) throw new Error(`task ${task.id} was inserted but cannot be read back`);
+    return taskRecord(row);
   }
 
   /** Every rule is checked before anything changes; an absent field is left alone, null clears the nullable ones. */
@@ -111,7 +125,7 @@ export class TaskService {
     const position = after ? decodeCursor(after, order) : null;
     const query = listQuery(this.ownerId, filter, order, position, limit + 1);
     const counting = countQuery(this.ownerId, filter);
-    const rows = await read<TaskRow>(this.em, query);
+    const rows = await repeatable<TaskRow>(this.em, query);
     const owner = rows[0] && ownerRecord(rows[0]);
     const edges = rows.slice(0, limit).map((row) => new Edge(taskRecord(row, owner), order));
     return {
@@ -127,7 +141,7 @@ export class TaskService {
         },
       },
       countTotal: async () => {
-        const [row] = await read<{ total: number }>(this.em, counting);
+        const [row] = await repeatable<{ total: number }>(this.em, counting);
         return row!.total;
       },
     };

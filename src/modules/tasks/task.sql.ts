@@ -1,4 +1,4 @@
-import { TaskStatus } from './task.enums.js';
+import { TaskStatus, type TaskPriority } from './task.enums.js';
 import { checkDate, containsPattern, normalizeSearch, normalizeTags } from './task.rules.js';
 import { SortDirection, TaskOrderField, type TaskFilter, type TaskOrder } from './task.types.js';
 import type { CursorPosition } from './task.cursor.js';
@@ -29,6 +29,9 @@ const TASK_COLUMNS = [
   epochMs('t.created_at', 'created_at'),
   epochMs('t.updated_at', 'updated_at'),
 ].join(', ');
+
+/** A task with its owner (never the password hash), timestamps as epoch milliseconds: dates from numbers, not text. */
+const TASK_WITH_OWNER = `${TASK_COLUMNS}, u.email as owner_email, u.name as owner_name, ${epochMs('u.created_at', 'owner_created_at')}, ${epochMs('u.updated_at', 'owner_updated_at')}`;
 
 export const DEFAULT_ORDER: TaskOrder = { field: TaskOrderField.CREATED_AT, direction: SortDirection.DESC };
 
@@ -79,9 +82,8 @@ export function listQuery(ownerId: string, filter: TaskFilter | null | undefined
   const nulls = order.field === TaskOrderField.DUE_DATE ? ' nulls last' : '';
   return {
     sql: [
-      // The owner comes with the page (never the password hash): no second query, nothing to batch.
-      // Timestamps as epoch milliseconds: JavaScript dates from numbers, not from parsing text.
-      `select ${TASK_COLUMNS}, u.email as owner_email, u.name as owner_name, ${epochMs('u.created_at', 'owner_created_at')}, ${epochMs('u.updated_at', 'owner_updated_at')}`,
+      // The owner comes with the page: no second query, nothing to batch.
+      `select ${TASK_WITH_OWNER}`,
       'from tasks t join users u on u.id = t.owner_id',
       `where ${where.sql}${keyset ? `\n  and ${keyset.sql}` : ''}`,
       `order by ${expression} ${direction}${nulls}, t.id ${direction}`,
@@ -101,4 +103,61 @@ function integer(n: number): number {
 export function countQuery(ownerId: string, filter: TaskFilter | null | undefined): Sql {
   const where = whereClause(ownerId, filter);
   return { sql: `select count(*)::int as total from tasks t\nwhere ${where.sql}`, params: where.params };
+}
+
+/** A new task's columns, as TaskService.create settled them. */
+export interface NewTask {
+  id: string;
+  title: string;
+  description: string | null;
+  status: TaskStatus;
+  priority: TaskPriority;
+  tags: readonly string[];
+  dueDate: Date | null;
+  completedAt: Date | null;
+  createdAt: Date;
+  ownerId: string;
+}
+
+const INSERT_TASK = [
+  'with t as (',
+  '  insert into tasks (id, created_at, updated_at, title, description, status, priority, tags, due_date, completed_at, owner_id)',
+  '  values (?::uuid, ?::timestamptz, ?::timestamptz, ?, ?, ?, ?, ?::text[], ?::timestamptz, ?::timestamptz, ?::uuid)',
+  '  on conflict (id) do nothing',
+  '  returning *',
+  `) select ${TASK_WITH_OWNER}`,
+  'from t join users u on u.id = t.owner_id',
+].join('\n');
+
+/**
+ * Inserts the task and answers it with its owner, in one statement (its own transaction; the change log's trigger
+ * writes in it too). Safe to run again: a second run of the same id inserts nothing and answers no row, and the
+ * caller reads the row by `taskQuery` instead.
+ */
+export function insertQuery(task: NewTask): Sql {
+  const createdAt = task.createdAt.toISOString();
+  return {
+    sql: INSERT_TASK,
+    params: [
+      task.id,
+      createdAt,
+      createdAt,
+      task.title,
+      task.description,
+      task.status,
+      task.priority,
+      textArray(task.tags),
+      task.dueDate?.toISOString() ?? null,
+      task.completedAt?.toISOString() ?? null,
+      task.ownerId,
+    ],
+  };
+}
+
+/** One of the owner's tasks with its owner, as a page reads it. */
+export function taskQuery(ownerId: string, id: string): Sql {
+  return {
+    sql: `select ${TASK_WITH_OWNER}\nfrom tasks t join users u on u.id = t.owner_id\nwhere t.owner_id = ?::uuid and t.id = ?::uuid`,
+    params: [ownerId, id],
+  };
 }
