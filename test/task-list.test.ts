@@ -228,6 +228,41 @@ describe('listing tasks', () => {
     });
   });
 
+  describe('the columns a page reads', () => {
+    const pageStatements = async (document: string, variables: Record<string, unknown> = {}) => {
+      const before = t.server.logs.length;
+      const data = await user.api.ok<Page>(document, variables);
+      const sql = t.server.logs.slice(before).filter((line) => line.component === 'mikro-orm' && /from tasks t/.test(line.msg)).map((line) => line.msg);
+      return { data, sql };
+    };
+
+    it('are those of the selected fields, through fragments and aliases, with the same answers as a page of every field', async () => {
+      const orderBy = { field: 'DUE_DATE', direction: 'ASC' };
+      const full = await user.api.ok<Page>(LIST_TASKS, { first: 30, orderBy });
+      const { data, sql } = await pageStatements(
+        `query($orderBy: TaskOrder) { tasks(first: 30, orderBy: $orderBy) { edges { cursor node { ...Some ... on Task { late: isOverdue } } } pageInfo { endCursor } } }
+         fragment Some on Task { id name: title ...Owner }
+         fragment Owner on Task { owner { email } }`,
+        { orderBy },
+      );
+      expect(data.tasks.edges).toEqual(
+        full.tasks.edges.map(({ cursor, node }) => ({ cursor, node: { id: node.id, name: node.title, late: node.isOverdue, owner: { email: node.owner.email } } })),
+      );
+      expect(data.tasks.pageInfo.endCursor).toBe(full.tasks.pageInfo.endCursor);
+      expect(sql).toHaveLength(1);
+      expect(sql[0]).toMatch(/join users/);
+      expect(sql[0]).not.toMatch(/t\.(description|priority|tags|completed_at|updated_at)/);
+    });
+
+    it('leave the owner out when it is not selected, and a cursor from such a page continues the full order', async () => {
+      const { data, sql } = await pageStatements(`{ tasks(first: 7) { edges { node { id } } pageInfo { endCursor } } }`);
+      expect(sql[0]).not.toMatch(/users/);
+      const next = await user.api.ok<Page>(LIST_TASKS, { first: 30, after: data.tasks.pageInfo.endCursor });
+      const everything = await listAll(user.api, {});
+      expect([...data.tasks.edges.map((edge) => edge.node.id), ...next.tasks.edges.map((edge) => edge.node.id)]).toEqual(everything.map((task) => task.id));
+    });
+  });
+
   describe('SQL statements per page', () => {
     it('stay constant whatever the page size, owners included', async () => {
       const writer = await signUpUser(t.server.url);

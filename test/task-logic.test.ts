@@ -1,8 +1,10 @@
-import { GraphQLError, printType } from 'graphql';
+import { readFileSync } from 'node:fs';
+import { buildSchema, GraphQLError, GraphQLObjectType, parse, printType, type FieldNode, type FragmentDefinitionNode, type OperationDefinitionNode } from 'graphql';
 import { DateTimeResolver } from 'graphql-scalars';
 import { DateTimeScalar } from '../src/graphql/schema.js';
 import { decodeCursor, encodeCursor } from '../src/modules/tasks/task.cursor.js';
-import { countQuery, listQuery } from '../src/modules/tasks/task.sql.js';
+import { ALL_COLUMNS, columnsFor, countQuery, FIELD_COLUMNS, listQuery } from '../src/modules/tasks/task.sql.js';
+import { selectedFields } from '../src/graphql/selection.js';
 import { checkPageSize, containsPattern, normalizeDescription, normalizeTags, normalizeTitle } from '../src/modules/tasks/task.rules.js';
 import { TaskStatus } from '../src/modules/tasks/task.enums.js';
 import { SortDirection, TaskOrderField } from '../src/modules/tasks/task.types.js';
@@ -109,10 +111,10 @@ describe('the task list SQL', () => {
     );
     expect(sql).toBe(
       [
-        'select t.id, t.title, t.description, t.status, t.priority, to_json(t.tags) as tags, t.owner_id, ' +
+        'select t.id, t.title, t.description, t.status, t.priority, to_json(t.tags) as tags, ' +
           '(extract(epoch from t.due_date) * 1000)::float8 as due_date, (extract(epoch from t.completed_at) * 1000)::float8 as completed_at, ' +
           '(extract(epoch from t.created_at) * 1000)::float8 as created_at, (extract(epoch from t.updated_at) * 1000)::float8 as updated_at, ' +
-          'u.email as owner_email, u.name as owner_name, ' +
+          't.owner_id, u.email as owner_email, u.name as owner_name, ' +
           '(extract(epoch from u.created_at) * 1000)::float8 as owner_created_at, (extract(epoch from u.updated_at) * 1000)::float8 as owner_updated_at',
         'from tasks t join users u on u.id = t.owner_id',
         'where t.owner_id = ?::uuid',
@@ -148,6 +150,48 @@ describe('the task list SQL', () => {
   it('quotes array elements so that no tag can break out of the literal', () => {
     const { params } = listQuery(OWNER, { tagsAny: ['a"b', 'c\\d', 'e,f}'] }, { field: TaskOrderField.TITLE, direction: SortDirection.ASC }, null, 1);
     expect(params[1]).toBe('{"a\\"b","c\\\\d","e,f}"}');
+  });
+});
+
+describe('the columns a page reads', () => {
+  /** What `selectedFields` is given for the first field of `document`'s operation. */
+  const resolving = (document: string) => {
+    const ast = parse(document);
+    const operation = ast.definitions.find((d): d is OperationDefinitionNode => d.kind === 'OperationDefinition')!;
+    const fragments = Object.fromEntries(ast.definitions.filter((d): d is FragmentDefinitionNode => d.kind === 'FragmentDefinition').map((d) => [d.name.value, d]));
+    return { fieldNodes: [operation.selectionSet.selections[0] as FieldNode], fragments };
+  };
+
+  it('are the selected fields of the nodes, through aliases, fragments and inline fragments', () => {
+    const info = resolving(`{
+      tasks { totalCount edges { cursor node { id t: title ...More ... on Task { tags ... on Task { owner { email } } } } } pageInfo { endCursor } }
+      other: tasks { edges { node { description } } }
+    }
+    fragment More on Task { status ...Late }
+    fragment Late on Task { isOverdue title @skip(if: true) }`);
+    expect([...selectedFields(info, ['edges', 'node'])].sort()).toEqual(['id', 'isOverdue', 'owner', 'status', 'tags', 'title']);
+    expect([...selectedFields(info, ['edges'])].sort()).toEqual(['cursor', 'node']);
+    expect([...columnsFor(selectedFields(info, ['edges', 'node']))].sort()).toEqual(['due_date', 'owner', 'status', 'tags', 'title']);
+  });
+
+  it('walk each fragment once per level, however often it is spread', () => {
+    // 2^24 paths through the spreads, 25 fragments to walk.
+    const fragments = Array.from({ length: 24 }, (_, i) => `fragment F${i} on Task { id ...F${i + 1} ...F${i + 1} }`).join('\n');
+    const info = resolving(`{ tasks { edges { node { ...F0 } } } }\n${fragments}\nfragment F24 on Task { title }`);
+    const started = performance.now();
+    expect([...selectedFields(info, ['edges', 'node'])].sort()).toEqual(['id', 'title']);
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  it('are every column for a field they do not know, and cover every field of Task in the committed schema', () => {
+    expect(columnsFor(['id', 'somethingNew'])).toBe(ALL_COLUMNS);
+    const task = buildSchema(readFileSync('schema.graphql', 'utf8')).getType('Task') as GraphQLObjectType;
+    expect(Object.keys(task.getFields()).filter((field) => !FIELD_COLUMNS[field])).toEqual([]);
+  });
+
+  it('leave the users out when the owner is not read, and keep the column the cursors of the order read', () => {
+    const { sql } = listQuery(OWNER, null, { field: TaskOrderField.DUE_DATE, direction: SortDirection.ASC }, null, 21, columnsFor(['id', 'title']));
+    expect(sql.split('\n').slice(0, 2)).toEqual(['select t.id, t.title, (extract(epoch from t.due_date) * 1000)::float8 as due_date', 'from tasks t']);
   });
 });
 

@@ -14,6 +14,7 @@ export type TaskRecord = Pick<Task, 'id' | 'title' | 'description' | 'status' | 
 
 export type OwnerRecord = Pick<User, 'id' | 'email' | 'name' | 'createdAt' | 'updatedAt'>;
 
+/** A row of the task SQL (task.sql.ts); a page's rows carry only the columns its selection reads, besides the id. */
 export interface TaskRow {
   id: string;
   title: string;
@@ -33,7 +34,8 @@ export interface TaskRow {
   owner_updated_at: number;
 }
 
-const date = (ms: number | null) => (ms === null ? null : new Date(ms));
+/** Null also for a column the row does not carry: a field the client did not select, which nobody reads. */
+const date = (ms: number | null | undefined) => (ms == null ? null : new Date(ms));
 
 /** The owner a row was joined with. */
 export function ownerRecord(row: TaskRow): OwnerRecord {
@@ -46,8 +48,11 @@ export function ownerRecord(row: TaskRow): OwnerRecord {
   };
 }
 
-/** A row as a record; the rows of one page share their owner's record (every row of a page is the viewer's). */
-export function taskRecord(row: TaskRow, owner: OwnerRecord = ownerRecord(row)): TaskRecord {
+/**
+ * A row as a record; the rows of one page share their owner's record (every row of a page is the viewer's), or a
+ * reference to the owner when the page did not read the user.
+ */
+export function taskRecord(row: TaskRow, owner: TaskRecord['owner'] = ownerRecord(row)): TaskRecord {
   return {
     id: row.id,
     title: row.title,
@@ -57,8 +62,8 @@ export function taskRecord(row: TaskRow, owner: OwnerRecord = ownerRecord(row)):
     tags: row.tags,
     dueDate: date(row.due_date),
     completedAt: date(row.completed_at),
-    createdAt: new Date(row.created_at),
-    updatedAt: new Date(row.updated_at),
+    createdAt: date(row.created_at)!,
+    updatedAt: date(row.updated_at)!,
     owner,
   };
 }

@@ -1,5 +1,6 @@
-import { Arg, Args, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
-import type { GraphQLFieldResolver } from 'graphql';
+import { Arg, Args, Ctx, FieldResolver, ID, Info, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import type { FieldNode, GraphQLFieldResolver, GraphQLResolveInfo } from 'graphql';
+import { selectedFields } from '../../graphql/selection.js';
 import type { Context } from '../../graphql/context.js';
 import { inTransaction } from '../../db/transaction.js';
 import { Cost } from '../../guards/cost.js';
@@ -8,6 +9,7 @@ import { User } from '../users/user.entity.js';
 import { Task } from './task.entity.js';
 import { isOverdue, isOwnerRecord, type OwnerRecord, type TaskRecord } from './task.record.js';
 import { TaskService } from './task.service.js';
+import { columnsFor, type TaskColumns } from './task.sql.js';
 import { PAGE_MAX } from './task.rules.js';
 import { CreateTaskInput, TaskConnection, TasksArgs, UpdateTaskArgs } from './task.types.js';
 
@@ -35,8 +37,8 @@ export class TaskResolver {
 
   @Cost({ sql: 1, page: { arg: 'first', max: PAGE_MAX } })
   @Query(() => TaskConnection)
-  tasks(@Args(() => TasksArgs) args: TasksArgs, @Ctx() context: Context): Promise<TaskConnection> {
-    return tasksOf(context).list(args);
+  tasks(@Args(() => TasksArgs) args: TasksArgs, @Ctx() context: Context, @Info() info: GraphQLResolveInfo): Promise<TaskConnection> {
+    return tasksOf(context).list({ ...args, columns: pageColumns(info) });
   }
 
   @Cost({ sql: 1 })
@@ -74,6 +76,23 @@ export class TaskResolver {
   isOverdue(@Root() task: TaskRecord): boolean {
     return isOverdue(task);
   }
+}
+
+/**
+ * The columns of a page by the `tasks` field node they serve: the same for every run of one parsed document. Only a
+ * field that is its own selection is remembered; fields merged from several nodes (the same response key selected
+ * twice) are worked out each time, as a node may be merged with others in another operation of the document.
+ */
+const columnsByField = new WeakMap<FieldNode, TaskColumns>();
+
+/** What a page reads of each task: what the client selected of its nodes (see selectedFields). */
+function pageColumns(info: GraphQLResolveInfo): TaskColumns {
+  const single = info.fieldNodes.length === 1 ? info.fieldNodes[0]! : undefined;
+  const known = single && columnsByField.get(single);
+  if (known) return known;
+  const columns = columnsFor(selectedFields(info, ['edges', 'node']));
+  if (single) columnsByField.set(single, columns);
+  return columns;
 }
 
 /** Lists carry their owners; a single task's owner is loaded, batched per request. */

@@ -5,7 +5,7 @@ import { notFound, badUserInput } from '../../graphql/errors.js';
 import { Task } from './task.entity.js';
 import { TaskPriority, TaskStatus } from './task.enums.js';
 import { decodeCursor, encodeCursor, positionOf } from './task.cursor.js';
-import { countQuery, DEFAULT_ORDER, insertQuery, listQuery, taskQuery, type NewTask } from './task.sql.js';
+import { ALL_COLUMNS, countQuery, DEFAULT_ORDER, insertQuery, listQuery, taskQuery, type NewTask, type TaskColumns } from './task.sql.js';
 import { checkDate, checkPageSize, isUuid, normalizeDescription, normalizeTags, normalizeTitle } from './task.rules.js';
 import { ownerRecord, taskRecord, type TaskRecord, type TaskRow } from './task.record.js';
 import type { CreateTaskInput, TaskConnection, TaskFilter, TaskOrder, UpdateTaskInput } from './task.types.js';
@@ -15,6 +15,8 @@ export interface ListArgs {
   orderBy?: TaskOrder | null;
   first: number;
   after?: string | null;
+  /** What the client reads of each task; every column when not said. */
+  columns?: TaskColumns;
 }
 
 /** The first key of the advisory locks writers of one task queue on ("task" in ASCII). */
@@ -119,14 +121,14 @@ export class TaskService {
   }
 
   /** A page in keyset order; the total is a separate query, run only if asked for. */
-  async list({ filter, orderBy, first, after }: ListArgs): Promise<TaskConnection> {
+  async list({ filter, orderBy, first, after, columns = ALL_COLUMNS }: ListArgs): Promise<TaskConnection> {
     const order = orderBy ?? DEFAULT_ORDER;
     const limit = checkPageSize(first);
     const position = after ? decodeCursor(after, order) : null;
-    const query = listQuery(this.ownerId, filter, order, position, limit + 1);
+    const query = listQuery(this.ownerId, filter, order, position, limit + 1, columns);
     const counting = countQuery(this.ownerId, filter);
     const rows = await repeatable<TaskRow>(this.em, query);
-    const owner = rows[0] && ownerRecord(rows[0]);
+    const owner = rows[0] && (columns.has('owner') ? ownerRecord(rows[0]) : { id: this.ownerId });
     const edges = rows.slice(0, limit).map((row) => new Edge(taskRecord(row, owner), order));
     return {
       edges,

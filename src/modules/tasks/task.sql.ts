@@ -21,17 +21,73 @@ const ORDER_KEY: Record<TaskOrderField, { expression: string; cast: string }> = 
 };
 
 const epochMs = (column: string, as: string) => `(extract(epoch from ${column}) * 1000)::float8 as ${as}`;
-// Tags as JSON: read by JSON.parse, where a text[] would go through pg's character-by-character array parser.
-const TASK_COLUMNS = [
-  't.id, t.title, t.description, t.status, t.priority, to_json(t.tags) as tags, t.owner_id',
-  epochMs('t.due_date', 'due_date'),
-  epochMs('t.completed_at', 'completed_at'),
-  epochMs('t.created_at', 'created_at'),
-  epochMs('t.updated_at', 'updated_at'),
-].join(', ');
 
-/** A task with its owner (never the password hash), timestamps as epoch milliseconds: dates from numbers, not text. */
-const TASK_WITH_OWNER = `${TASK_COLUMNS}, u.email as owner_email, u.name as owner_name, ${epochMs('u.created_at', 'owner_created_at')}, ${epochMs('u.updated_at', 'owner_updated_at')}`;
+/**
+ * What a row can carry besides the id, as SQL. Timestamps as epoch milliseconds: JavaScript dates from numbers, not
+ * from parsing text. Tags as JSON: read by JSON.parse, where a text[] would go through pg's character-by-character
+ * array parser. The owner is joined (never the password hash).
+ */
+const COLUMNS = {
+  title: 't.title',
+  description: 't.description',
+  status: 't.status',
+  priority: 't.priority',
+  tags: 'to_json(t.tags) as tags',
+  due_date: epochMs('t.due_date', 'due_date'),
+  completed_at: epochMs('t.completed_at', 'completed_at'),
+  created_at: epochMs('t.created_at', 'created_at'),
+  updated_at: epochMs('t.updated_at', 'updated_at'),
+  owner: `t.owner_id, u.email as owner_email, u.name as owner_name, ${epochMs('u.created_at', 'owner_created_at')}, ${epochMs('u.updated_at', 'owner_updated_at')}`,
+};
+export type TaskColumn = keyof typeof COLUMNS;
+export type TaskColumns = ReadonlySet<TaskColumn>;
+export const ALL_COLUMNS: TaskColumns = new Set(Object.keys(COLUMNS) as TaskColumn[]);
+
+/** The columns each field of Task reads (the id is always read). A field missing here reads every column. */
+export const FIELD_COLUMNS: Record<string, readonly TaskColumn[]> = {
+  id: [],
+  title: ['title'],
+  description: ['description'],
+  status: ['status'],
+  priority: ['priority'],
+  tags: ['tags'],
+  dueDate: ['due_date'],
+  completedAt: ['completed_at'],
+  createdAt: ['created_at'],
+  updatedAt: ['updated_at'],
+  isOverdue: ['due_date', 'status'],
+  owner: ['owner'],
+  __typename: [],
+};
+
+/** The columns a page reads for these selected fields of Task. */
+export function columnsFor(fields: Iterable<string>): TaskColumns {
+  const columns = new Set<TaskColumn>();
+  for (const field of fields) {
+    const read = FIELD_COLUMNS[field];
+    if (!read) return ALL_COLUMNS;
+    for (const column of read) columns.add(column);
+  }
+  return columns;
+}
+
+/**
+ * The select list and the tables for `columns` of the rows of `tasks` (a table or a CTE named t), the columns
+ * always in the same order, so that one set makes one text.
+ */
+function selectFrom(columns: TaskColumns, tasks = 'tasks t'): string {
+  const list = (Object.keys(COLUMNS) as TaskColumn[]).filter((column) => columns.has(column)).map((column) => COLUMNS[column]);
+  return `select ${['t.id', ...list].join(', ')}\nfrom ${tasks}${columns.has('owner') ? ' join users u on u.id = t.owner_id' : ''}`;
+}
+
+/** The column a cursor of each order reads. */
+const ORDER_COLUMN: Record<TaskOrderField, TaskColumn> = {
+  [TaskOrderField.CREATED_AT]: 'created_at',
+  [TaskOrderField.UPDATED_AT]: 'updated_at',
+  [TaskOrderField.DUE_DATE]: 'due_date',
+  [TaskOrderField.PRIORITY]: 'priority',
+  [TaskOrderField.TITLE]: 'title',
+};
 
 export const DEFAULT_ORDER: TaskOrder = { field: TaskOrderField.CREATED_AT, direction: SortDirection.DESC };
 
@@ -74,7 +130,15 @@ function keysetCondition(order: TaskOrder, after: CursorPosition): Sql {
   return { sql: `((${expression}, t.id) ${op} (?${cast}, ?::uuid)${nullsAfter})`, params: [after.value, after.id] };
 }
 
-export function listQuery(ownerId: string, filter: TaskFilter | null | undefined, order: TaskOrder, after: CursorPosition | null, limit: number): Sql {
+/** A page of the owner's tasks: the columns asked for, and what the order's cursors read. */
+export function listQuery(
+  ownerId: string,
+  filter: TaskFilter | null | undefined,
+  order: TaskOrder,
+  after: CursorPosition | null,
+  limit: number,
+  columns: TaskColumns = ALL_COLUMNS,
+): Sql {
   const where = whereClause(ownerId, filter);
   const keyset = after ? keysetCondition(order, after) : null;
   const { expression } = ORDER_KEY[order.field];
@@ -82,9 +146,7 @@ export function listQuery(ownerId: string, filter: TaskFilter | null | undefined
   const nulls = order.field === TaskOrderField.DUE_DATE ? ' nulls last' : '';
   return {
     sql: [
-      // The owner comes with the page: no second query, nothing to batch.
-      `select ${TASK_WITH_OWNER}`,
-      'from tasks t join users u on u.id = t.owner_id',
+      selectFrom(new Set([...columns, ORDER_COLUMN[order.field]])),
       `where ${where.sql}${keyset ? `\n  and ${keyset.sql}` : ''}`,
       `order by ${expression} ${direction}${nulls}, t.id ${direction}`,
       // In the text, not a parameter: PostgreSQL costs a generic plan's `limit $n` at a tenth of the rows, so a
@@ -125,8 +187,8 @@ const INSERT_TASK = [
   '  values (?::uuid, ?::timestamptz, ?::timestamptz, ?, ?, ?, ?, ?::text[], ?::timestamptz, ?::timestamptz, ?::uuid)',
   '  on conflict (id) do nothing',
   '  returning *',
-  `) select ${TASK_WITH_OWNER}`,
-  'from t join users u on u.id = t.owner_id',
+  ')',
+  selectFrom(ALL_COLUMNS, 't'),
 ].join('\n');
 
 /**
@@ -157,7 +219,7 @@ export function insertQuery(task: NewTask): Sql {
 /** One of the owner's tasks with its owner, as a page reads it. */
 export function taskQuery(ownerId: string, id: string): Sql {
   return {
-    sql: `select ${TASK_WITH_OWNER}\nfrom tasks t join users u on u.id = t.owner_id\nwhere t.owner_id = ?::uuid and t.id = ?::uuid`,
+    sql: `${selectFrom(ALL_COLUMNS)}\nwhere t.owner_id = ?::uuid and t.id = ?::uuid`,
     params: [ownerId, id],
   };
 }
