@@ -67,7 +67,18 @@ describe('compiled execution', () => {
     expect(body.errors).toEqual([expect.objectContaining({ path: ['tasks'], locations: [{ line: 1, column: 16 }], extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) })]);
   });
 
-  it('reports an error in a mutation (run by graphql-js) the same way, and writes nothing', async () => {
+  it('runs the fields of a mutation one after the other, compiled as before', async () => {
+    const document = 'mutation Two($n: String!) { first: createTask(input: { title: $n, tags: ["1"] }) { title } second: createTask(input: { title: $n, tags: ["2"] }) { title } }';
+    for (let run = 0; run < COMPILE_AFTER + 2; run++) {
+      const body = JSON.parse((await post(document, { n: `serial ${run}` })).body) as { data: unknown; errors?: unknown };
+      expect(body).toEqual({ data: { first: { title: `serial ${run}` }, second: { title: `serial ${run}` } } });
+    }
+    // In the change log's order (the order the writes committed): each run's first field, then its second.
+    const { rows } = await t.db.query<{ task: { title: string; tags: string[] } }>(`select task from task_changes where task->>'title' like 'serial %' order by xid, id`);
+    expect(rows.map(({ task }) => `${task.title}/${task.tags[0]}`)).toEqual(Array.from({ length: COMPILE_AFTER + 2 }, (_, run) => [`serial ${run}/1`, `serial ${run}/2`]).flat());
+  });
+
+  it('reports an error in a mutation the same way, and writes nothing', async () => {
     const { body } = await sameEveryTime('mutation Missing { updateTask(id: "00000000-0000-4000-8000-000000000000", input: { title: "x" }) { id } }');
     expect(body.errors?.map((error) => [error.extensions.code, error.path])).toEqual([['NOT_FOUND', ['updateTask']]]);
     expect((await t.db.query(`select 1 from tasks where title = 'x'`)).rowCount).toBe(0);

@@ -1,6 +1,6 @@
 import { api, signUpUser } from './support/api.js';
 import { serverForTests } from './support/server.js';
-import { createTask, LIST_TASKS, listAll, TASK_FIELDS, type Page, type TaskView } from './support/tasks.js';
+import { createTask, DELETE_TASK, LIST_TASKS, listAll, TASK_FIELDS, type Page, type TaskView } from './support/tasks.js';
 
 type User = Awaited<ReturnType<typeof signUpUser>>;
 
@@ -260,6 +260,16 @@ describe('listing tasks', () => {
       const next = await user.api.ok<Page>(LIST_TASKS, { first: 30, after: data.tasks.pageInfo.endCursor });
       const everything = await listAll(user.api, {});
       expect([...data.tasks.edges.map((edge) => edge.node.id), ...next.tasks.edges.map((edge) => edge.node.id)]).toEqual(everything.map((task) => task.id));
+    });
+    it('are those of the selected fields for a new task too', async () => {
+      const before = t.server.logs.length;
+      const { createTask: task } = await user.api.ok<{ createTask: { id: string; title: string; late: boolean } }>(
+        `mutation { createTask(input: { title: "selected", dueDate: "2001-01-01T00:00:00Z" }) { id title late: isOverdue } }`,
+      );
+      expect(task).toMatchObject({ title: 'selected', late: true });
+      const [insert] = t.server.logs.slice(before).filter((line) => line.component === 'mikro-orm' && /insert into tasks/.test(line.msg)).map((line) => line.msg);
+      expect(insert).not.toMatch(/users|t\.(description|priority|tags|completed_at|created_at|updated_at)/);
+      await user.api.ok(DELETE_TASK, { id: task.id });
     });
   });
 

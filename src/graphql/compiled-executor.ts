@@ -52,8 +52,8 @@ export function compiledExecution(schema: GraphQLSchema, capacity = 500): Gatewa
   };
 
   const executor: GatewayExecutor = async ({ document, operation, operationName, queryHash, request, context }) => {
-    // Queries only: a mutation's answer is a handful of fields, where compiling buys nothing.
-    const entry = operation.operation !== 'query' ? undefined : entryFor(`${operationName ?? ''}:${queryHash}`, () => {
+    // Queries and mutations (run in order, as graphql-js runs them); a subscription sent here stays graphql-js's.
+    const entry = operation.operation === 'subscription' ? undefined : entryFor(`${operationName ?? ''}:${queryHash}`, () => {
       const result = compileQuery(schema, document, operationName ?? undefined, options);
       return isCompiledQuery(result) ? result : 'graphql-js';
     });

@@ -38,14 +38,14 @@ export class TaskResolver {
   @Cost({ sql: 1, page: { arg: 'first', max: PAGE_MAX } })
   @Query(() => TaskConnection)
   tasks(@Args(() => TasksArgs) args: TasksArgs, @Ctx() context: Context, @Info() info: GraphQLResolveInfo): Promise<TaskConnection> {
-    return tasksOf(context).list({ ...args, columns: pageColumns(info) });
+    return tasksOf(context).list({ ...args, columns: columnsOf(info, ['edges', 'node']) });
   }
 
   @Cost({ sql: 1 })
   @Mutation(() => Task)
-  createTask(@Arg('input', () => CreateTaskInput) input: CreateTaskInput, @Ctx() context: Context): Promise<TaskRecord> {
+  createTask(@Arg('input', () => CreateTaskInput) input: CreateTaskInput, @Ctx() context: Context, @Info() info: GraphQLResolveInfo): Promise<TaskRecord> {
     // One statement, which PostgreSQL commits on its own: no transaction around it (see TaskService.create).
-    return announced(context, (owner) => new TaskService(context.em, owner).create(input));
+    return announced(context, (owner) => new TaskService(context.em, owner).create(input, columnsOf(info, [])));
   }
 
   @Cost({ sql: 5 })
@@ -79,18 +79,18 @@ export class TaskResolver {
 }
 
 /**
- * The columns of a page by the `tasks` field node they serve: the same for every run of one parsed document. Only a
- * field that is its own selection is remembered; fields merged from several nodes (the same response key selected
- * twice) are worked out each time, as a node may be merged with others in another operation of the document.
+ * The columns read for a field by its node: the same for every run of one parsed document. Only a field that is its
+ * own selection is remembered; fields merged from several nodes (the same response key selected twice) are worked
+ * out each time, as a node may be merged with others in another operation of the document.
  */
 const columnsByField = new WeakMap<FieldNode, TaskColumns>();
 
-/** What a page reads of each task: what the client selected of its nodes (see selectedFields). */
-function pageColumns(info: GraphQLResolveInfo): TaskColumns {
+/** What the field reads of each task: what the client selected of the tasks at `path` below it (see selectedFields). */
+function columnsOf(info: GraphQLResolveInfo, path: readonly string[]): TaskColumns {
   const single = info.fieldNodes.length === 1 ? info.fieldNodes[0]! : undefined;
   const known = single && columnsByField.get(single);
   if (known) return known;
-  const columns = columnsFor(selectedFields(info, ['edges', 'node']));
+  const columns = columnsFor(selectedFields(info, path));
   if (single) columnsByField.set(single, columns);
   return columns;
 }

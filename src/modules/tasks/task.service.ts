@@ -67,7 +67,7 @@ export class TaskService {
    * safe to repeat: a transient failure runs it again (`repeatable`), and if the first run did commit, the second
    * inserts nothing and the task is read back instead. Nothing is written twice and the client never sees the retry.
    */
-  async create(input: CreateTaskInput): Promise<TaskRecord> {
+  async create(input: CreateTaskInput, columns: TaskColumns = ALL_COLUMNS): Promise<TaskRecord> {
     const status = input.status ?? TaskStatus.PENDING;
     const createdAt = new Date();
     const task: NewTask = {
@@ -82,10 +82,10 @@ export class TaskService {
       createdAt,
       ownerId: this.ownerId,
     };
-    const inserted = await repeatable<TaskRow>(this.em, insertQuery(task));
-    const [row] = inserted.length > 0 ? inserted : await repeatable<TaskRow>(this.em, taskQuery(this.ownerId, task.id));
+    const inserted = await repeatable<TaskRow>(this.em, insertQuery(task, columns));
+    const [row] = inserted.length > 0 ? inserted : await repeatable<TaskRow>(this.em, taskQuery(this.ownerId, task.id, columns));
     if (!row) throw new Error(`task ${task.id} was inserted but cannot be read back`);
-    return taskRecord(row);
+    return taskRecord(row, this.#ownerOf(row, columns));
   }
 
   /** Every rule is checked before anything changes; an absent field is left alone, null clears the nullable ones. */
@@ -120,6 +120,11 @@ export class TaskService {
     return task.id;
   }
 
+  /** The owner a row carries when its columns include the user, else a reference to the viewer, whose it is. */
+  #ownerOf(row: TaskRow, columns: TaskColumns): TaskRecord['owner'] {
+    return columns.has('owner') ? ownerRecord(row) : { id: this.ownerId };
+  }
+
   /** A page in keyset order; the total is a separate query, run only if asked for. */
   async list({ filter, orderBy, first, after, columns = ALL_COLUMNS }: ListArgs): Promise<TaskConnection> {
     const order = orderBy ?? DEFAULT_ORDER;
@@ -128,7 +133,7 @@ export class TaskService {
     const query = listQuery(this.ownerId, filter, order, position, limit + 1, columns);
     const counting = countQuery(this.ownerId, filter);
     const rows = await repeatable<TaskRow>(this.em, query);
-    const owner = rows[0] && (columns.has('owner') ? ownerRecord(rows[0]) : { id: this.ownerId });
+    const owner = rows[0] && this.#ownerOf(rows[0], columns);
     const edges = rows.slice(0, limit).map((row) => new Edge(taskRecord(row, owner), order));
     return {
       edges,

@@ -181,25 +181,23 @@ export interface NewTask {
   ownerId: string;
 }
 
-const INSERT_TASK = [
-  'with t as (',
-  '  insert into tasks (id, created_at, updated_at, title, description, status, priority, tags, due_date, completed_at, owner_id)',
-  '  values (?::uuid, ?::timestamptz, ?::timestamptz, ?, ?, ?, ?, ?::text[], ?::timestamptz, ?::timestamptz, ?::uuid)',
-  '  on conflict (id) do nothing',
-  '  returning *',
-  ')',
-  selectFrom(ALL_COLUMNS, 't'),
-].join('\n');
-
 /**
- * Inserts the task and answers it with its owner, in one statement (its own transaction; the change log's trigger
+ * Inserts the task and answers its `columns`, in one statement (its own transaction; the change log's trigger
  * writes in it too). Safe to run again: a second run of the same id inserts nothing and answers no row, and the
  * caller reads the row by `taskQuery` instead.
  */
-export function insertQuery(task: NewTask): Sql {
+export function insertQuery(task: NewTask, columns: TaskColumns = ALL_COLUMNS): Sql {
   const createdAt = task.createdAt.toISOString();
   return {
-    sql: INSERT_TASK,
+    sql: [
+      'with t as (',
+      '  insert into tasks (id, created_at, updated_at, title, description, status, priority, tags, due_date, completed_at, owner_id)',
+      '  values (?::uuid, ?::timestamptz, ?::timestamptz, ?, ?, ?, ?, ?::text[], ?::timestamptz, ?::timestamptz, ?::uuid)',
+      '  on conflict (id) do nothing',
+      '  returning *',
+      ')',
+      selectFrom(columns, 't'),
+    ].join('\n'),
     params: [
       task.id,
       createdAt,
@@ -216,10 +214,10 @@ export function insertQuery(task: NewTask): Sql {
   };
 }
 
-/** One of the owner's tasks with its owner, as a page reads it. */
-export function taskQuery(ownerId: string, id: string): Sql {
+/** One of the owner's tasks, its `columns` as a page reads them. */
+export function taskQuery(ownerId: string, id: string, columns: TaskColumns = ALL_COLUMNS): Sql {
   return {
-    sql: `${selectFrom(ALL_COLUMNS)}\nwhere t.owner_id = ?::uuid and t.id = ?::uuid`,
+    sql: `${selectFrom(columns)}\nwhere t.owner_id = ?::uuid and t.id = ?::uuid`,
     params: [ownerId, id],
   };
 }
