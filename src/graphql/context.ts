@@ -1,6 +1,4 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import DataLoader from 'dataloader';
-import { User } from '../modules/users/user.entity.js';
 import type { HealthService } from '../health/health.service.js';
 import type { AuthService } from '../modules/users/auth.service.js';
 import type { TokenService } from '../modules/users/tokens.js';
@@ -24,26 +22,10 @@ export interface Context {
   requestId: string;
   services: Services;
   viewer: Viewer;
-  loaders: Loaders;
   /** The client's address: the socket's, or as many proxies in front say (`TRUST_PROXY`). */
   clientIp: string;
   /** Filled in by the logging plugin for the request's log line. */
   outcome: RequestOutcome;
   /** Over the subscription transports only: what the change feed needs of the subscriber. */
   subscriber?: Pick<OpenOptions, 'expiresAt' | 'writable' | 'observer'>;
-}
-
-/** Batches per request: a page of tasks loads its owners with one query. */
-export interface Loaders {
-  user: DataLoader<string, User | null>;
-}
-
-export function createLoaders(em: EntityManager): Loaders {
-  return {
-    user: new DataLoader(async (ids: readonly string[]) => {
-      const users = await em.find(User, { id: { $in: [...ids] } });
-      const byId = new Map(users.map((user) => [user.id, user]));
-      return ids.map((id) => byId.get(id) ?? null);
-    }),
-  };
 }

@@ -1,9 +1,9 @@
 import { DateTimeResolver } from 'graphql-scalars';
-import { GraphQLScalarType, printSchema, type GraphQLFieldResolver, type GraphQLObjectType, type GraphQLSchema } from 'graphql';
+import { GraphQLScalarType, printSchema, type GraphQLObjectType, type GraphQLSchema } from 'graphql';
 import { buildSchema, type NonEmptyArray, type PubSub } from 'type-graphql';
 import { HealthResolver } from '../health/health.resolver.js';
 import { TaskFeedResolver } from '../modules/tasks/task.feed.js';
-import { TaskConnectionResolver, TaskResolver, taskRowResolvers } from '../modules/tasks/task.resolver.js';
+import { TaskConnectionResolver, TaskResolver } from '../modules/tasks/task.resolver.js';
 import { UserResolver } from '../modules/users/user.resolver.js';
 
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
@@ -41,8 +41,9 @@ export async function buildAppSchema(extra: Function[] = []): Promise<GraphQLSch
     validate: false,
     pubSub: noTopics,
   });
-  const taskFields = (schema.getType('Task') as GraphQLObjectType).getFields();
-  for (const [name, resolve] of Object.entries(taskRowResolvers)) taskFields[name]!.resolve = resolve as GraphQLFieldResolver<unknown, unknown>;
+  // Every Task value has `isOverdue` as a property (records compute it, the entity has a getter). TypeGraphQL gives
+  // a getter field a resolver that first turns the value into a Task instance, which a record is not: read it as is.
+  (schema.getType('Task') as GraphQLObjectType).getFields().isOverdue!.resolve = undefined;
   return schema;
 }
 

@@ -7,7 +7,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import express from 'express';
 import type { GraphQLSchema } from 'graphql';
 import type { Config } from '../config/config.js';
-import { createLoaders, type Context, type Services } from '../graphql/context.js';
+import type { Context, Services } from '../graphql/context.js';
 import { formatError } from '../graphql/errors.js';
 import { compiledExecution } from '../graphql/compiled-executor.js';
 import { InflightOperations } from '../graphql/inflight.plugin.js';
@@ -104,7 +104,6 @@ export async function createHttpApp({ config, logger, orm, schema, guards, servi
       const em = orm.em.fork();
       return {
         em,
-        loaders: createLoaders(em),
         viewer: await viewerFrom(req.get('authorization'), services.tokens),
         logger: res.locals.logger,
         requestId: res.locals.requestId,

@@ -13,7 +13,7 @@ import {
   type FormattedExecutionResult,
   type GraphQLFormattedError,
 } from 'graphql';
-import { createLoaders, type Context, type Loaders } from '../graphql/context.js';
+import type { Context } from '../graphql/context.js';
 import { ErrorCode, formatError, isClientError } from '../graphql/errors.js';
 import type { GraphQLParams } from '../guards/trusted-documents.js';
 import type { Logger } from '../observability/logger.js';
@@ -153,14 +153,10 @@ export class SubscriptionGateway {
     // Events carry their task and its owner, so most subscriptions never need a unit of work (nor a logger of
     // their own): made on first use.
     let em: EntityManager | undefined;
-    let loaders: Loaders | undefined;
     let log: Logger | undefined;
     return {
       get em() {
         return (em ??= orm.em.fork());
-      },
-      get loaders() {
-        return (loaders ??= createLoaders(this.em));
       },
       viewer: { kind: 'user', ...subscriber },
       get logger() {

@@ -5,6 +5,7 @@ import { Field, ObjectType } from 'type-graphql';
 import { BaseEntity } from '../../db/base.entity.js';
 import { User } from '../users/user.entity.js';
 import { TaskPriority, TaskStatus } from './task.enums.js';
+import { isOverdue } from './task.record.js';
 import { DESCRIPTION_MAX, TAGS_MAX, TITLE_MAX } from './task.rules.js';
 
 
@@ -18,7 +19,7 @@ import { DESCRIPTION_MAX, TAGS_MAX, TITLE_MAX } from './task.rules.js';
 @Check({ name: 'tasks_description_length', expression: `char_length(description) <= ${DESCRIPTION_MAX}` })
 @Check({ name: 'tasks_tags_count', expression: `cardinality(tags) <= ${TAGS_MAX}` })
 @Check({ name: 'tasks_completed_at_matches_status', expression: `(status = 'COMPLETED') = (completed_at is not null)` })
-export class Task extends BaseEntity<'description' | 'status' | 'priority' | 'tags' | 'dueDate' | 'completedAt'> {
+export class Task extends BaseEntity<'description' | 'status' | 'priority' | 'tags' | 'dueDate' | 'completedAt' | 'isOverdue'> {
   @Field()
   @Property({ type: 'string', length: TITLE_MAX })
   title!: string;
@@ -47,6 +48,12 @@ export class Task extends BaseEntity<'description' | 'status' | 'priority' | 'ta
   @Property({ type: 'datetime', length: 3, nullable: true })
   completedAt: Date | null = null;
 
+  @Field(() => User)
   @ManyToOne(() => User, { deleteRule: 'cascade', index: false })
   owner!: Rel<User>;
+
+  @Field(() => Boolean, { description: 'dueDate in the past and status is not COMPLETED' })
+  get isOverdue(): boolean {
+    return isOverdue(this);
+  }
 }

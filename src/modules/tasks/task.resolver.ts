@@ -1,13 +1,12 @@
 import { Arg, Args, Ctx, FieldResolver, ID, Info, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
-import type { FieldNode, GraphQLFieldResolver, GraphQLResolveInfo } from 'graphql';
+import type { FieldNode, GraphQLResolveInfo } from 'graphql';
 import { selectedFields } from '../../graphql/selection.js';
 import type { Context } from '../../graphql/context.js';
 import { inTransaction } from '../../db/transaction.js';
 import { Cost } from '../../guards/cost.js';
 import { requireUserId } from '../../graphql/viewer.js';
-import { User } from '../users/user.entity.js';
 import { Task } from './task.entity.js';
-import { isOverdue, isOwnerRecord, type OwnerRecord, type TaskRecord } from './task.record.js';
+import type { TaskRecord } from './task.record.js';
 import { TaskService } from './task.service.js';
 import { columnsFor, type TaskColumns } from './task.sql.js';
 import { PAGE_MAX } from './task.rules.js';
@@ -27,57 +26,6 @@ async function announced<T>(context: Context, write: (owner: string) => Promise<
 const mutate = <T>(context: Context, work: (tasks: TaskService) => Promise<T>): Promise<T> =>
   announced(context, (owner) => inTransaction(context.em, (em) => work(new TaskService(em, owner))));
 
-@Resolver(() => Task)
-export class TaskResolver {
-  @Cost({ sql: 1 })
-  @Query(() => Task, { nullable: true, description: 'Null when it does not exist or belongs to someone else' })
-  task(@Arg('id', () => ID) id: string, @Ctx() context: Context): Promise<Task | null> {
-    return tasksOf(context).find(id);
-  }
-
-  @Cost({ sql: 1, page: { arg: 'first', max: PAGE_MAX } })
-  @Query(() => TaskConnection)
-  tasks(@Args(() => TasksArgs) args: TasksArgs, @Ctx() context: Context, @Info() info: GraphQLResolveInfo): Promise<TaskConnection> {
-    return tasksOf(context).list({ ...args, columns: columnsOf(info, ['edges', 'node']) });
-  }
-
-  @Cost({ sql: 1 })
-  @Mutation(() => Task)
-  createTask(@Arg('input', () => CreateTaskInput) input: CreateTaskInput, @Ctx() context: Context, @Info() info: GraphQLResolveInfo): Promise<TaskRecord> {
-    // One statement, which PostgreSQL commits on its own: no transaction around it (see TaskService.create).
-    return announced(context, (owner) => new TaskService(context.em, owner).create(input, columnsOf(info, [])));
-  }
-
-  @Cost({ sql: 5 })
-  @Mutation(() => Task)
-  updateTask(@Args(() => UpdateTaskArgs) { id, input }: UpdateTaskArgs, @Ctx() context: Context): Promise<Task> {
-    return mutate(context, (tasks) => tasks.update(id, input));
-  }
-
-  @Cost({ sql: 5 })
-  @Mutation(() => Task)
-  completeTask(@Arg('id', () => ID) id: string, @Ctx() context: Context): Promise<Task> {
-    return mutate(context, (tasks) => tasks.complete(id));
-  }
-
-  @Cost({ sql: 5 })
-  @Mutation(() => ID, { description: 'The id that was deleted' })
-  deleteTask(@Arg('id', () => ID) id: string, @Ctx() context: Context): Promise<string> {
-    return mutate(context, (tasks) => tasks.delete(id));
-  }
-
-  // The two fields every row of a page resolves: declared here, resolved by `taskRowResolvers` (see there).
-  @FieldResolver(() => User)
-  owner(@Root() task: TaskRecord, @Ctx() context: Context): OwnerRecord | Promise<User | null> {
-    return ownerOf(task, context);
-  }
-
-  @FieldResolver(() => Boolean, { description: 'dueDate in the past and status is not COMPLETED' })
-  isOverdue(@Root() task: TaskRecord): boolean {
-    return isOverdue(task);
-  }
-}
-
 /**
  * The columns read for a field by its node: the same for every run of one parsed document. Only a field that is its
  * own selection is remembered; fields merged from several nodes (the same response key selected twice) are worked
@@ -95,20 +43,45 @@ function columnsOf(info: GraphQLResolveInfo, path: readonly string[]): TaskColum
   return columns;
 }
 
-/** Lists carry their owners; a single task's owner is loaded, batched per request. */
-function ownerOf(task: TaskRecord, { loaders }: Context): OwnerRecord | Promise<User | null> {
-  return isOwnerRecord(task.owner) ? task.owner : loaders.user.load(task.owner.id);
-}
+@Resolver(() => Task)
+export class TaskResolver {
+  @Cost({ sql: 1 })
+  @Query(() => Task, { nullable: true, description: 'Null when it does not exist or belongs to someone else' })
+  task(@Arg('id', () => ID) id: string, @Ctx() context: Context, @Info() info: GraphQLResolveInfo): Promise<TaskRecord | null> {
+    return tasksOf(context).find(id, columnsOf(info, []));
+  }
 
-/**
- * Task's per-row field resolvers, which the schema calls directly (schema.ts) rather than through TypeGraphQL's
- * wrapper: that wrapper rebuilds the parameter list on every call (sorting it, mapping it, looking up the
- * resolver's instance), which for a page of tasks was ~35 KB of allocation and ~2.5% of the CPU per request.
- */
-export const taskRowResolvers: Record<string, GraphQLFieldResolver<TaskRecord, Context>> = {
-  owner: (task, _args, context) => ownerOf(task, context),
-  isOverdue: (task) => isOverdue(task),
-};
+  @Cost({ sql: 1, page: { arg: 'first', max: PAGE_MAX } })
+  @Query(() => TaskConnection)
+  tasks(@Args(() => TasksArgs) args: TasksArgs, @Ctx() context: Context, @Info() info: GraphQLResolveInfo): Promise<TaskConnection> {
+    return tasksOf(context).list({ ...args, columns: columnsOf(info, ['edges', 'node']) });
+  }
+
+  @Cost({ sql: 1 })
+  @Mutation(() => Task)
+  createTask(@Arg('input', () => CreateTaskInput) input: CreateTaskInput, @Ctx() context: Context, @Info() info: GraphQLResolveInfo): Promise<TaskRecord> {
+    // One statement, which PostgreSQL commits on its own: no transaction around it (see TaskService.create).
+    return announced(context, (owner) => new TaskService(context.em, owner).create(input, columnsOf(info, [])));
+  }
+
+  @Cost({ sql: 5 })
+  @Mutation(() => Task)
+  updateTask(@Args(() => UpdateTaskArgs) { id, input }: UpdateTaskArgs, @Ctx() context: Context, @Info() info: GraphQLResolveInfo): Promise<TaskRecord> {
+    return mutate(context, (tasks) => tasks.update(id, input, columnsOf(info, [])));
+  }
+
+  @Cost({ sql: 5 })
+  @Mutation(() => Task)
+  completeTask(@Arg('id', () => ID) id: string, @Ctx() context: Context, @Info() info: GraphQLResolveInfo): Promise<TaskRecord> {
+    return mutate(context, (tasks) => tasks.complete(id, columnsOf(info, [])));
+  }
+
+  @Cost({ sql: 5 })
+  @Mutation(() => ID, { description: 'The id that was deleted' })
+  deleteTask(@Arg('id', () => ID) id: string, @Ctx() context: Context): Promise<string> {
+    return mutate(context, (tasks) => tasks.delete(id));
+  }
+}
 
 @Resolver(() => TaskConnection)
 export class TaskConnectionResolver {

@@ -7,7 +7,8 @@ import { TaskPriority, TaskStatus } from './task.enums.js';
 import { decodeCursor, encodeCursor, positionOf } from './task.cursor.js';
 import { ALL_COLUMNS, countQuery, DEFAULT_ORDER, insertQuery, listQuery, taskQuery, type NewTask, type TaskColumns } from './task.sql.js';
 import { checkDate, checkPageSize, isUuid, normalizeDescription, normalizeTags, normalizeTitle } from './task.rules.js';
-import { ownerRecord, taskRecord, type TaskRecord, type TaskRow } from './task.record.js';
+import { ownerRecord, recordOf, taskRecord, type TaskRecord, type TaskRow } from './task.record.js';
+import { User } from '../users/user.entity.js';
 import type { CreateTaskInput, TaskConnection, TaskFilter, TaskOrder, UpdateTaskInput } from './task.types.js';
 
 export interface ListArgs {
@@ -40,8 +41,10 @@ export class TaskService {
     private readonly ownerId: string,
   ) {}
 
-  async find(id: string): Promise<Task | null> {
-    return isUuid(id) ? this.em.findOne(Task, { id, owner: this.ownerId }) : null;
+  async find(id: string, columns: TaskColumns = ALL_COLUMNS): Promise<TaskRecord | null> {
+    if (!isUuid(id)) return null;
+    const [row] = await repeatable<TaskRow>(this.em, taskQuery(this.ownerId, id, columns));
+    return row ? taskRecord(row, this.#ownerOf(row, columns)) : null;
   }
 
   /**
@@ -89,7 +92,7 @@ export class TaskService {
   }
 
   /** Every rule is checked before anything changes; an absent field is left alone, null clears the nullable ones. */
-  async update(id: string, input: UpdateTaskInput): Promise<Task> {
+  async update(id: string, input: UpdateTaskInput, columns: TaskColumns = ALL_COLUMNS): Promise<TaskRecord> {
     for (const field of ['title', 'status', 'priority', 'tags'] as const) refuseNull(input, field);
     const title = input.title === undefined ? undefined : normalizeTitle(input.title!);
     const description = input.description === undefined ? undefined : normalizeDescription(input.description);
@@ -103,14 +106,19 @@ export class TaskService {
     if (input.dueDate !== undefined) task.dueDate = input.dueDate;
     if (input.status) setStatus(task, input.status);
     await this.em.flush();
-    return task;
+    return this.#changed(task, columns);
   }
 
-  async complete(id: string): Promise<Task> {
+  async complete(id: string, columns: TaskColumns = ALL_COLUMNS): Promise<TaskRecord> {
     const task = await this.get(id);
     setStatus(task, TaskStatus.COMPLETED);
     await this.em.flush();
-    return task;
+    return this.#changed(task, columns);
+  }
+
+  /** A changed task as its record, with the owner loaded only if the client reads it. */
+  async #changed(task: Task, columns: TaskColumns): Promise<TaskRecord> {
+    return recordOf(task, columns.has('owner') ? await this.em.findOneOrFail(User, this.ownerId) : { id: this.ownerId });
   }
 
   async delete(id: string): Promise<string> {
