@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 
 /**
- * The statements every page and every new task run (the task list, its count, the insert) are sent with their parameters apart from the text
- * (`$1`, `$2`, …), so that one text serves every user and cursor. On a direct connection each such text is
- * prepared once per connection under a name, and PostgreSQL reuses its parse and plan: for the page of tasks that
- * was ~0.15 ms of PostgreSQL's CPU per request (on the same core as the server), more than a third of its work.
+ * The statements every page and every new task run (the task list, its count, the insert) are sent with their
+ * parameters apart from the text (`$1`, `$2`, …), so that one text serves every user and cursor. On a direct
+ * connection each such text is prepared once per connection under a name, and PostgreSQL reuses its parse and
+ * plan: for the page of tasks that was ~0.15 ms of PostgreSQL's CPU per request (on the same core as the server),
+ * more than a third of its work.
  *
  * Behind a transaction-mode pooler (`DATABASE_DIRECT_URL` differs from `DATABASE_URL`) a statement prepared on one
  * server connection is missing on the next, so nothing is named there; and should a pooler sit behind a
