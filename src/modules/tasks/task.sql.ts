@@ -91,7 +91,7 @@ const ORDER_COLUMN: Record<TaskOrderField, TaskColumn> = {
 
 export const DEFAULT_ORDER: TaskOrder = { field: TaskOrderField.CREATED_AT, direction: SortDirection.DESC };
 
-/** A PostgreSQL array literal; MikroORM inlines parameters, and would spread a JavaScript array into a list. */
+/** A PostgreSQL array literal, for a `?::text[]` parameter: MikroORM (the change feed's `announce`) would spread a JavaScript array into a list. */
 export function textArray(values: readonly string[]): string {
   return `{${values.map((v) => `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(',')}}`;
 }
