@@ -117,9 +117,9 @@ export function rssOf(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
 }
 
-/** Connections to `database` right now, as PostgreSQL counts them. */
+/** Client connections to `database` right now, as PostgreSQL counts them (not its own autovacuum workers). */
 export async function connectionsTo(admin: pg.Client, database: string): Promise<number> {
-  const { rows } = await admin.query<{ n: number }>('select count(*)::int as n from pg_stat_activity where datname = $1', [database]);
+  const { rows } = await admin.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where datname = $1 and backend_type = 'client backend'`, [database]);
   return rows[0]!.n;
 }
 
