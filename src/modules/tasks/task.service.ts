@@ -24,7 +24,7 @@ export interface ListArgs {
 const TASK_WRITERS_LOCK = 0x7461736b;
 
 /** `completedAt` follows the status: set when a task becomes COMPLETED, cleared when it leaves it. */
-function setStatus(task: Task, status: TaskStatus, now = new Date()): void {
+function setStatus(task: Pick<Task, 'status' | 'completedAt'>, status: TaskStatus, now = new Date()): void {
   if (status === TaskStatus.COMPLETED && task.status !== TaskStatus.COMPLETED) task.completedAt = now;
   if (status !== TaskStatus.COMPLETED) task.completedAt = null;
   task.status = status;
@@ -71,20 +71,20 @@ export class TaskService {
    * inserts nothing and the task is read back instead. Nothing is written twice and the client never sees the retry.
    */
   async create(input: CreateTaskInput, columns: TaskColumns = ALL_COLUMNS): Promise<TaskRecord> {
-    const status = input.status ?? TaskStatus.PENDING;
     const createdAt = new Date();
     const task: NewTask = {
       id: randomUUID(),
       title: normalizeTitle(input.title),
       description: normalizeDescription(input.description ?? null),
-      status,
+      status: TaskStatus.PENDING,
       priority: input.priority ?? TaskPriority.MEDIUM,
       tags: normalizeTags(input.tags ?? []),
       dueDate: checkDate(input.dueDate ?? null, 'dueDate'),
-      completedAt: status === TaskStatus.COMPLETED ? createdAt : null,
+      completedAt: null,
       createdAt,
       ownerId: this.ownerId,
     };
+    setStatus(task, input.status ?? TaskStatus.PENDING, createdAt);
     const inserted = await repeatable<TaskRow>(this.em, insertQuery(task, columns));
     const [row] = inserted.length > 0 ? inserted : await repeatable<TaskRow>(this.em, taskQuery(this.ownerId, task.id, columns));
     if (!row) throw new Error(`task ${task.id} was inserted but cannot be read back`);
