@@ -114,7 +114,7 @@ describe('the task list SQL', () => {
         'select t.id, t.title, t.description, t.status, t.priority, to_json(t.tags) as tags, ' +
           '(extract(epoch from t.due_date) * 1000)::float8 as due_date, (extract(epoch from t.completed_at) * 1000)::float8 as completed_at, ' +
           '(extract(epoch from t.created_at) * 1000)::float8 as created_at, (extract(epoch from t.updated_at) * 1000)::float8 as updated_at, ' +
-          't.owner_id, u.email as owner_email, u.name as owner_name, ' +
+          'u.id as owner_id, u.email as owner_email, u.name as owner_name, ' +
           '(extract(epoch from u.created_at) * 1000)::float8 as owner_created_at, (extract(epoch from u.updated_at) * 1000)::float8 as owner_updated_at',
         'from tasks t join users u on u.id = t.owner_id',
         'where t.owner_id = ?::uuid',

@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { badUserInput, resyncRequired } from '../../graphql/errors.js';
-import { textArray } from './task.sql.js';
+import { epochMs, OWNER_COLUMNS, textArray } from './task.sql.js';
 import { taskRecord, type TaskRecord, type TaskRow } from './task.record.js';
 
 export enum TaskChangeKind {
@@ -40,7 +40,6 @@ export interface TaskChange {
  */
 export const CHANGES_CHANNEL = 'task_changes';
 
-const epochMs = (column: string) => `(extract(epoch from ${column}) * 1000)::float8`;
 /** xid8 has no cast to a number; its text is an integer below 2^53 until 2^21 wraparounds of the 32-bit xid. */
 const xidNumber = (expression: string) => `${expression}::text::int8`;
 /** Every transaction below it has ended; every one that ends later is at or above it. */
@@ -78,9 +77,7 @@ export async function changesAfter(em: EntityManager, ownerId: string, position:
      from (select ${HORIZON} as horizon) h
      left join task_change_pruned p on p.owner_id = ?::uuid
      left join lateral (
-       select ${xidNumber('c.xid')} as xid, c.id, c.kind, c.task_id, ${epochMs('c.at')} as at, c.task,
-         u.id as owner_id, u.email as owner_email, u.name as owner_name,
-         ${epochMs('u.created_at')} as owner_created_at, ${epochMs('u.updated_at')} as owner_updated_at
+       select ${xidNumber('c.xid')} as xid, c.id, c.kind, c.task_id, ${epochMs('c.at')} as at, c.task, ${OWNER_COLUMNS}
        from task_changes c join users u on u.id = c.owner_id
        where c.owner_id = ?::uuid and (c.xid, c.id) > (?::text::xid8, ?) order by c.xid, c.id limit ?
      ) c on true`,

@@ -20,12 +20,15 @@ const ORDER_KEY: Record<TaskOrderField, { expression: string; cast: string }> = 
   [TaskOrderField.TITLE]: { expression: 't.title', cast: '::text' },
 };
 
-const epochMs = (column: string, as: string) => `(extract(epoch from ${column}) * 1000)::float8 as ${as}`;
+/** A timestamp as epoch milliseconds: JavaScript dates from numbers, not from parsing text. */
+export const epochMs = (column: string) => `(extract(epoch from ${column}) * 1000)::float8`;
+
+/** The columns of the user `u` a task's owner is read from (never the password hash), as `ownerRecord` reads them. */
+export const OWNER_COLUMNS = `u.id as owner_id, u.email as owner_email, u.name as owner_name, ${epochMs('u.created_at')} as owner_created_at, ${epochMs('u.updated_at')} as owner_updated_at`;
 
 /**
- * What a row can carry besides the id, as SQL. Timestamps as epoch milliseconds: JavaScript dates from numbers, not
- * from parsing text. Tags as JSON: read by JSON.parse, where a text[] would go through pg's character-by-character
- * array parser. The owner is joined (never the password hash).
+ * What a row can carry besides the id, as SQL. Tags as JSON: read by JSON.parse, where a text[] would go through
+ * pg's character-by-character array parser. The owner is joined.
  */
 const COLUMNS = {
   title: 't.title',
@@ -33,11 +36,11 @@ const COLUMNS = {
   status: 't.status',
   priority: 't.priority',
   tags: 'to_json(t.tags) as tags',
-  due_date: epochMs('t.due_date', 'due_date'),
-  completed_at: epochMs('t.completed_at', 'completed_at'),
-  created_at: epochMs('t.created_at', 'created_at'),
-  updated_at: epochMs('t.updated_at', 'updated_at'),
-  owner: `t.owner_id, u.email as owner_email, u.name as owner_name, ${epochMs('u.created_at', 'owner_created_at')}, ${epochMs('u.updated_at', 'owner_updated_at')}`,
+  due_date: `${epochMs('t.due_date')} as due_date`,
+  completed_at: `${epochMs('t.completed_at')} as completed_at`,
+  created_at: `${epochMs('t.created_at')} as created_at`,
+  updated_at: `${epochMs('t.updated_at')} as updated_at`,
+  owner: OWNER_COLUMNS,
 };
 export type TaskColumn = keyof typeof COLUMNS;
 export type TaskColumns = ReadonlySet<TaskColumn>;
