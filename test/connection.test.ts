@@ -163,6 +163,28 @@ describe('the pool', () => {
     await expect(orm.em.getConnection().execute('select pg_sleep(3)')).rejects.toMatchObject({ code: '57014' });
   });
 
+  it('sets a new connection up before its first query: a server answering on fresh connections writes no warning', async () => {
+    // pg warns when a query is queued behind another on one connection (pg 9 refuses it), which the statement
+    // timeout's setting did to the first query of every connection.
+    const port = await freePort();
+    const server = spawnServer({ DATABASE_URL: db.directUrl, PORT: String(port), JWT_SECRET: 'a-secret-long-enough-for-the-configuration', DB_STATEMENT_TIMEOUT_MS: '1234' });
+    try {
+      await server.waitFor(/"msg":"server ready"/);
+      const signUp = (i: number) =>
+        fetch(`http://127.0.0.1:${port}/graphql`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ query: 'mutation($input: SignUpInput!) { signUp(input: $input) { token } }', variables: { input: { email: `fresh-${i}@example.com`, password: 'a-password-long-enough' } } }),
+        }).then((res) => res.json() as Promise<{ data?: unknown }>);
+      const answers = await Promise.all([1, 2, 3, 4].map(signUp));
+      expect(answers.every((answer) => answer.data)).toBe(true);
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
+    expect(server.output()).not.toMatch(/Warning/);
+  });
+
   it('tries TLS when the URL asks for it', async () => {
     const tls = await openOrm(`${db.directUrl}?sslmode=require`);
     try {

@@ -23,18 +23,22 @@ const QUERY_GRACE_MS = 2000;
  * Every new direct connection gets the statement timeout, sent as a statement since poolers reject start-up
  * parameters. Behind a transaction-mode pooler a session setting would land on whichever server connection ran
  * it and stay there for other clients: it is not sent; set it on the role there (see the README), and the
- * client-side deadline below still bounds every query.
+ * client-side deadline below still bounds every query. pg-pool awaits this hook before it hands the connection
+ * out, so the setting is in place before the first query (and no query is queued behind it: pg 9 refuses that).
  */
-function sessionSetup(pool: pg.Pool, statementTimeoutMs: number, logger: Logger, pooled: boolean): void {
-  const statements: string[] = [];
-  if (statementTimeoutMs > 0 && !pooled) statements.push(`set statement_timeout = ${statementTimeoutMs}`);
+function sessionSetup(statementTimeoutMs: number, logger: Logger, pooled: boolean): (client: pg.ClientBase) => Promise<void> {
+  const statements = statementTimeoutMs > 0 && !pooled ? [`set statement_timeout = ${statementTimeoutMs}`] : [];
+  return async (client) => {
+    for (const sql of statements) {
+      await client.query(sql).catch((error: unknown) => logger.warn({ err: error }, 'could not apply session setting'));
+    }
+  };
+}
+
+/** The pool's own failures: an idle connection's is logged, a dead client is never handed out again. */
+function watchPool(pool: pg.Pool, logger: Logger): void {
   pool.on('error', (error) => logger.warn({ err: error }, 'idle database connection failed'));
   releaseDeadClients(pool);
-  pool.on('connect', (client) => {
-    for (const sql of statements) {
-      client.query(sql).catch((error: unknown) => logger.warn({ err: error }, 'could not apply session setting'));
-    }
-  });
 }
 
 /**
@@ -130,7 +134,8 @@ export function ormOptions(config: Config, databaseUrl: string, logger: Logger, 
       maxLifetimeSeconds: config.db.maxLifetimeS,
       keepAlive: true,
       application_name: 'todo-graphql-server',
-      onPoolCreated: (pool: pg.Pool) => sessionSetup(pool, statementTimeoutMs, logger, pooled),
+      onConnect: sessionSetup(statementTimeoutMs, logger, pooled),
+      onPoolCreated: (pool: pg.Pool) => watchPool(pool, logger),
     },
     migrations: {
       path: MIGRATIONS_DIR,
