@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { buildSchema, GraphQLError, GraphQLObjectType, parse, printType, type FieldNode, type FragmentDefinitionNode, type OperationDefinitionNode } from 'graphql';
 import { DateTimeResolver } from 'graphql-scalars';
-import { DateTimeScalar } from '../src/graphql/schema.js';
+import { DateTimeScalar, isoDateTime } from '../src/graphql/date-time.js';
 import { decodeCursor, encodeCursor } from '../src/modules/tasks/task.cursor.js';
 import { ALL_COLUMNS, columnsFor, countQuery, FIELD_COLUMNS, listQuery } from '../src/modules/tasks/task.sql.js';
 import { selectedFields } from '../src/graphql/selection.js';
@@ -208,5 +208,21 @@ describe('the DateTime scalar', () => {
     }
     expect(DateTimeScalar.parseValue('2026-12-02T10:15:30.123Z')).toEqual(at);
     expect(printType(DateTimeScalar)).toBe(printType(DateTimeResolver));
+  });
+
+  it('writes a date as toISOString does, from year 0000 to 9999, and leaves the others to it', () => {
+    const edges = ['0000-01-01T00:00:00.000Z', '0000-02-29T23:59:59.999Z', '1582-10-15T00:00:00.000Z', '1899-12-31T23:59:59.999Z', '1900-03-01T00:00:00.000Z',
+      '1969-12-31T23:59:59.999Z', '1970-01-01T00:00:00.000Z', '2000-02-29T12:00:00.000Z', '2024-12-31T23:59:59.999Z', '2100-02-28T00:00:00.001Z', '9999-12-31T23:59:59.999Z'];
+    for (const text of edges) expect(isoDateTime(new Date(text))).toBe(text);
+    // Every 97th day of the 10,000 years and every day around two leap centuries, each at a random time of day.
+    const days = [...Array.from({ length: 37_654 }, (_, i) => -719_528 + 97 * i), ...Array.from({ length: 3_000 }, (_, i) => -25_567 + i), ...Array.from({ length: 3_000 }, (_, i) => 10_500 + i)];
+    for (const day of days) {
+      const at = new Date(day * 86_400_000 + Math.floor(Math.random() * 86_400_000));
+      if (isoDateTime(at) !== at.toISOString()) expect(isoDateTime(at)).toBe(at.toISOString());
+    }
+    for (const at of [new Date(Date.UTC(-1, 11, 31, 23, 59, 59, 999)), new Date(Date.UTC(10_000, 0, 1)), new Date(8.64e15), new Date(Number.NaN)]) {
+      expect(isoDateTime(at)).toBeUndefined();
+    }
+    expect(DateTimeScalar.serialize(new Date(Date.UTC(10_000, 0, 1)))).toBe('+010000-01-01T00:00:00.000Z');
   });
 });
