@@ -74,13 +74,22 @@ export function columnsFor(fields: Iterable<string>): TaskColumns {
   return columns;
 }
 
+const COLUMN_ORDER = Object.keys(COLUMNS) as TaskColumn[];
+/** The texts `selectFrom` made, by table and by the bits of the columns read (at most 2^10 per table). */
+const selectTexts = new Map<string, string[]>();
+
 /**
- * The select list and the tables for `columns` of the rows of `tasks` (a table or a CTE named t), the columns
- * always in the same order, so that one set makes one text.
+ * The select list and the tables for `columns` (and `alsoRead`) of the rows of `tasks` (a table or a CTE named t),
+ * the columns always in the same order, so that one set makes one text; each text is made once.
  */
-function selectFrom(columns: TaskColumns, tasks = 'tasks t'): string {
-  const list = (Object.keys(COLUMNS) as TaskColumn[]).filter((column) => columns.has(column)).map((column) => COLUMNS[column]);
-  return `select ${['t.id', ...list].join(', ')}\nfrom ${tasks}${columns.has('owner') ? ' join users u on u.id = t.owner_id' : ''}`;
+function selectFrom(columns: TaskColumns, tasks = 'tasks t', alsoRead?: TaskColumn): string {
+  let bits = 0;
+  for (let i = 0; i < COLUMN_ORDER.length; i++) {
+    if (columns.has(COLUMN_ORDER[i]!) || COLUMN_ORDER[i] === alsoRead) bits |= 1 << i;
+  }
+  let texts = selectTexts.get(tasks);
+  if (!texts) selectTexts.set(tasks, (texts = []));
+  return (texts[bits] ??= `select ${['t.id', ...COLUMN_ORDER.filter((_, i) => bits & (1 << i)).map((column) => COLUMNS[column])].join(', ')}\nfrom ${tasks}${bits & (1 << COLUMN_ORDER.indexOf('owner')) ? ' join users u on u.id = t.owner_id' : ''}`);
 }
 
 /** The column a cursor of each order reads. */
@@ -149,7 +158,7 @@ export function listQuery(
   const nulls = order.field === TaskOrderField.DUE_DATE ? ' nulls last' : '';
   return {
     sql: [
-      selectFrom(new Set([...columns, ORDER_COLUMN[order.field]])),
+      selectFrom(columns, 'tasks t', ORDER_COLUMN[order.field]),
       `where ${where.sql}${keyset ? `\n  and ${keyset.sql}` : ''}`,
       `order by ${expression} ${direction}${nulls}, t.id ${direction}`,
       // In the text, not a parameter: PostgreSQL costs a generic plan's `limit $n` at a tenth of the rows, so a
