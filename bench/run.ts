@@ -17,9 +17,11 @@ const { values } = parseArgs({
   options: { quick: { type: 'boolean', default: false }, connections: { type: 'string', default: '50' }, only: { type: 'string' } },
 });
 const QUICK = values.quick;
-const ROUNDS = QUICK ? 1 : 3;
-const WARMUP_S = QUICK ? 1 : 3;
-const MEASURE_S = QUICK ? 3 : 10;
+// Five short rounds rather than three long ones: this machine's speed drifts by a quarter within minutes, and a
+// median of five per-round ratios (each of two servers measured seconds apart) moves less with it than one of three.
+const ROUNDS = QUICK ? 1 : 5;
+const WARMUP_S = QUICK ? 1 : 2;
+const MEASURE_S = QUICK ? 3 : 8;
 const CONNECTIONS = Number(values.connections);
 const TASKS = 10_000;
 const SECRET = randomBytes(24).toString('hex');
