@@ -252,6 +252,16 @@ describe('listing tasks', () => {
       expect(sql).toHaveLength(1);
       expect(sql[0]).toMatch(/join users/);
       expect(sql[0]).not.toMatch(/t\.(description|priority|tags|completed_at|updated_at)/);
+      // Of the owner, only its email (its id is the join's).
+      expect(sql[0]).not.toMatch(/u\.(name|created_at|updated_at)/);
+    });
+
+    it('are every column of the owner when its selection asks for them, with the same answers', async () => {
+      const full = await user.api.ok<{ me: { id: string; email: string; name: string | null; createdAt: string; updatedAt: string } }>(`{ me { id email name createdAt updatedAt } }`);
+      const { data, sql } = await pageStatements(`{ tasks(first: 2) { edges { node { owner { id name createdAt updatedAt mail: email } } } } }`);
+      const { email, ...rest } = full.me;
+      expect(data.tasks.edges.map((edge) => edge.node.owner)).toEqual([{ ...rest, mail: email }, { ...rest, mail: email }]);
+      expect(sql[0]).toMatch(/u\.email.*u\.name.*u\.created_at.*u\.updated_at/);
     });
 
     it('leave the owner out when it is not selected, and a cursor from such a page continues the full order', async () => {

@@ -3,7 +3,7 @@ import { buildSchema, GraphQLError, GraphQLObjectType, parse, printType, type Fi
 import { DateTimeResolver } from 'graphql-scalars';
 import { DateTimeScalar, isoDateTime } from '../src/graphql/date-time.js';
 import { decodeCursor, encodeCursor } from '../src/modules/tasks/task.cursor.js';
-import { ALL_COLUMNS, columnsFor, countQuery, FIELD_COLUMNS, listQuery } from '../src/modules/tasks/task.sql.js';
+import { ALL_COLUMNS, columnsFor, countQuery, FIELD_COLUMNS, listQuery, OWNER_FIELD_COLUMNS } from '../src/modules/tasks/task.sql.js';
 import { selectedFields } from '../src/graphql/selection.js';
 import { checkPageSize, containsPattern, normalizeDescription, normalizeTags, normalizeTitle } from '../src/modules/tasks/task.rules.js';
 import { TaskStatus } from '../src/modules/tasks/task.enums.js';
@@ -171,7 +171,29 @@ describe('the columns a page reads', () => {
     fragment Late on Task { isOverdue title @skip(if: true) }`);
     expect([...selectedFields(info, ['edges', 'node'])].sort()).toEqual(['id', 'isOverdue', 'owner', 'status', 'tags', 'title']);
     expect([...selectedFields(info, ['edges'])].sort()).toEqual(['cursor', 'node']);
-    expect([...columnsFor(selectedFields(info, ['edges', 'node']))].sort()).toEqual(['due_date', 'owner', 'status', 'tags', 'title']);
+    expect([...columnsFor(selectedFields(info, ['edges', 'node']), selectedFields(info, ['edges', 'node', 'owner']))].sort()).toEqual([
+      'due_date',
+      'owner',
+      'owner_email',
+      'status',
+      'tags',
+      'title',
+    ]);
+    // Without the owner's own selection, every column of the owner.
+    expect([...columnsFor(['owner'])].sort()).toEqual(['owner', 'owner_created_at', 'owner_email', 'owner_name', 'owner_updated_at']);
+  });
+
+  it('read of the owner what its selection asks, every column for a field of User they do not know', () => {
+    expect([...columnsFor(['id', 'owner'], ['id'])]).toEqual(['owner']);
+    expect([...columnsFor(['owner'], ['createdAt', '__typename'])].sort()).toEqual(['owner', 'owner_created_at']);
+    expect([...columnsFor(['owner'], ['email', 'somethingNew'])].sort()).toEqual(['owner', 'owner_created_at', 'owner_email', 'owner_name', 'owner_updated_at']);
+    const user = buildSchema(readFileSync('schema.graphql', 'utf8')).getType('User') as GraphQLObjectType;
+    expect(Object.keys(user.getFields()).filter((field) => !OWNER_FIELD_COLUMNS[field])).toEqual([]);
+    const { sql } = listQuery(OWNER, null, { field: TaskOrderField.CREATED_AT, direction: SortDirection.DESC }, null, 21, columnsFor(['id', 'owner'], ['id', 'email']));
+    expect(sql.split('\n').slice(0, 2)).toEqual([
+      'select t.id, (extract(epoch from t.created_at) * 1000)::float8 as created_at, u.id as owner_id, u.email as owner_email',
+      'from tasks t join users u on u.id = t.owner_id',
+    ]);
   });
 
   it('walk each fragment once per level, however often it is spread', () => {

@@ -37,14 +37,14 @@ export interface TaskRow {
 /** Null also for a column the row does not carry: a field the client did not select, which nobody reads. */
 const date = (ms: number | null | undefined) => (ms == null ? null : new Date(ms));
 
-/** The owner a row was joined with. */
+/** The owner a row was joined with; a column the row does not carry (a field not selected) reads as null. */
 export function ownerRecord(row: TaskRow): OwnerRecord {
   return {
     id: row.owner_id,
     email: row.owner_email,
-    name: row.owner_name,
-    createdAt: new Date(row.owner_created_at),
-    updatedAt: new Date(row.owner_updated_at),
+    name: row.owner_name ?? null,
+    createdAt: date(row.owner_created_at)!,
+    updatedAt: date(row.owner_updated_at)!,
   };
 }
 

@@ -38,7 +38,7 @@ function columnsOf(info: GraphQLResolveInfo, path: readonly string[]): TaskColum
   const single = info.fieldNodes.length === 1 ? info.fieldNodes[0]! : undefined;
   const known = single && columnsByField.get(single);
   if (known) return known;
-  const columns = columnsFor(selectedFields(info, path));
+  const columns = columnsFor(selectedFields(info, path), selectedFields(info, [...path, 'owner']));
   if (single) columnsByField.set(single, columns);
   return columns;
 }

@@ -23,12 +23,10 @@ const ORDER_KEY: Record<TaskOrderField, { expression: string; cast: string }> = 
 /** A timestamp as epoch milliseconds: JavaScript dates from numbers, not from parsing text. */
 export const epochMs = (column: string) => `(extract(epoch from ${column}) * 1000)::float8`;
 
-/** The columns of the user `u` a task's owner is read from (never the password hash), as `ownerRecord` reads them. */
-export const OWNER_COLUMNS = `u.id as owner_id, u.email as owner_email, u.name as owner_name, ${epochMs('u.created_at')} as owner_created_at, ${epochMs('u.updated_at')} as owner_updated_at`;
-
 /**
  * What a row can carry besides the id, as SQL. Tags as JSON: read by JSON.parse, where a text[] would go through
- * pg's character-by-character array parser. The owner is joined.
+ * pg's character-by-character array parser. `owner` joins the user `u` and reads its id; the other `owner_`
+ * columns come with it, each when its field is selected (never the password hash), as `ownerRecord` reads them.
  */
 const COLUMNS = {
   title: 't.title',
@@ -40,13 +38,34 @@ const COLUMNS = {
   completed_at: `${epochMs('t.completed_at')} as completed_at`,
   created_at: `${epochMs('t.created_at')} as created_at`,
   updated_at: `${epochMs('t.updated_at')} as updated_at`,
-  owner: OWNER_COLUMNS,
+  owner: 'u.id as owner_id',
+  owner_email: 'u.email as owner_email',
+  owner_name: 'u.name as owner_name',
+  owner_created_at: `${epochMs('u.created_at')} as owner_created_at`,
+  owner_updated_at: `${epochMs('u.updated_at')} as owner_updated_at`,
 };
 export type TaskColumn = keyof typeof COLUMNS;
 export type TaskColumns = ReadonlySet<TaskColumn>;
 export const ALL_COLUMNS: TaskColumns = new Set(Object.keys(COLUMNS) as TaskColumn[]);
 
-/** The columns each field of Task reads (the id is always read). A field missing here reads every column. */
+/** The columns each field of a task's owner (User) reads, besides its id. */
+export const OWNER_FIELD_COLUMNS: Record<string, readonly TaskColumn[]> = {
+  id: [],
+  email: ['owner_email'],
+  name: ['owner_name'],
+  createdAt: ['owner_created_at'],
+  updatedAt: ['owner_updated_at'],
+  __typename: [],
+};
+const EVERY_OWNER_COLUMN: readonly TaskColumn[] = ['owner', ...Object.values(OWNER_FIELD_COLUMNS).flat()];
+
+/** Every column of the owner, for a read that does not follow a selection (the change feed's). */
+export const OWNER_COLUMNS = EVERY_OWNER_COLUMN.map((column) => COLUMNS[column]).join(', ');
+
+/**
+ * The columns each field of Task reads (the id is always read); `owner` reads every column of the user unless
+ * its own selection is known (see columnsFor). A field missing here reads every column.
+ */
 export const FIELD_COLUMNS: Record<string, readonly TaskColumn[]> = {
   id: [],
   title: ['title'],
@@ -59,24 +78,39 @@ export const FIELD_COLUMNS: Record<string, readonly TaskColumn[]> = {
   createdAt: ['created_at'],
   updatedAt: ['updated_at'],
   isOverdue: ['due_date', 'status'],
-  owner: ['owner'],
+  owner: EVERY_OWNER_COLUMN,
   __typename: [],
 };
 
-/** The columns a page reads for these selected fields of Task. */
-export function columnsFor(fields: Iterable<string>): TaskColumns {
+/**
+ * The columns read for these selected fields of Task and, when the owner is selected and its own fields are given,
+ * for those of the owner. A field missing from the mappings reads every column (of the task, or of the owner).
+ */
+export function columnsFor(fields: Iterable<string>, ownerFields?: Iterable<string>): TaskColumns {
   const columns = new Set<TaskColumn>();
   for (const field of fields) {
-    const read = FIELD_COLUMNS[field];
+    const read = field === 'owner' && ownerFields ? ownerColumns(ownerFields) : FIELD_COLUMNS[field];
     if (!read) return ALL_COLUMNS;
     for (const column of read) columns.add(column);
   }
   return columns;
 }
 
+function ownerColumns(fields: Iterable<string>): readonly TaskColumn[] {
+  const columns: TaskColumn[] = ['owner'];
+  for (const field of fields) {
+    const read = OWNER_FIELD_COLUMNS[field];
+    if (!read) return EVERY_OWNER_COLUMN;
+    columns.push(...read);
+  }
+  return columns;
+}
+
 const COLUMN_ORDER = Object.keys(COLUMNS) as TaskColumn[];
-/** The texts `selectFrom` made, by table and by the bits of the columns read (at most 2^10 per table). */
+/** The texts `selectFrom` made, by table and by the bits of the columns read (at most 2^14 per table). */
 const selectTexts = new Map<string, string[]>();
+/** The bits of the columns that need the user joined. */
+const OWNER_BITS = EVERY_OWNER_COLUMN.reduce((bits, column) => bits | (1 << COLUMN_ORDER.indexOf(column)), 0);
 
 /**
  * The select list and the tables for `columns` (and `alsoRead`) of the rows of `tasks` (a table or a CTE named t),
@@ -89,7 +123,7 @@ function selectFrom(columns: TaskColumns, tasks = 'tasks t', alsoRead?: TaskColu
   }
   let texts = selectTexts.get(tasks);
   if (!texts) selectTexts.set(tasks, (texts = []));
-  return (texts[bits] ??= `select ${['t.id', ...COLUMN_ORDER.filter((_, i) => bits & (1 << i)).map((column) => COLUMNS[column])].join(', ')}\nfrom ${tasks}${bits & (1 << COLUMN_ORDER.indexOf('owner')) ? ' join users u on u.id = t.owner_id' : ''}`);
+  return (texts[bits] ??= `select ${['t.id', ...COLUMN_ORDER.filter((_, i) => bits & (1 << i)).map((column) => COLUMNS[column])].join(', ')}\nfrom ${tasks}${bits & OWNER_BITS ? ' join users u on u.id = t.owner_id' : ''}`);
 }
 
 /** The column a cursor of each order reads. */
