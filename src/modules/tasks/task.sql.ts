@@ -46,7 +46,9 @@ const COLUMNS = {
 };
 export type TaskColumn = keyof typeof COLUMNS;
 export type TaskColumns = ReadonlySet<TaskColumn>;
-export const ALL_COLUMNS: TaskColumns = new Set(Object.keys(COLUMNS) as TaskColumn[]);
+/** Every column, in the order a select list names them. */
+const COLUMN_ORDER = Object.keys(COLUMNS) as TaskColumn[];
+export const ALL_COLUMNS: TaskColumns = new Set(COLUMN_ORDER);
 
 /** The columns each field of a task's owner (User) reads, besides its id. */
 export const OWNER_FIELD_COLUMNS: Record<string, readonly TaskColumn[]> = {
@@ -106,7 +108,6 @@ function ownerColumns(fields: Iterable<string>): readonly TaskColumn[] {
   return columns;
 }
 
-const COLUMN_ORDER = Object.keys(COLUMNS) as TaskColumn[];
 /** The texts `selectFrom` made, by table and by the bits of the columns read (at most 2^14 per table). */
 const selectTexts = new Map<string, string[]>();
 /** The bits of the columns that need the user joined. */
