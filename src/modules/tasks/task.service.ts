@@ -137,8 +137,8 @@ export class TaskService {
 
   /**
    * A page in keyset order; the total is a separate query, run only if asked for. Asked for up front (`withTotal`),
-   * it runs at the same time as the page, on a second pooled connection, as the lean baseline does: one round trip
-   * of waiting instead of two. Either statement may run on its own connection (`repeatable`), inside a mutation too.
+   * it runs at the same time as the page, on a second pooled connection (`repeatable` takes one per statement), as
+   * the lean baseline does: one round trip of waiting instead of two.
    */
   async list({ filter, orderBy, first, after, columns = ALL_COLUMNS, withTotal = false }: ListArgs): Promise<TaskConnection> {
     const order = orderBy ?? DEFAULT_ORDER;
