@@ -27,28 +27,20 @@ const mutate = <T>(context: Context, work: (tasks: TaskService) => Promise<T>): 
   announced(context, (owner) => inTransaction(context.em, (em) => work(new TaskService(em, owner))));
 
 /**
- * What a field reads, worked out from its node once: the same for every run of one parsed document. Only a field that
- * is its own selection is remembered; fields merged from several nodes (the same response key selected twice) are
- * worked out each time, as a node may be merged with others in another operation of the document.
+ * The columns read for a field by its node: the same for every run of one parsed document. Only a field that is its
+ * own selection is remembered; fields merged from several nodes (the same response key selected twice) are worked
+ * out each time, as a node may be merged with others in another operation of the document.
  */
-function perFieldNode<T>(remembered: WeakMap<FieldNode, T>, info: GraphQLResolveInfo, work: () => T): T {
-  const single = info.fieldNodes.length === 1 ? info.fieldNodes[0]! : undefined;
-  if (single && remembered.has(single)) return remembered.get(single)!;
-  const value = work();
-  if (single) remembered.set(single, value);
-  return value;
-}
-
 const columnsByField = new WeakMap<FieldNode, TaskColumns>();
+
 /** What the field reads of each task: what the client selected of the tasks at `path` below it (see selectedFields). */
 function columnsOf(info: GraphQLResolveInfo, path: readonly string[]): TaskColumns {
-  return perFieldNode(columnsByField, info, () => columnsFor(selectedFields(info, path), selectedFields(info, [...path, 'owner'])));
-}
-
-const totalByField = new WeakMap<FieldNode, boolean>();
-/** Whether the client reads the page's `totalCount`. */
-function readsTotal(info: GraphQLResolveInfo): boolean {
-  return perFieldNode(totalByField, info, () => selectedFields(info, []).has('totalCount'));
+  const single = info.fieldNodes.length === 1 ? info.fieldNodes[0]! : undefined;
+  const known = single && columnsByField.get(single);
+  if (known) return known;
+  const columns = columnsFor(selectedFields(info, path), selectedFields(info, [...path, 'owner']));
+  if (single) columnsByField.set(single, columns);
+  return columns;
 }
 
 @Resolver(() => Task)
@@ -62,7 +54,7 @@ export class TaskResolver {
   @Cost({ sql: 1, page: { arg: 'first', max: PAGE_MAX } })
   @Query(() => TaskConnection)
   tasks(@Args(() => TasksArgs) args: TasksArgs, @Ctx() context: Context, @Info() info: GraphQLResolveInfo): Promise<TaskConnection> {
-    return tasksOf(context).list({ ...args, columns: columnsOf(info, ['edges', 'node']), withTotal: readsTotal(info) });
+    return tasksOf(context).list({ ...args, columns: columnsOf(info, ['edges', 'node']) });
   }
 
   @Cost({ sql: 1 })

@@ -18,8 +18,6 @@ export interface ListArgs {
   after?: string | null;
   /** What the client reads of each task; every column when not said. */
   columns?: TaskColumns;
-  /** The client reads the total: it is counted beside the page rather than after it. */
-  withTotal?: boolean;
 }
 
 /** The first key of the advisory locks writers of one task queue on ("task" in ASCII). */
@@ -135,20 +133,13 @@ export class TaskService {
     return columns.has('owner') ? ownerRecord(row) : { id: this.ownerId };
   }
 
-  /**
-   * A page in keyset order; the total is a separate query, run only if asked for. Asked for up front (`withTotal`),
-   * it runs at the same time as the page, on a second pooled connection (`repeatable` takes one per statement), as
-   * the lean baseline does: one round trip of waiting instead of two.
-   */
-  async list({ filter, orderBy, first, after, columns = ALL_COLUMNS, withTotal = false }: ListArgs): Promise<TaskConnection> {
+  /** A page in keyset order; the total is a separate query, run only if asked for. */
+  async list({ filter, orderBy, first, after, columns = ALL_COLUMNS }: ListArgs): Promise<TaskConnection> {
     const order = orderBy ?? DEFAULT_ORDER;
     const limit = checkPageSize(first);
     const position = after ? decodeCursor(after, order) : null;
     const query = listQuery(this.ownerId, filter, order, position, limit + 1, columns);
     const counting = countQuery(this.ownerId, filter);
-    const counted = withTotal ? repeatable<{ total: number }>(this.em, counting) : undefined;
-    // If the page fails first, the count's own failure has no reader: it is the page's error the client gets.
-    counted?.catch(() => undefined);
     const rows = await repeatable<TaskRow>(this.em, query);
     const owner = rows[0] && this.#ownerOf(rows[0], columns);
     const edges = rows.slice(0, limit).map((row) => new Edge(taskRecord(row, owner), order));
@@ -165,7 +156,7 @@ export class TaskService {
         },
       },
       countTotal: async () => {
-        const [row] = await (counted ?? repeatable<{ total: number }>(this.em, counting));
+        const [row] = await repeatable<{ total: number }>(this.em, counting);
         return row!.total;
       },
     };
