@@ -196,6 +196,11 @@ describe('the pool', () => {
 });
 
 describe('start-up connection check', () => {
+  // A port nothing listens on, for as long as the test runs. A port from freePort() is free only when asked: a test
+  // running beside this one took it once and closed the connection, so the reason was not ECONNREFUSED (CI, stop 20).
+  // TCP port 1 lies below the ephemeral range, so no listen(0) gets it, and no test binds it.
+  const REFUSING_PORT = 1;
+
   it('backs off exponentially with jitter, capped', () => {
     expect(backoffMs(0, () => 1)).toBe(500);
     expect(backoffMs(3, () => 1)).toBe(4000);
@@ -205,8 +210,7 @@ describe('start-up connection check', () => {
   });
 
   it('retries DB_CONNECT_RETRIES times, then gives one reason', async () => {
-    const port = await freePort();
-    const url = `postgresql://app:hunter22@127.0.0.1:${port}/todo`;
+    const url = `postgresql://app:hunter22@127.0.0.1:${REFUSING_PORT}/todo`;
     const warnings: unknown[] = [];
     const logger = createLogger({ env: 'test', logLevel: 'silent' });
     logger.warn = ((obj: unknown) => warnings.push(obj)) as typeof logger.warn;
@@ -228,9 +232,8 @@ describe('start-up connection check', () => {
   });
 
   it('exits non-zero with one clear reason, and no password, when the retries are spent', async () => {
-    const port = await freePort();
     const server = spawnServer({
-      DATABASE_URL: `postgresql://app:hunter22-secret@127.0.0.1:${port}/todo`,
+      DATABASE_URL: `postgresql://app:hunter22-secret@127.0.0.1:${REFUSING_PORT}/todo`,
       DB_CONNECT_RETRIES: '1',
       PORT: String(await freePort()),
     });
