@@ -1,5 +1,5 @@
-// `npm run bench:alloc`: what one request of scenario B (a page of 20 tasks with every field and the owner)
-// allocates in ours, as production runs it: V8's sampling heap profiler (including objects already collected),
+// `npm run bench:alloc [-- --scenario C|D]`: what one request of scenario B (a page of 20 tasks with every field and
+// the owner), or C or D as `bench:profile` runs them, allocates in ours, as production runs it: V8's sampling heap profiler (including objects already collected),
 // over 8 s of load at 20 connections, by package and by function. The figure a young generation pays for: the
 // more each request allocates, the more often the collector runs and the more of each request it promotes.
 import 'reflect-metadata';
@@ -7,15 +7,16 @@ import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { freePort } from '../src/db/embedded.js';
 import { temporaryProductionInstall } from '../scripts/production-install.js';
-import { benchDatabase, IMAGE_NODE_OPTIONS, loadWith, PAGE_QUERY, startNode, userWithTasks } from './support.js';
+import { benchDatabase, IMAGE_NODE_OPTIONS, loadWith, startNode, toolScenario, userWithTasks } from './support.js';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '8' } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '8' }, scenario: { type: 'string', default: 'B' } } });
+const { document, tasks } = toolScenario(values.scenario);
 const database = await benchDatabase('bench_alloc');
 const inspector = await freePort();
 const env = { DB_POOL_MAX: '10', AUTH_RATE_LIMIT: '1000000', COST_RATE_LIMIT: '1000000000', NODE_OPTIONS: IMAGE_NODE_OPTIONS };
 const server = await startNode([`--inspect=127.0.0.1:${inspector}`, 'dist/src/main.js'], await temporaryProductionInstall(), database.url, env);
-const token = await userWithTasks(server.url, 'alloc@example.com');
-const load = (seconds: number) => loadWith(server.url, token, PAGE_QUERY, seconds);
+const token = await userWithTasks(server.url, 'alloc@example.com', tasks);
+const load = (seconds: number) => loadWith(server.url, token, document, seconds);
 await load(3);
 
 // The DevTools protocol on the server's inspector port.
@@ -65,5 +66,5 @@ const requests = result.requests.total;
 const kb = (bytes: number) => (bytes / requests / 1024).toFixed(1);
 const table = (title: string, rows: Map<string, number>, n: number) =>
   `| KB per request | ${title} |\n| ---: | --- |\n${[...rows].sort((a, b) => b[1] - a[1]).slice(0, n).map(([key, bytes]) => `| ${kb(bytes)} | ${key} |`).join('\n')}\n`;
-process.stdout.write(`Scenario B, 20 connections, ${values.seconds} s: ${requests} requests, ${kb(total)} KB allocated per request (sampled every 4 KB)\n\n`);
+process.stdout.write(`Scenario ${values.scenario}, 20 connections, ${values.seconds} s: ${requests} requests, ${kb(total)} KB allocated per request (sampled every 4 KB)\n\n`);
 process.stdout.write(`${table('package', byPackage, 12)}\n${table('function', byFunction, 20)}`);

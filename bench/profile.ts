@@ -1,5 +1,5 @@
-// `npm run bench:profile [-- --scenario D]`: scenario B (a page of 20 tasks with every field and the owner), or D
-// (createTask), against our server as production runs it (`node dist/src/main.js` from a production install) under
+// `npm run bench:profile [-- --scenario C|D]`: scenario B (a page of 20 tasks with every field and the owner), C (a
+// filtered page of 100 tasks with its count) or D (createTask), against our server as production runs it (`node dist/src/main.js` from a production install) under
 // --cpu-prof, then where the time went: by package and by function (self time).
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
@@ -7,18 +7,18 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../src/config/app-version.js';
-import { benchDatabase, IMAGE_NODE_OPTIONS, loadWith, PAGE_QUERY, startNode, userWithTasks } from './support.js';
+import { benchDatabase, IMAGE_NODE_OPTIONS, loadWith, startNode, toolScenario, userWithTasks } from './support.js';
 import { temporaryProductionInstall } from '../scripts/production-install.js';
 
 const { scenario } = parseArgs({ options: { scenario: { type: 'string', default: 'B' } } }).values;
-if (scenario !== 'B' && scenario !== 'D') throw new Error('--scenario is B or D');
+const { document, tasks } = toolScenario(scenario);
 const database = await benchDatabase('bench_profile');
 const dir = mkdtempSync(join(tmpdir(), 'todo-profile-'));
 const install = await temporaryProductionInstall();
 const env = { NODE_OPTIONS: IMAGE_NODE_OPTIONS, AUTH_RATE_LIMIT: '1000000', COST_RATE_LIMIT: '1000000000' };
 const server = await startNode(['--cpu-prof', `--cpu-prof-dir=${dir}`, 'dist/src/main.js'], install, database.url, env);
-const token = await userWithTasks(server.url, 'profile@example.com');
-const result = await loadWith(server.url, token, scenario === 'B' ? PAGE_QUERY : 'mutation Create { createTask(input: { title: "profiled" }) { id title status } }', 10);
+const token = await userWithTasks(server.url, 'profile@example.com', tasks);
+const result = await loadWith(server.url, token, document, 10);
 // The profile is written as the server exits.
 await server.stop();
 database.stop();

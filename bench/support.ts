@@ -140,12 +140,32 @@ export const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
 export const PAGE_QUERY =
   'query Page { tasks(first: 20) { edges { node { id title description status priority tags dueDate completedAt isOverdue createdAt updatedAt owner { id email } } } } }';
 
-/** For the tools that look into ours alone (profile, allocation): a new user with 40 tasks; its token. */
-export async function userWithTasks(url: string, email: string): Promise<string> {
+/**
+ * What the tools that look into ours alone (profile, allocation) run, by scenario, against `userWithTasks`'s user:
+ * B's page, C's filtered page with its count (over that user's tags and statuses), D's creation.
+ */
+export const TOOL_SCENARIOS: Record<string, { document: string; tasks: number }> = {
+  B: { document: PAGE_QUERY, tasks: 40 },
+  C: {
+    document: 'query Filtered { tasks(first: 100, filter: { tagsAny: ["a", "z"], status: [PENDING, IN_PROGRESS] }) { totalCount edges { node { id title status tags } } } }',
+    tasks: 120,
+  },
+  D: { document: 'mutation Create { createTask(input: { title: "profiled" }) { id title status } }', tasks: 40 },
+};
+
+/** A tool's `--scenario`. */
+export function toolScenario(id: string): { document: string; tasks: number } {
+  const found = TOOL_SCENARIOS[id];
+  if (!found) throw new Error(`--scenario is one of ${Object.keys(TOOL_SCENARIOS).join(', ')}`);
+  return found;
+}
+
+/** For the tools that look into ours alone (profile, allocation): a new user with `count` tasks; its token. */
+export async function userWithTasks(url: string, email: string, count = 40): Promise<string> {
   const { signUp } = await graphql<{ signUp: { token: string } }>(url, 'mutation($input: SignUpInput!) { signUp(input: $input) { token } }', {
     input: { email, password: 'bench-password' },
   });
-  for (let i = 0; i < 40; i++) {
+  for (let i = 0; i < count; i++) {
     await graphql(url, 'mutation($t: String!) { createTask(input: { title: $t, tags: ["a", "b"], dueDate: "2030-01-01T00:00:00Z" }) { id } }', { t: `t${i}` }, signUp.token);
   }
   return signUp.token;
