@@ -1,7 +1,8 @@
 // `npm run bench:alloc [-- --scenario C|D]`: what one request of scenario B (a page of 20 tasks with every field and
 // the owner), or of C or D as `bench:profile` runs them, allocates in ours, as production runs it: V8's sampling
-// heap profiler (including objects already collected), over 8 s of load at 20 connections, by package and by function. The figure a young generation pays for: the
-// more each request allocates, the more often the collector runs and the more of each request it promotes.
+// heap profiler (including objects already collected), over 8 s of load at 20 connections, by package and by
+// function. The figure a young generation pays for: the more each request allocates, the more often the collector
+// runs and the more of each request it promotes.
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';

@@ -1,6 +1,7 @@
 // `npm run bench:profile [-- --scenario C|D]`: scenario B (a page of 20 tasks with every field and the owner), C (a
 // filtered page of 100 tasks with its count) or D (createTask), against our server as production runs it
-// (`node dist/src/main.js` from a production install) under --cpu-prof, then where the time went: by package and by function (self time).
+// (`node dist/src/main.js` from a production install) under --cpu-prof, then where the time went: by package and
+// by function (self time).
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
