@@ -144,7 +144,13 @@ export const PAGE_QUERY =
  * What the tools that look into ours alone (profile, allocation) run, by scenario, against `userWithTasks`'s user:
  * B's page, C's filtered page with its count (over that user's tags and statuses), D's creation.
  */
-export const TOOL_SCENARIOS: Record<string, { document: string; tasks: number }> = {
+interface ToolScenario {
+  document: string;
+  /** How many tasks `userWithTasks` gives the user first. */
+  tasks: number;
+}
+
+const TOOL_SCENARIOS: Record<string, ToolScenario> = {
   B: { document: PAGE_QUERY, tasks: 40 },
   C: {
     document: 'query Filtered { tasks(first: 100, filter: { tagsAny: ["a", "z"], status: [PENDING, IN_PROGRESS] }) { totalCount edges { node { id title status tags } } } }',
@@ -154,7 +160,7 @@ export const TOOL_SCENARIOS: Record<string, { document: string; tasks: number }>
 };
 
 /** A tool's `--scenario`. */
-export function toolScenario(id: string): { document: string; tasks: number } {
+export function toolScenario(id: string): ToolScenario {
   const found = TOOL_SCENARIOS[id];
   if (!found) throw new Error(`--scenario is one of ${Object.keys(TOOL_SCENARIOS).join(', ')}`);
   return found;

@@ -196,9 +196,9 @@ describe('the pool', () => {
 });
 
 describe('start-up connection check', () => {
-  // A port nothing listens on, for as long as the test runs. A port from freePort() is free only when asked: a test
-  // running beside this one took it once and closed the connection, so the reason was not ECONNREFUSED (CI, stop 20).
-  // TCP port 1 lies below the ephemeral range, so no listen(0) gets it, and no test binds it.
+  // A port nothing listens on, for as long as the test runs. A port from freePort() is free only when asked: once in
+  // CI something running beside this test accepted a connection on it and closed it, so the reason was not
+  // ECONNREFUSED. TCP port 1 lies below the ephemeral range, so no listen(0) gets it, and no test binds it.
   const REFUSING_PORT = 1;
 
   it('backs off exponentially with jitter, capped', () => {
