@@ -1,4 +1,3 @@
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { getIntrospectionQuery } from 'graphql';
 import { api, signUpUser } from './support/api.js';
 import { serverForTests } from './support/server.js';
@@ -45,26 +44,30 @@ describe('hostile documents, in production', () => {
     return { status: res.status, body: (await res.json()) as { data?: unknown; errors?: { message: string; extensions?: { code?: string } }[] } };
   };
 
-  /** The worst event-loop delay while `work` runs, in milliseconds. */
-  const loopDelayDuring = async (work: () => Promise<unknown>) => {
-    const histogram = monitorEventLoopDelay({ resolution: 1 });
-    histogram.enable();
+  /**
+   * The main thread's CPU time while `work` runs, in milliseconds: the time the event loop was kept busy. Not the
+   * loop's delay, which also counts the time this process waits for a core: on CI's two cores, shared with another
+   * jest worker and PostgreSQL, one request's delay reached 144 ms while its checks took a few milliseconds.
+   */
+  const cpuDuring = async (work: () => Promise<unknown>) => {
+    const before = process.threadCpuUsage();
     await work();
-    histogram.disable();
-    return histogram.max / 1e6;
+    const used = process.threadCpuUsage(before);
+    return (used.user + used.system) / 1000;
   };
 
   it.each(Object.entries(HOSTILE))('refuses %s with QUERY_TOO_COMPLEX and 400, keeping the event loop free', async (_name, query) => {
     let result: Awaited<ReturnType<typeof post>> | undefined;
-    const delay = await loopDelayDuring(async () => {
+    const cpu = await cpuDuring(async () => {
       result = await post({ query });
     });
     expect(result!.status).toBe(400);
     expect(result!.body.data ?? null).toBeNull();
     expect(result!.body.errors).toHaveLength(1);
     expect(result!.body.errors![0]!.extensions?.code).toBe('QUERY_TOO_COMPLEX');
-    // Before the limits were linear, the first document here blocked the loop for seconds.
-    expect(delay).toBeLessThan(100);
+    // Before the limits were linear, the first document here blocked the loop for seconds. Here each takes 2–50 ms,
+    // the first the most (it warms the code up); the margin is for a collection that lands in the window.
+    expect(cpu).toBeLessThan(250);
   });
 
   it('answers /health/live at once while a flood of hostile documents is checked', async () => {
@@ -82,10 +85,10 @@ describe('hostile documents, in production', () => {
     const padding = 'x&'.repeat(1200);
     const get = (search: string) => fetch(`${t.server.url}/graphql?${search}`, { headers: { 'apollo-require-preflight': 'true' } });
     let hostile: Response | undefined;
-    const delay = await loopDelayDuring(async () => {
+    const cpu = await cpuDuring(async () => {
       hostile = await get(`${padding}query=${encodeURIComponent(HOSTILE['the same field hundreds of times (quadratic for validation)']!)}`);
     });
-    expect(delay).toBeLessThan(100);
+    expect(cpu).toBeLessThan(250);
     expect(hostile!.status).toBe(400);
     expect(((await hostile!.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe('QUERY_TOO_COMPLEX');
     const pages = Array.from({ length: 20 }, (_, i) => `a${i}: tasks(first: $f) { edges { node { id } } }`).join(' ');
