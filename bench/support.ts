@@ -61,7 +61,14 @@ export function startScript(script: string, databaseUrl: string, env: Record<str
 }
 
 /** Node with these arguments in `cwd`, configured as the server is, once it answers its readiness route. */
-export async function startNode(args: string[], cwd: string, databaseUrl: string, env: Record<string, string> = {}, cpu?: number, ready = '/health/ready'): Promise<ServerProcess> {
+export async function startNode(
+  args: string[],
+  cwd: string,
+  databaseUrl: string,
+  env: Record<string, string> = {},
+  cpu?: number,
+  { ready = '/health/ready', output = 'inherit' }: { ready?: string; output?: 'inherit' | 'pipe' } = {},
+): Promise<ServerProcess> {
   const port = await freePort();
   const [command, commandArgs] = cpu !== undefined && hasTaskset() ? ['taskset', ['-c', String(cpu), process.execPath, ...args]] : [process.execPath, args];
   const child = spawn(command as string, commandArgs as string[], {
@@ -76,7 +83,7 @@ export async function startNode(args: string[], cwd: string, databaseUrl: string
       PORT: String(port),
       ...env,
     },
-    stdio: ['ignore', 'inherit', 'inherit'],
+    stdio: ['ignore', output, 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
   await waitUntilReady(`${url}${ready}`, child);
