@@ -55,7 +55,7 @@ describe('the Dockerfile', () => {
     const ignore = readFileSync(join(PROJECT_ROOT, '.dockerignore'), 'utf8').split('\n').map((line) => line.trim());
     // Everything is ignored but what the build copies: no .env, no .data, no node_modules, no .git.
     expect(ignore).toContain('*');
-    expect(ignore.filter((line) => line.startsWith('!'))).toEqual(['!package.json', '!package-lock.json', '!tsconfig.json', '!tsconfig.build.json', '!mikro-orm.config.ts', '!src/']);
+    expect(ignore.filter((line) => line.startsWith('!'))).toEqual(['!package.json', '!package-lock.json', '!patches/', '!tsconfig.json', '!tsconfig.build.json', '!mikro-orm.config.ts', '!src/']);
   });
 
   it('ships the V8 heap settings the manifests and the benchmarks use, in a form Node accepts from NODE_OPTIONS', () => {
