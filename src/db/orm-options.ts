@@ -73,8 +73,8 @@ export function ormOptions(config: Config, databaseUrl: string, logger: Logger, 
      *
      * They go through pg's callback form even when the caller wants a promise (Kysely does): under pg's own
      * promise form, each query's result stayed reachable for V8's young-generation collections until the next
-     * full one (an idle loop of pages on one connection kept ~5 MB alive at every scavenge and promoted it all;
-     * bench/README.md, ninth session).
+     * full one (a loop of the page's query on one checked-out client kept ~5 MB alive at every scavenge, and V8
+     * promoted it; bench/README.md, ninth session).
      */
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     override query(...args: any[]): any {
