@@ -47,7 +47,7 @@ describe('hostile documents, in production', () => {
   /**
    * The main thread's CPU time while `work` runs, in milliseconds: the time the event loop was kept busy. Not the
    * loop's delay, which also counts the time this process waits for a core: on CI's two cores, shared with another
-   * jest worker and PostgreSQL, one request's delay reached 144 ms while its checks took a few milliseconds.
+   * jest worker and PostgreSQL, one request's delay reached 144 ms; the same checks take ~4 ms of CPU here.
    */
   const cpuDuring = async (work: () => Promise<unknown>) => {
     const before = process.threadCpuUsage();
