@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { PROJECT_ROOT } from '../src/config/app-version.js';
-import { benchDatabase, graphql, hasTaskset, mb, PAGE_QUERY, rssOf, startScript, startServerProcess, type ServerProcess } from './support.js';
+import { benchDatabase, graphql, hasTaskset, mb, median, PAGE_QUERY, rssOf, startScript, startServerProcess, type ServerProcess } from './support.js';
 import { checkPeerPage, ensurePeerInstalled, PEER_PAGE_QUERY, peerVariables, preparePeerDatabase, startPeer } from './peer.js';
 
 const { values } = parseArgs({
@@ -197,7 +197,6 @@ async function load(kind: Kind, scenario: Scenario, seconds: number): Promise<Me
   };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 const kindsOf = (scenario: Scenario): Kind[] => (scenario.peer ? ['ours', 'lean', 'floor', 'peer'] : ['ours', 'lean', 'floor']);
 const results: Record<string, Record<Kind, Measurement[]>> = {};
 let voided = 0;

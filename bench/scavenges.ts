@@ -6,9 +6,8 @@
 // and ninth sessions). For comparison, Express answering `/health/live` leaves ~10 KB per scavenge.
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
 import { temporaryProductionInstall } from '../scripts/production-install.js';
-import { benchDatabase, IMAGE_NODE_OPTIONS, startNode, toolScenario, userWithTasks } from './support.js';
+import { benchDatabase, IMAGE_NODE_OPTIONS, loadWith, median, startNode, toolScenario, userWithTasks } from './support.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '8' }, scenario: { type: 'string', default: 'B' }, connections: { type: 'string', default: '1' } } });
 const { document, tasks } = toolScenario(values.scenario);
@@ -18,15 +17,7 @@ const server = await startNode(['--trace-gc-nvp', 'dist/src/main.js'], await tem
 let trace = '';
 server.child.stdout!.on('data', (chunk: Buffer) => (trace += chunk.toString()));
 const token = await userWithTasks(server.url, 'scavenges@example.com', tasks);
-const load = (seconds: number) =>
-  autocannon({
-    url: `${server.url}/graphql`,
-    connections: Number(values.connections),
-    duration: seconds,
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query: document }),
-  });
+const load = (seconds: number) => loadWith(server.url, token, document, seconds, Number(values.connections));
 await load(3);
 const from = trace.length;
 const result = await load(Number(values.seconds));
@@ -40,7 +31,6 @@ const collections = window
   .filter((line) => line.includes(' gc='))
   .map((line) => Object.fromEntries(line.split(' ').flatMap((pair) => (pair.includes('=') ? [pair.split('=') as [string, string]] : []))));
 const scavenges = collections.filter((gc) => gc.gc === 's');
-const median = (numbers: number[]) => numbers.sort((a, b) => a - b)[Math.floor(numbers.length / 2)] ?? NaN;
 const requests = result.requests.total;
 const promoted = collections.reduce((sum, gc) => sum + Number(gc.promoted ?? 0), 0);
 process.stdout.write(

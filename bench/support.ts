@@ -184,14 +184,17 @@ export async function userWithTasks(url: string, email: string, count = 40): Pro
   return signUp.token;
 }
 
-/** One document from 20 connections for `seconds`, as that user. */
-export function loadWith(url: string, token: string, query: string, seconds: number): Promise<autocannon.Result> {
+/** One document from `connections` connections for `seconds`, as that user. */
+export function loadWith(url: string, token: string, query: string, seconds: number, connections = 20): Promise<autocannon.Result> {
   return autocannon({
     url: `${url}/graphql`,
-    connections: 20,
+    connections,
     duration: seconds,
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
     body: JSON.stringify({ query }),
   });
 }
+
+/** The middle value (the upper one of an even count); NaN for none. */
+export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
