@@ -17,6 +17,12 @@ const tracer = trace.getTracer('todo-graphql-server');
  * runs on graphql-js. Parsing, validation, the guards and every plugin run in Apollo's pipeline before this, so
  * only a document every limit has let through is compiled.
  *
+ * Only queries are compiled. Mutations and subscriptions stay graphql-js's: graphql-jit's serial execution of a
+ * mutation (0.8.9) makes a closure over its execution context in the compiled function, and with it every closure
+ * made there holds the request; V8's young collections then kept each mutation's objects (the whole request, ~4.6 KB
+ * promoted per creation) until the next full collection. On graphql-js, 0.3 KB (`npm run bench:scavenges -- --scenario
+ * D`, bench/README.md, tenth session). A mutation's answer is one object, so there is little per-field work to skip.
+ *
  * Compiling costs about 1 ms for a page of tasks and 25 ms for 30 aliased pages (the alias limit), on the event
  * loop: a client sending new documents pays for `COMPILE_AFTER` executions of each before the server compiles it,
  * and only counts in a map of `capacity` documents, the oldest forgotten first; compiled documents are kept apart,
@@ -52,8 +58,7 @@ export function compiledExecution(schema: GraphQLSchema, capacity = 500): Gatewa
   };
 
   const executor: GatewayExecutor = async ({ document, operation, operationName, queryHash, request, context }) => {
-    // Queries and mutations (run in order, as graphql-js runs them); a subscription sent here stays graphql-js's.
-    const entry = operation.operation === 'subscription' ? undefined : entryFor(`${operationName ?? ''}:${queryHash}`, () => {
+    const entry = operation.operation !== 'query' ? undefined : entryFor(`${operationName ?? ''}:${queryHash}`, () => {
       const result = compileQuery(schema, document, operationName ?? undefined, options);
       return isCompiledQuery(result) ? result : 'graphql-js';
     });
