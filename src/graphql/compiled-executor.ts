@@ -17,11 +17,10 @@ const tracer = trace.getTracer('todo-graphql-server');
  * runs on graphql-js. Parsing, validation, the guards and every plugin run in Apollo's pipeline before this, so
  * only a document every limit has let through is compiled.
  *
- * Only queries are compiled. Mutations and subscriptions stay graphql-js's: graphql-jit's serial execution of a
- * mutation (0.8.9) makes a closure over its execution context in the compiled function, and with it every closure
- * made there holds the request; V8's young collections then kept each mutation's objects (the whole request, ~4.6 KB
- * promoted per creation) until the next full collection. On graphql-js, 0.3 KB (`npm run bench:scavenges -- --scenario
- * D`, bench/README.md, tenth session). A mutation's answer is one object, so there is little per-field work to skip.
+ * Only queries are compiled; mutations and subscriptions stay graphql-js's. The function graphql-jit (0.8.9) generates
+ * for a mutation's serial execution kept each mutation's whole request alive through V8's young collections, until
+ * the next full one: 4.5 KB promoted per creation at one connection, against 0.5 KB on graphql-js (`npm run
+ * bench:scavenges -- --scenario D`; bench/README.md, tenth session). A mutation answers one object: little to skip.
  *
  * Compiling costs about 1 ms for a page of tasks and 25 ms for 30 aliased pages (the alias limit), on the event
  * loop: a client sending new documents pays for `COMPILE_AFTER` executions of each before the server compiles it,
