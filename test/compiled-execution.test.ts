@@ -1,4 +1,4 @@
-import { GraphQLEnumType, GraphQLObjectType, GraphQLSchema, GraphQLString, parse, type OperationDefinitionNode } from 'graphql';
+import { GraphQLEnumType, GraphQLObjectType, GraphQLSchema, GraphQLString, parse, type GraphQLResolveInfo, type OperationDefinitionNode } from 'graphql';
 import { COMPILE_AFTER, compiledExecution, maskedSource } from '../src/graphql/compiled-executor.js';
 import { signUpUser } from './support/api.js';
 import { serverForTests } from './support/server.js';
@@ -67,7 +67,6 @@ describe('compiled execution', () => {
     expect(body.errors).toEqual([expect.objectContaining({ path: ['tasks'], locations: [{ line: 1, column: 16 }], extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) })]);
   });
 
-  // Mutations stay graphql-js's (see compiledExecution), however often they run.
   it('runs the fields of a mutation one after the other, on every run', async () => {
     const document = 'mutation Two($n: String!) { first: createTask(input: { title: $n, tags: ["1"] }) { title } second: createTask(input: { title: $n, tags: ["2"] }) { title } }';
     for (let run = 0; run < COMPILE_AFTER + 2; run++) {
@@ -83,6 +82,25 @@ describe('compiled execution', () => {
     const { body } = await sameEveryTime('mutation Missing { updateTask(id: "00000000-0000-4000-8000-000000000000", input: { title: "x" }) { id } }');
     expect(body.errors?.map((error) => [error.extensions.code, error.path])).toEqual([['NOT_FOUND', ['updateTask']]]);
     expect((await t.db.query(`select 1 from tasks where title = 'x'`)).rowCount).toBe(0);
+  });
+});
+
+describe('what is compiled', () => {
+  it('is a query from its COMPILE_AFTER-th run, never a mutation', async () => {
+    // graphql-js gives a resolver the parent type in `info.path`, graphql-jit's compiled code does not.
+    const runner = { type: GraphQLString, resolve: (_: unknown, __: unknown, ___: unknown, info: GraphQLResolveInfo) => (info.path.typename ? 'graphql-js' : 'compiled') };
+    const schema = new GraphQLSchema({ query: new GraphQLObjectType({ name: 'Query', fields: { runner } }), mutation: new GraphQLObjectType({ name: 'Mutation', fields: { runner } }) });
+    const { executor } = await compiledExecution(schema).load({ apollo: {} as never });
+    const runs = async (source: string) => {
+      const document = parse(source);
+      const operation = document.definitions[0] as OperationDefinitionNode;
+      const seen: unknown[] = [];
+      for (let run = 1; run <= COMPILE_AFTER + 1; run++) seen.push((await executor!({ document, operation, operationName: 'R', queryHash: source, request: {}, context: {} } as never)).data?.runner);
+      return seen;
+    };
+    expect(await runs('query R { runner }')).toEqual([...Array<string>(COMPILE_AFTER - 1).fill('graphql-js'), 'compiled', 'compiled']);
+    // graphql-jit's code for a mutation kept each request alive across V8's young collections (see compiledExecution).
+    expect(await runs('mutation R { runner }')).toEqual(Array<string>(COMPILE_AFTER + 1).fill('graphql-js'));
   });
 });
 
