@@ -5,6 +5,7 @@ import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { createClient as createSseClient } from 'graphql-sse';
 import { createClient } from 'graphql-ws';
+import pg from 'pg';
 import WebSocket from 'ws';
 import { benchDatabase, graphql, mb, rssOf, startServerProcess } from './support.js';
 
@@ -80,6 +81,13 @@ const withSubscribers = await settle();
 // One subscriber's user writes; the others stay idle.
 const { createTask } = await graphql<{ createTask: { id: string } }>(server.url, CREATE, { input: { title: 'watched' } }, tokens[0]);
 await sleep(500);
+// Reads of the change log, as pg_stat_statements counts them (the bench cluster loads it).
+const admin = new pg.Client({ connectionString: database.url });
+await admin.connect();
+await admin.query('create extension if not exists pg_stat_statements');
+const logReads = async () =>
+  Number((await admin.query(`select coalesce(sum(calls), 0)::int8 as n from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database()) and query like '%from task_changes c join users%'`)).rows[0].n);
+const readsBefore = await logReads();
 const sent: number[] = [];
 const changes = Number(values.changes);
 for (let n = 1; n <= changes; n++) {
@@ -91,6 +99,8 @@ const latencies = sent.map((at, n) => (arrivals.get(n + 2) ?? NaN) - at).sort((a
 const lost = latencies.filter(Number.isNaN).length;
 const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)]!;
 const afterWrites = rssOf(pid);
+const reads = (await logReads()) - readsBefore;
+await admin.end();
 
 for (const close of closers) close();
 await server.stop();
@@ -101,4 +111,5 @@ const each = (bytes: number) => `${(bytes / count / 1024).toFixed(1)} KB each`;
 process.stdout.write(`server RSS: idle ${mb(before.rss)}, with the subscribers ${mb(withSubscribers.rss)} (+${mb(withSubscribers.rss - before.rss)}, ${each(withSubscribers.rss - before.rss)}), after ${changes} changes ${mb(afterWrites)}\n`);
 process.stdout.write(`server heap in use: idle ${mb(before.heap)}, with the subscribers ${mb(withSubscribers.heap)} (+${mb(withSubscribers.heap - before.heap)}, ${each(withSubscribers.heap - before.heap)})\n`);
 process.stdout.write(`delivery of ${changes} changes to one of them, from sending the mutation (its own round trip included): p50 ${pct(50).toFixed(1)} ms, p99 ${pct(99).toFixed(1)} ms, missing ${lost}\n`);
+process.stdout.write(`reads of the change log: ${reads} for ${changes} changes (${(reads / changes).toFixed(2)} per change)\n`);
 process.exit(0);

@@ -359,7 +359,7 @@ describe('a subscriber that does not keep up', () => {
   it('is held to a bounded buffer, then ended with a retryable error; resuming from its last cursor loses nothing', async () => {
     const user = await signUpUser(t.server.url);
     const logger = createLogger({ env: 'test', logLevel: 'silent' });
-    const feed = new ChangeFeed(t.server.orm, t.server.config, t.db.directUrl, logger, { batch: 5, buffer: 10 });
+    const feed = new ChangeFeed(t.server.orm, t.server.config, t.db.directUrl, logger, { batch: 5, bufferBytes: 5000 });
     try {
       const subscription = await feed.open({ userId: user.user.id, after: null, expiresAt: Date.now() + 60_000 });
       const task = await createTask(user.api, { title: 'c0' });
@@ -385,7 +385,7 @@ describe('a subscriber that does not keep up', () => {
   it('ends a replay with RESYNC_REQUIRED when the changes it has not read yet are pruned under it', async () => {
     const user = await signUpUser(t.server.url);
     const logger = createLogger({ env: 'test', logLevel: 'silent' });
-    const feed = new ChangeFeed(t.server.orm, t.server.config, t.db.directUrl, logger, { batch: 5, buffer: 10 });
+    const feed = new ChangeFeed(t.server.orm, t.server.config, t.db.directUrl, logger, { batch: 5, bufferBytes: 5000 });
     try {
       const task = await createTask(user.api, { title: 'p0' });
       for (let i = 1; i < 20; i++) await user.api.ok(UPDATE_TASK, { id: task.id, input: { title: `p${i}` } });

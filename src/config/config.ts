@@ -50,6 +50,16 @@ export interface Config {
   changesRetentionHours: number;
   /** Open `taskChanges` subscriptions one user may hold on one instance, across transports. */
   subscriptionsPerUser: number;
+  /** Bytes one subscription may hold for a slow reader; past it, it ends with a retryable error. */
+  subscriptionBufferBytes: number;
+  /** Bytes every subscription and stream of the process may hold for slow readers; past it the largest are cut. */
+  subscriptionBufferTotalBytes: number;
+  /** Open connections (HTTP, WebSocket, Server-Sent Events) of the process; past it new ones are refused. */
+  maxConnections: number;
+  /** Open WebSocket and Server-Sent Events streams per client IP (as TRUST_PROXY derives it); 0: no cap. */
+  maxStreamsPerIp: number;
+  /** A connection that has not sent its whole request (headers, upgrade, body) within this is closed. */
+  requestHeadersTimeoutMs: number;
   /** On SIGTERM, how long in-flight requests may take before their connections are cut. */
   shutdownGraceMs: number;
   logLevel: string;
@@ -164,6 +174,11 @@ const specs = {
   TRUSTED_DOCUMENTS: str({ default: undefined, desc: 'the path of a persisted-documents manifest (JSON)' }),
   CHANGES_RETENTION_HOURS: intWithin(1, 24 * 365)({ default: 24, desc: 'hours within 1..8760' }),
   SUBSCRIPTIONS_PER_USER: intWithin(1, 1000)({ default: 20, desc: 'an integer within 1..1000' }),
+  SUBSCRIPTION_BUFFER_BYTES: intWithin(1024, 1024 ** 3)({ default: 1024 * 1024, desc: 'bytes within 1024..1073741824' }),
+  SUBSCRIPTION_BUFFER_TOTAL_BYTES: intWithin(1024, 16 * 1024 ** 3)({ default: 64 * 1024 * 1024, desc: 'bytes within 1024..17179869184' }),
+  MAX_CONNECTIONS: intWithin(1, 1_000_000)({ default: 10_000, desc: 'an integer within 1..1000000' }),
+  MAX_STREAMS_PER_IP: intWithin(0, 1_000_000)({ default: 500, desc: 'an integer within 0 (no cap)..1000000' }),
+  REQUEST_HEADERS_TIMEOUT_MS: intWithin(100, 600_000)({ default: 10_000, desc: 'milliseconds within 100..600000' }),
   SHUTDOWN_GRACE_MS: intWithin(0, 600_000)({ default: 10_000, desc: 'milliseconds within 0..600000' }),
   LOG_LEVEL: str({
     choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
@@ -196,6 +211,9 @@ export function parseConfig(raw: Record<string, string | undefined>): Config {
   });
   const problems: string[] = [];
   if (env.DB_POOL_MIN > env.DB_POOL_MAX) problems.push('DB_POOL_MIN is invalid: must not exceed DB_POOL_MAX');
+  if (env.SUBSCRIPTION_BUFFER_BYTES > env.SUBSCRIPTION_BUFFER_TOTAL_BYTES) {
+    problems.push('SUBSCRIPTION_BUFFER_BYTES is invalid: must not exceed SUBSCRIPTION_BUFFER_TOTAL_BYTES');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   return Object.freeze({
@@ -228,6 +246,11 @@ export function parseConfig(raw: Record<string, string | undefined>): Config {
     trustedDocuments: env.TRUSTED_DOCUMENTS === undefined ? undefined : resolve(PROJECT_ROOT, env.TRUSTED_DOCUMENTS),
     changesRetentionHours: env.CHANGES_RETENTION_HOURS,
     subscriptionsPerUser: env.SUBSCRIPTIONS_PER_USER,
+    subscriptionBufferBytes: env.SUBSCRIPTION_BUFFER_BYTES,
+    subscriptionBufferTotalBytes: env.SUBSCRIPTION_BUFFER_TOTAL_BYTES,
+    maxConnections: env.MAX_CONNECTIONS,
+    maxStreamsPerIp: env.MAX_STREAMS_PER_IP,
+    requestHeadersTimeoutMs: env.REQUEST_HEADERS_TIMEOUT_MS,
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     logLevel: env.LOG_LEVEL,
     migrateOnStart: env.MIGRATE_ON_START,

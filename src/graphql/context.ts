@@ -27,5 +27,5 @@ export interface Context {
   /** Filled in by the logging plugin for the request's log line. */
   outcome: RequestOutcome;
   /** Over the subscription transports only: what the change feed needs of the subscriber. */
-  subscriber?: Pick<OpenOptions, 'expiresAt' | 'writable' | 'observer'>;
+  subscriber?: Pick<OpenOptions, 'expiresAt' | 'writable' | 'observer' | 'charge'>;
 }

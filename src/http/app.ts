@@ -24,6 +24,7 @@ import { httpErrors } from './http-errors.js';
 import { requestLogger } from './request-logger.js';
 import { SubscriptionGateway } from '../realtime/gateway.js';
 import { serverSentEventsTransport, webSocketTransport } from '../realtime/transports.js';
+import { StreamsPerIp, TransportFaults } from '../realtime/stream-limits.js';
 
 export interface AppDeps {
   config: Config;
@@ -48,7 +49,17 @@ export interface HttpApp {
 export async function createHttpApp({ config, logger, orm, schema, guards, services, metrics }: AppDeps): Promise<HttpApp> {
   const production = config.env === 'production';
   const app = express();
-  const httpServer = createServer(app);
+  const httpServer = createServer(
+    {
+      // Node closes a connection whose request (headers, upgrade, body) is not complete in time, checking this often.
+      headersTimeout: config.requestHeadersTimeoutMs,
+      requestTimeout: config.requestHeadersTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, Math.ceil(config.requestHeadersTimeoutMs / 10)),
+    },
+    app,
+  );
+  // Past it, Node closes each new connection at once.
+  httpServer.maxConnections = config.maxConnections;
   const inflight = new InflightOperations();
 
   const apollo = new ApolloServer<Context>({
@@ -77,8 +88,16 @@ export async function createHttpApp({ config, logger, orm, schema, guards, servi
   });
   await apollo.start();
   const gateway = new SubscriptionGateway({ config, logger, orm, schema, guards, services });
-  const webSockets = webSocketTransport(httpServer, gateway, metrics, config);
-  const eventStreams = serverSentEventsTransport(gateway, metrics);
+  const transportDeps = {
+    gateway,
+    metrics,
+    config,
+    streams: new StreamsPerIp(config.maxStreamsPerIp),
+    buffers: services.feed.buffers,
+    faults: new TransportFaults(logger),
+  };
+  const webSockets = webSocketTransport(httpServer, transportDeps);
+  const eventStreams = serverSentEventsTransport(transportDeps);
 
   app.disable('x-powered-by');
   // No ETag: hashing every GraphQL answer for a conditional GET nobody makes.

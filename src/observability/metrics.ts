@@ -88,6 +88,20 @@ export class Metrics {
     };
   }
 
+  /** What subscriptions and streams hold for slow readers, and how many were cut for holding too much. */
+  buffers(ledger: { readonly total: number; readonly cuts: number }): void {
+    const registers = [this.registry];
+    new Gauge({ name: 'subscription_buffered_bytes', help: 'Bytes held for subscribers that have not read them yet', registers, collect() { this.set(ledger.total); } });
+    new Gauge({
+      name: 'subscription_buffer_cuts',
+      help: 'Subscriptions and streams cut since start because the process held SUBSCRIPTION_BUFFER_TOTAL_BYTES',
+      registers,
+      collect() {
+        this.set(ledger.cuts);
+      },
+    });
+  }
+
   dbError(kind: DbErrorKind): void {
     this.#dbErrors.inc({ kind });
   }

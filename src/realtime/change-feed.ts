@@ -2,8 +2,19 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { GraphQLError } from 'graphql';
 import type { Config } from '../config/config.js';
 import { databaseUnavailable, ErrorCode, rateLimited, resyncRequired, unauthenticated } from '../graphql/errors.js';
-import { announce, changesAfter, feedStart, ownersChangedSince, pruneChanges, type ChangePosition, type LogRead, type TaskChange } from '../modules/tasks/task.changes.js';
+import {
+  announce,
+  changesAfter,
+  feedStart,
+  isAfter,
+  ownersChangedSince,
+  pruneChanges,
+  type ChangePosition,
+  type LogRead,
+  type TaskChange,
+} from '../modules/tasks/task.changes.js';
 import type { Logger } from '../observability/logger.js';
+import { BufferLedger, type Holder } from './buffer-ledger.js';
 import { ChangeListener } from './change-listener.js';
 
 /** What a subscription yields: a change, or the error that ends it (the resolver throws it, then it completes). */
@@ -12,13 +23,14 @@ export type FeedItem = { change: TaskChange; end?: undefined } | { end: GraphQLE
 export interface FeedLimits {
   /** Changes read from the log at once. */
   batch: number;
-  /** Changes one subscription may hold for a consumer that does not take them; past it, it ends (retryable). */
-  buffer: number;
+  /** Bytes of changes one subscription may hold for a consumer that does not take them; past it, it ends (retryable). */
+  bufferBytes: number;
 }
 
-export const FEED_LIMITS: FeedLimits = { batch: 100, buffer: 256 };
+/** Changes read from the log at once. */
+const BATCH = 100;
 
-/** Past the buffer: the client reconnects and resumes with its last cursor. */
+/** Past its buffer: the client reconnects and resumes with its last cursor. */
 export const slowConsumer = () =>
   new GraphQLError('The subscriber did not keep up: resume with the last cursor received', {
     extensions: { code: ErrorCode.RATE_LIMITED, retryAfterSeconds: 1 },
@@ -38,6 +50,8 @@ export interface OpenOptions {
   expiresAt: number;
   /** Resolves when the transport can take another event (Server-Sent Events wait for the response to drain). */
   writable?: () => Promise<void>;
+  /** Charges one event to the user's cost budget before it is delivered; throws RATE_LIMITED once it is spent. */
+  charge?: () => Promise<unknown>;
   observer?: FeedObserver;
 }
 
@@ -51,18 +65,19 @@ const SWEEP_EVERY_MS = 1_000;
 const HELD_BACK_RETRY_MS = 20;
 
 /**
- * One subscriber's view of one user's change log. It reads the log after the last change it read: lazily while
- * catching up (a batch when the consumer has taken the previous one), eagerly once at the head, where each
- * notification reads what committed. The log is the truth, notifications only wake it, so nothing is missed or
- * doubled however notifications arrive, or if they were lost while the listener reconnected.
+ * One subscriber's view of one user's change log. Behind the head (a replay after a cursor) it reads the log on its
+ * own, a batch when the consumer has taken the previous one. Once it has caught up it joins its user's shared
+ * reader (UserLog), which reads each change once for every subscription of that user on this instance and offers
+ * it to each; a subscription takes what is after its own position, so joining early or late neither skips nor
+ * doubles a change. What it holds for a consumer that does not take it is counted in bytes, against its own
+ * limit and the process's (BufferLedger).
  */
-class FeedSubscription implements AsyncIterableIterator<FeedItem> {
+class FeedSubscription implements AsyncIterableIterator<FeedItem>, Holder {
   readonly #queue: TaskChange[] = [];
+  #queuedBytes = 0;
   #last: ChangePosition = { xid: 0, id: 0 };
-  #heldBack: NodeJS.Timeout | undefined;
-  #heldBackMs = HELD_BACK_RETRY_MS;
   #started = false;
-  #live = true;
+  #live = false;
   #dirty = true;
   #reading = false;
   #end: GraphQLError | undefined;
@@ -71,7 +86,7 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem> {
   #expiry: NodeJS.Timeout | undefined;
 
   constructor(
-    readonly userId: string,
+    private readonly log: UserLog,
     private readonly feed: ChangeFeed,
     readonly options: OpenOptions,
   ) {
@@ -86,26 +101,51 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem> {
     return this.#done || this.#end !== undefined;
   }
 
+  /** The position of the last change it has taken from the log. */
+  get last(): ChangePosition {
+    return this.#last;
+  }
+
   /** Starts reading after `position`, once the listener is in place. */
   start(position: ChangePosition): void {
     this.#last = position;
     this.#started = true;
+    // Its own first read: it joins the shared reader once it has caught up.
     this.#pump();
   }
 
-  /** A change of this user may have committed. */
+  /** A change of this user may have committed (the shared reader is woken apart). */
   wake(): void {
+    if (this.#live) return;
     this.#dirty = true;
     this.#pump();
+  }
+
+  /** From the shared reader: changes after its head, in order. Takes those after its own position. */
+  offer(changes: readonly TaskChange[]): void {
+    if (this.closed) return;
+    let taken = false;
+    for (const change of changes) {
+      if (!isAfter(change.position, this.#last)) continue;
+      this.#push(change);
+      taken = true;
+    }
+    if (this.#overflowing()) return this.end(slowConsumer());
+    if (taken) this.#signal();
   }
 
   /** Ends the subscription with this error, dropping what it holds: the client resumes from what it received. */
   end(error: GraphQLError): void {
     if (this.#end || this.#done) return;
     this.#end = error;
-    this.#queue.length = 0;
+    this.#drop();
     this.#release();
     this.#signal();
+  }
+
+  /** Over the process's limit (BufferLedger): ends it as a consumer that did not keep up. */
+  cut(): void {
+    this.end(slowConsumer());
   }
 
   async next(): Promise<IteratorResult<FeedItem>> {
@@ -118,9 +158,20 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem> {
       }
       if (this.#queue.length > 0) {
         if (this.options.writable) await this.options.writable();
+        if (this.options.charge) {
+          try {
+            await this.options.charge();
+          } catch (error) {
+            if (!(error instanceof GraphQLError)) throw error;
+            this.end(error);
+            continue;
+          }
+        }
         const change = this.#queue.shift();
         if (!change) continue;
-        if (this.#queue.length === 0 && this.#dirty) this.#pump();
+        this.#queuedBytes -= change.bytes;
+        this.feed.buffers.release(this, change.bytes);
+        if (this.#queue.length === 0) this.#pump();
         this.options.observer?.delivered();
         return { done: false, value: { change } };
       }
@@ -130,7 +181,7 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem> {
 
   async return(): Promise<IteratorResult<FeedItem>> {
     this.#done = true;
-    this.#queue.length = 0;
+    this.#drop();
     this.#release();
     this.#signal();
     return { done: true, value: undefined };
@@ -138,6 +189,23 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem> {
 
   [Symbol.asyncIterator](): this {
     return this;
+  }
+
+  #push(change: TaskChange): void {
+    this.#queue.push(change);
+    this.#queuedBytes += change.bytes;
+    this.#last = change.position;
+    this.feed.buffers.hold(this, change.bytes);
+  }
+
+  #overflowing(): boolean {
+    return this.#queuedBytes > this.feed.limits.bufferBytes;
+  }
+
+  #drop(): void {
+    this.#queue.length = 0;
+    this.#queuedBytes = 0;
+    this.feed.buffers.forget(this);
   }
 
   #signal(): void {
@@ -148,7 +216,6 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem> {
 
   #release(): void {
     clearTimeout(this.#expiry);
-    clearTimeout(this.#heldBack);
     this.feed.unregister(this);
   }
 
@@ -161,12 +228,115 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem> {
     this.#expiry.unref();
   }
 
-  /** Reads while there is something to read and room for it: always at the head, one batch at a time behind it. */
+  /** Behind the head: reads its next batch once the consumer has taken the previous one. */
   #pump(): void {
-    if (this.#reading || !this.#started || this.#end || this.#done) return;
-    if (!this.#live && this.#queue.length > 0) return;
+    if (this.#live || this.#reading || !this.#started || this.closed || this.#queue.length > 0) return;
     this.#reading = true;
     void this.#read().finally(() => (this.#reading = false));
+  }
+
+  async #read(): Promise<void> {
+    const { batch } = this.feed.limits;
+    try {
+      while (this.#dirty && !this.#live && !this.closed && this.#queue.length === 0) {
+        this.#dirty = false;
+        const { changes, pruned } = await this.feed.read(this.options.userId, this.#last, batch);
+        if (this.closed) return;
+        // Pruned between two batches of a replay.
+        if (pruned) return this.end(resyncRequired());
+        for (const change of changes) this.#push(change);
+        if (this.#overflowing()) return this.end(slowConsumer());
+        // A full batch: more is waiting, read when the consumer has taken this one. Less: caught up with what is
+        // safe to deliver; it joins the shared reader unless that has read past it meanwhile.
+        if (changes.length === batch || !this.log.join(this)) this.#dirty = true;
+        if (changes.length > 0) this.#signal();
+      }
+    } catch (error) {
+      this.feed.logger.warn({ err: error }, 'reading the change log failed: ending the subscription');
+      this.end(databaseUnavailable());
+    }
+  }
+
+  /** @internal Now fed by its user's shared reader. */
+  joined(): void {
+    this.#live = true;
+  }
+}
+
+/**
+ * The one reader of a user's change log on this instance for every subscription of theirs that has caught up:
+ * one read per change, however many subscriptions, devices and transports the user has open here. It reads
+ * eagerly, as far as is safe to deliver (see changesAfter), and offers each batch to its subscriptions, each of
+ * which holds what its consumer has not taken yet, within its byte limit.
+ */
+class UserLog {
+  readonly subscriptions = new Set<FeedSubscription>();
+  readonly #live = new Set<FeedSubscription>();
+  /** The position of the last change read; none while no subscription is live. */
+  #head: ChangePosition | undefined;
+  #dirty = false;
+  #reading = false;
+  #heldBack: NodeJS.Timeout | undefined;
+  #heldBackMs = HELD_BACK_RETRY_MS;
+
+  constructor(
+    readonly userId: string,
+    private readonly feed: ChangeFeed,
+  ) {}
+
+  /**
+   * Takes a subscription that has read up to its position, unless this reader has read past it (it would miss
+   * what lies between): true when it joined.
+   */
+  join(subscription: FeedSubscription): boolean {
+    if (this.#head && isAfter(this.#head, subscription.last)) return false;
+    this.#live.add(subscription);
+    subscription.joined();
+    // A reader that is running reads on as changes are announced; a new one reads what is there now.
+    if (!this.#head) {
+      this.#head = subscription.last;
+      this.wake();
+    }
+    return true;
+  }
+
+  leave(subscription: FeedSubscription): void {
+    this.subscriptions.delete(subscription);
+    if (!this.#live.delete(subscription) || this.#live.size > 0) return;
+    this.#head = undefined;
+    clearTimeout(this.#heldBack);
+    this.#heldBack = undefined;
+  }
+
+  /** A change of this user may have committed. */
+  wake(): void {
+    for (const subscription of this.subscriptions) subscription.wake();
+    this.#dirty = true;
+    if (this.#reading || this.#live.size === 0) return;
+    this.#reading = true;
+    void this.#read().finally(() => (this.#reading = false));
+  }
+
+  async #read(): Promise<void> {
+    const { batch } = this.feed.limits;
+    try {
+      while (this.#dirty && this.#head) {
+        this.#dirty = false;
+        const { changes, heldBack, pruned } = await this.feed.read(this.userId, this.#head, batch);
+        if (!this.#head) return;
+        if (pruned) return this.#endAll(resyncRequired());
+        if (changes.length > 0) {
+          this.#head = changes.at(-1)!.position;
+          for (const subscription of [...this.#live]) subscription.offer(changes);
+        }
+        if (heldBack) this.#readAgainSoon();
+        else this.#heldBackMs = HELD_BACK_RETRY_MS;
+        if (changes.length === batch) this.#dirty = true;
+      }
+    } catch (error) {
+      this.feed.logger.warn({ err: error }, 'reading the change log failed: ending the subscriptions');
+      this.#endAll(databaseUnavailable());
+    }
   }
 
   /** Committed changes wait behind an older transaction: read again shortly, then less and less often. */
@@ -180,29 +350,8 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem> {
     this.#heldBackMs = Math.min(this.#heldBackMs * 2, SWEEP_EVERY_MS);
   }
 
-  async #read(): Promise<void> {
-    const { batch, buffer } = this.feed.limits;
-    try {
-      while (this.#dirty && !this.#end && !this.#done && (this.#live || this.#queue.length === 0)) {
-        this.#dirty = false;
-        const { changes, heldBack, pruned } = await this.feed.read(this.userId, this.#last, batch);
-        if (this.#end || this.#done) return;
-        // Pruned between two batches of a replay.
-        if (pruned) return this.end(resyncRequired());
-        if (changes.length > 0) this.#last = changes.at(-1)!.position;
-        if (heldBack) this.#readAgainSoon();
-        else this.#heldBackMs = HELD_BACK_RETRY_MS;
-        this.#queue.push(...changes);
-        // A full batch: more is waiting; read it when the consumer has taken this one.
-        this.#live = changes.length < batch;
-        if (!this.#live) this.#dirty = true;
-        if (this.#queue.length > buffer) return this.end(slowConsumer());
-        if (changes.length > 0) this.#signal();
-      }
-    } catch (error) {
-      this.feed.logger.warn({ err: error }, 'reading the change log failed: ending the subscription');
-      this.end(databaseUnavailable());
-    }
+  #endAll(error: GraphQLError): void {
+    for (const subscription of [...this.#live]) subscription.end(error);
   }
 }
 
@@ -211,7 +360,10 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem> {
  * per-user limit, and the log's pruning.
  */
 export class ChangeFeed {
-  readonly #byUser = new Map<string, Set<FeedSubscription>>();
+  readonly #byUser = new Map<string, UserLog>();
+  /** What subscriptions and streams hold for slow readers, in bytes (SUBSCRIPTION_BUFFER_TOTAL_BYTES). */
+  readonly buffers: BufferLedger;
+  readonly limits: FeedLimits;
   readonly #listener: ChangeListener;
   #count = 0;
   #reading = 0;
@@ -228,15 +380,20 @@ export class ChangeFeed {
 
   constructor(
     private readonly orm: MikroORM,
-    private readonly config: Pick<Config, 'db' | 'changesRetentionHours' | 'subscriptionsPerUser'>,
+    private readonly config: Pick<
+      Config,
+      'db' | 'changesRetentionHours' | 'subscriptionsPerUser' | 'subscriptionBufferBytes' | 'subscriptionBufferTotalBytes'
+    >,
     directUrl: string,
     readonly logger: Logger,
-    readonly limits: FeedLimits = FEED_LIMITS,
+    limits: Partial<FeedLimits> = {},
   ) {
+    this.limits = { batch: BATCH, bufferBytes: config.subscriptionBufferBytes, ...limits };
+    this.buffers = new BufferLedger(config.subscriptionBufferTotalBytes);
     this.#listener = new ChangeListener(config, directUrl, logger, {
       change: (ownerId) => this.#wake(ownerId),
-      resumed: () => this.#each((subscription) => subscription.wake()),
-      lost: () => this.#each((subscription) => subscription.end(databaseUnavailable())),
+      resumed: () => this.#each((log) => log.wake()),
+      lost: () => this.#each((log) => [...log.subscriptions].forEach((subscription) => subscription.end(databaseUnavailable()))),
     });
   }
 
@@ -253,13 +410,13 @@ export class ChangeFeed {
   async open(options: OpenOptions): Promise<AsyncIterableIterator<FeedItem>> {
     if (this.#closed) throw databaseUnavailable();
     const { userId } = options;
-    const mine = this.#byUser.get(userId) ?? new Set();
-    if (mine.size >= this.config.subscriptionsPerUser) {
+    const log = this.#byUser.get(userId) ?? new UserLog(userId, this);
+    if (log.subscriptions.size >= this.config.subscriptionsPerUser) {
       throw rateLimited(`At most ${this.config.subscriptionsPerUser} open subscriptions per user`, 5);
     }
-    const subscription = new FeedSubscription(userId, this, options);
-    mine.add(subscription);
-    this.#byUser.set(userId, mine);
+    const subscription = new FeedSubscription(log, this, options);
+    log.subscriptions.add(subscription);
+    this.#byUser.set(userId, log);
     this.#sweeper ??= setInterval(() => void this.#sweep(), SWEEP_EVERY_MS).unref();
     try {
       await this.#listener.ready().catch((error: unknown) => {
@@ -281,9 +438,10 @@ export class ChangeFeed {
 
   /** @internal A subscription that ended or was closed. */
   unregister(subscription: FeedSubscription): void {
-    const mine = this.#byUser.get(subscription.userId);
-    if (!mine?.delete(subscription)) return;
-    if (mine.size === 0) this.#byUser.delete(subscription.userId);
+    const log = this.#byUser.get(subscription.options.userId);
+    if (!log?.subscriptions.has(subscription)) return;
+    log.leave(subscription);
+    if (log.subscriptions.size === 0) this.#byUser.delete(log.userId);
     if (subscription.started) {
       this.#count -= 1;
       subscription.options.observer?.closed();
@@ -355,7 +513,7 @@ export class ChangeFeed {
   }
 
   #wake(ownerId: string): void {
-    for (const subscription of this.#byUser.get(ownerId) ?? []) subscription.wake();
+    this.#byUser.get(ownerId)?.wake();
   }
 
   /** Wakes the subscribers of every user with a change since the last sweep, announced or not. */
@@ -395,7 +553,7 @@ export class ChangeFeed {
     clearInterval(this.#sweeper);
     // The changes of the last requests are announced before the ORM closes.
     await this.#announce();
-    await Promise.all([...this.#byUser.values()].flatMap((set) => [...set].map((subscription) => subscription.return())));
+    await Promise.all([...this.#byUser.values()].flatMap((log) => [...log.subscriptions].map((subscription) => subscription.return())));
     await this.#listener.stop();
     await this.#pruning?.catch(() => undefined);
   }
@@ -404,7 +562,7 @@ export class ChangeFeed {
     return Date.now() - this.#lastPrune >= PRUNE_EVERY_MS;
   }
 
-  #each(action: (subscription: FeedSubscription) => void): void {
-    for (const set of [...this.#byUser.values()]) for (const subscription of [...set]) action(subscription);
+  #each(action: (log: UserLog) => void): void {
+    for (const log of [...this.#byUser.values()]) action(log);
   }
 }

@@ -7,7 +7,9 @@ import {
   specifiedRules,
   validate,
   getOperationAST,
+  Kind,
   type DocumentNode,
+  type SelectionSetNode,
   type ExecutionArgs,
   type ExecutionResult,
   type FormattedExecutionResult,
@@ -20,6 +22,19 @@ import type { Logger } from '../observability/logger.js';
 import type { OpenOptions } from './change-feed.js';
 import type { AppDeps } from '../http/app.js';
 import { viewerFrom } from '../graphql/viewer.js';
+import { COST_WEIGHTS, type FieldCost } from '../guards/cost.js';
+
+/** Whether a selection at the root of the operation (through its fragments) is under @skip or @include. */
+function rootIsConditional(document: DocumentNode, selectionSet: SelectionSetNode): boolean {
+  return selectionSet.selections.some((selection) => {
+    if (selection.directives?.some((directive) => directive.name.value === 'skip' || directive.name.value === 'include')) return true;
+    if (selection.kind === Kind.INLINE_FRAGMENT) return rootIsConditional(document, selection.selectionSet);
+    if (selection.kind !== Kind.FRAGMENT_SPREAD) return false;
+    // The document is valid: the fragment exists and spreads no cycle.
+    const fragment = document.definitions.find((d) => d.kind === Kind.FRAGMENT_DEFINITION && d.name.value === selection.name.value);
+    return fragment?.kind === Kind.FRAGMENT_DEFINITION && rootIsConditional(document, fragment.selectionSet);
+  });
+}
 
 export interface Subscriber {
   userId: string;
@@ -45,11 +60,15 @@ export class SubscriptionGateway {
   readonly #format: ReturnType<typeof formatError>;
   readonly #rules: typeof specifiedRules;
   readonly #documents = new Map<string, DocumentNode>();
+  /** What subscribing costs in statements (the root field's declared SQL), which an event does not repeat. */
+  readonly #subscribeSql: number;
 
   constructor(private readonly deps: GatewayDeps) {
     const production = deps.config.env === 'production';
     this.#format = formatError(production);
     this.#rules = production ? [...specifiedRules, NoSchemaIntrospectionCustomRule] : specifiedRules;
+    const roots = Object.values(deps.schema.getSubscriptionType()?.getFields() ?? {});
+    this.#subscribeSql = Math.max(0, ...roots.map((field) => ((field.extensions.cost as FieldCost | undefined)?.sql ?? 0) * COST_WEIGHTS.sql));
   }
 
   /** The subscriber a `Bearer` token names, if it is valid. */
@@ -86,13 +105,20 @@ export class SubscriptionGateway {
       if (operation.operation !== 'subscription') {
         return [requestError('Only subscriptions are served here: send queries and mutations to POST /graphql', 'BAD_REQUEST')];
       }
+      // graphql's subscribe cannot run without its root field, and fails as if it were our fault.
+      if (rootIsConditional(document, operation.selectionSet)) {
+        return [requestError('A subscription’s root field cannot carry @skip or @include', 'GRAPHQL_VALIDATION_FAILED')];
+      }
       await guards.rateLimits.spend(subscriber.userId, measure.cost);
+      // Each event costs what it sends: its fields, as a query's would, without the statements of subscribing.
+      const eventCost = Math.max(1, measure.cost - this.#subscribeSql);
+      const charge = () => guards.rateLimits.spend(subscriber.userId, eventCost);
       return {
         schema,
         document,
         operationName: operationName ?? undefined,
         variableValues: (variables as Record<string, unknown> | null | undefined) ?? undefined,
-        contextValue: this.#context(subscriber, transport),
+        contextValue: this.#context(subscriber, { ...transport, charge }),
       };
     } catch (error) {
       if (error instanceof GraphQLError) return [error];
@@ -147,7 +173,10 @@ export class SubscriptionGateway {
     return errors ? { ...rest, errors: this.mask(errors) } : rest;
   }
 
-  #context(subscriber: Subscriber, { clientIp, writable, observer }: Pick<OpenOptions, 'writable' | 'observer'> & { clientIp: string }): Context {
+  #context(
+    subscriber: Subscriber,
+    { clientIp, writable, observer, charge }: Pick<OpenOptions, 'writable' | 'observer' | 'charge'> & { clientIp: string },
+  ): Context {
     const { orm, logger, services } = this.deps;
     const requestId = randomUUID();
     // Events carry their task and its owner, so most subscriptions never need a unit of work (nor a logger of
@@ -166,7 +195,7 @@ export class SubscriptionGateway {
       outcome: {},
       clientIp,
       services,
-      subscriber: { expiresAt: subscriber.expiresAt, writable, observer },
+      subscriber: { expiresAt: subscriber.expiresAt, writable, observer, charge },
     };
   }
 }

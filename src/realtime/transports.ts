@@ -1,13 +1,16 @@
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { Request, Response, RequestHandler } from 'express';
 import { subscribe, type ExecutionResult, type GraphQLError } from 'graphql';
-import { useServer } from 'graphql-ws/use/ws';
+import { CloseCode, handleProtocols, makeServer } from 'graphql-ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Config } from '../config/config.js';
-import { ErrorCode, unauthenticated } from '../graphql/errors.js';
+import { ErrorCode, rateLimited, unauthenticated } from '../graphql/errors.js';
 import type { GraphQLParams } from '../guards/trusted-documents.js';
 import type { Metrics } from '../observability/metrics.js';
+import { clientIp } from '../http/client-ip.js';
+import type { BufferLedger, Holder } from './buffer-ledger.js';
 import type { Subscriber, SubscriptionGateway } from './gateway.js';
+import type { StreamsPerIp, TransportFaults } from './stream-limits.js';
 
 export interface Transport {
   /** Closes every connection ("going away" for WebSockets), so that clients resume elsewhere. */
@@ -24,61 +27,136 @@ const KEEP_ALIVE_MS = 12_000;
 const expired = (subscriber: Subscriber) => subscriber.expiresAt <= Date.now();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
-type SocketExtra = { subscriber?: Subscriber };
+type SocketExtra = { socket: WebSocket; request: IncomingMessage; subscriber?: Subscriber };
+
+/** What every transport shares: the gateway, its limits and buffers, and where its faults are logged. */
+export interface TransportDeps {
+  gateway: SubscriptionGateway;
+  metrics: Metrics;
+  config: Config;
+  streams: StreamsPerIp;
+  buffers: BufferLedger;
+  faults: TransportFaults;
+}
+
+/** After its token expires, a socket gets this long to deliver its subscriptions' UNAUTHENTICATED, then closes. */
+const EXPIRED_CLOSE_DELAY_MS = 100;
+const TOO_MANY_STREAMS = 'Too many streams from this address';
 
 /**
- * graphql-ws on `/graphql`, on the HTTP server Apollo answers on. The token comes in `connection_init`; without
- * a valid one the socket is closed (4403). At most SUBSCRIPTIONS_PER_USER sockets per user, like subscriptions.
+ * graphql-ws on `/graphql`, on the HTTP server Apollo answers on, wired to `ws` here rather than by graphql-ws's
+ * own `useServer`, which prints socket errors to stderr (a client could fill it) and knows nothing of our limits.
+ * The token comes in `connection_init`; without a valid one the socket is closed (4403), and so is a socket whose
+ * token expires. At most SUBSCRIPTIONS_PER_USER sockets per user, like subscriptions, and MAX_STREAMS_PER_IP
+ * streams per address (refused with HTTP 429 before the upgrade). graphql-ws waits for each event to be written
+ * before it takes the next: what a socket holds unwritten counts against SUBSCRIPTION_BUFFER_TOTAL_BYTES.
  */
-export function webSocketTransport(httpServer: Server, gateway: SubscriptionGateway, metrics: Metrics, config: Config): Transport {
-  const wss = new WebSocketServer({ server: httpServer, path: '/graphql', maxPayload: config.bodyLimitBytes });
+export function webSocketTransport(httpServer: Server, { gateway, metrics, config, streams, buffers, faults }: TransportDeps): Transport {
+  const production = config.env === 'production';
+  const wss = new WebSocketServer({
+    server: httpServer,
+    path: '/graphql',
+    maxPayload: config.bodyLimitBytes,
+    handleProtocols,
+    verifyClient: ({ req }, verified) =>
+      streams.hasRoom(clientIp(req, config.trustProxy)) ? verified(true) : verified(false, 429, TOO_MANY_STREAMS, { 'retry-after': '5' }),
+  });
   const counted = metrics.transport('websocket');
   const socketsOf = new Map<string, number>();
-  const server = useServer<Record<string, unknown>, SocketExtra>(
-    {
-      // Close reasons say nothing of internals in production (graphql-ws would read NODE_ENV, not .env).
-      isProd: config.env === 'production',
-      connectionInitWaitTimeout: 3000,
-      onConnect: async (ctx) => {
-        const { socket } = ctx.extra;
-        const subscriber = await gateway.subscriber(ctx.connectionParams?.authorization);
-        // Gone while its token was checked: nothing to count.
-        if (!subscriber || socket.readyState !== WebSocket.OPEN) return false;
-        const { userId } = subscriber;
-        const open = socketsOf.get(userId) ?? 0;
-        if (open >= config.subscriptionsPerUser) {
-          socket.close(4429, 'Too many connections for this user');
-          return false;
-        }
-        socketsOf.set(userId, open + 1);
-        counted.connected();
-        socket.once('close', () => {
-          const left = (socketsOf.get(userId) ?? 1) - 1;
-          if (left > 0) socketsOf.set(userId, left);
-          else socketsOf.delete(userId);
-          counted.disconnected();
-        });
-        ctx.extra.subscriber = subscriber;
-        return true;
-      },
-      onSubscribe: async (ctx, _id, payload) => {
-        const { subscriber } = ctx.extra;
-        if (!subscriber || expired(subscriber)) return [unauthenticated('The token has expired')];
-        return gateway.prepare(subscriber, payload as GraphQLParams, {
-          clientIp: ctx.extra.request.socket.remoteAddress ?? 'unknown',
-          observer: counted.feed,
-        });
-      },
-      onError: (_ctx, _id, _payload, errors) => gateway.mask(errors),
-      onNext: (_ctx, _id, _payload, _args, result) => gateway.maskResult(result),
+  const server = makeServer<Record<string, unknown>, SocketExtra>({
+    connectionInitWaitTimeout: 3000,
+    onConnect: async (ctx) => {
+      const { socket } = ctx.extra;
+      const subscriber = await gateway.subscriber(ctx.connectionParams?.authorization);
+      // Gone while its token was checked: nothing to count.
+      if (!subscriber || socket.readyState !== WebSocket.OPEN) return false;
+      const { userId } = subscriber;
+      const open = socketsOf.get(userId) ?? 0;
+      if (open >= config.subscriptionsPerUser) {
+        socket.close(4429, 'Too many connections for this user');
+        return false;
+      }
+      socketsOf.set(userId, open + 1);
+      counted.connected();
+      const expiry = setTimeout(() => socket.close(4403, 'The token has expired'), Math.min(subscriber.expiresAt - Date.now() + EXPIRED_CLOSE_DELAY_MS, 2 ** 31 - 1));
+      socket.once('close', () => {
+        clearTimeout(expiry);
+        const left = (socketsOf.get(userId) ?? 1) - 1;
+        if (left > 0) socketsOf.set(userId, left);
+        else socketsOf.delete(userId);
+        counted.disconnected();
+      });
+      ctx.extra.subscriber = subscriber;
+      return true;
     },
-    wss,
-    KEEP_ALIVE_MS,
-  );
+    onSubscribe: async (ctx, _id, payload) => {
+      const { subscriber } = ctx.extra;
+      if (!subscriber || expired(subscriber)) return [unauthenticated('The token has expired')];
+      return gateway.prepare(subscriber, payload as GraphQLParams, {
+        clientIp: clientIp(ctx.extra.request, config.trustProxy),
+        observer: counted.feed,
+      });
+    },
+    onError: (_ctx, _id, _payload, errors) => gateway.mask(errors),
+    onNext: (_ctx, _id, _payload, _args, result) => gateway.maskResult(result),
+  });
+
+  wss.on('error', (error) => faults.report('server', 'websocket', error, 'the WebSocket server failed'));
+  wss.on('connection', (socket, request) => {
+    // Taken at once after verifyClient looked (the upgrade completes in the same turn); checked again all the same.
+    const leave = streams.take(clientIp(request, config.trustProxy));
+    if (!leave) return socket.close(4429, TOO_MANY_STREAMS);
+    const holder: Holder = { cut: () => socket.terminate() };
+    // A protocol violation (an oversized or malformed frame) or a network error: ws closes the socket after it.
+    socket.on('error', (error) => faults.report('client', 'websocket', error, 'WebSocket connection failed'));
+    let alive = true;
+    socket.on('pong', () => (alive = true));
+    const pinger = setInterval(() => {
+      // No answer to the previous ping: the client is gone, or is not reading.
+      if (!alive) return socket.terminate();
+      alive = false;
+      socket.ping();
+    }, KEEP_ALIVE_MS);
+    const closed = server.opened(
+      {
+        protocol: socket.protocol,
+        // Resolves once the socket has taken the message, so graphql-ws takes the next event only then; a socket
+        // that failed resolves too (its subscriptions end as it closes).
+        send: (data) =>
+          new Promise<void>((resolve) => {
+            if (socket.readyState !== WebSocket.OPEN) return resolve();
+            const bytes = Buffer.byteLength(data);
+            buffers.hold(holder, bytes);
+            socket.send(data, () => {
+              buffers.release(holder, bytes);
+              resolve();
+            });
+          }),
+        close: (code, reason) => socket.close(code, reason),
+        onMessage: (handle) =>
+          socket.on('message', async (data) => {
+            try {
+              await handle(String(data));
+            } catch (error) {
+              faults.report('server', 'websocket', error, 'handling a WebSocket message failed');
+              socket.close(CloseCode.InternalServerError, production ? 'Internal server error' : 'Internal server error: see the log');
+            }
+          }),
+      },
+      { socket, request },
+    );
+    socket.once('close', (code, reason) => {
+      clearInterval(pinger);
+      leave();
+      buffers.forget(holder);
+      void closed(code, String(reason));
+    });
+  });
   return {
     close: async () => {
       // 1001 "Going away" to every client, then the server; a client that does not answer the close is cut.
-      const disposed = server.dispose();
+      for (const socket of wss.clients) socket.close(1001, 'Going away');
+      const disposed = new Promise<void>((resolve) => wss.close(() => resolve()));
       await Promise.race([disposed, sleep(CLOSE_WAIT_MS)]);
       for (const socket of wss.clients) socket.terminate();
       await disposed;
@@ -101,11 +179,15 @@ const event = (name: 'next' | 'complete', data?: unknown) => `event: ${name}\nda
  * Writes a chunk; resolves true once the response has taken it (at once, or when it drains), false when the
  * client is gone or has not read for SSE_STALL_MS (the response is then cut; the client resumes from its cursor).
  */
-function send(res: Response, chunk: string): Promise<boolean> {
+function send(res: Response, chunk: string, buffers: BufferLedger, holder: Holder): Promise<boolean> {
   if (res.destroyed || res.writableEnded) return Promise.resolve(false);
   if (res.write(chunk)) return Promise.resolve(true);
+  // Written, but waiting in the response until the client reads: held, for the process's bound.
+  const bytes = Buffer.byteLength(chunk);
+  buffers.hold(holder, bytes);
   return new Promise((resolve) => {
     const done = (taken: boolean) => () => {
+      buffers.release(holder, bytes);
       clearTimeout(stall);
       res.off('drain', drained);
       res.off('close', closed);
@@ -151,7 +233,7 @@ function paramsOf(req: Request): GraphQLParams | undefined {
  * slow client fills the subscription's own bounded buffer. Its "single connection" mode (streams reserved with
  * PUT, held in memory per token) is not offered.
  */
-export function serverSentEventsTransport(gateway: SubscriptionGateway, metrics: Metrics): Transport & { route: RequestHandler } {
+export function serverSentEventsTransport({ gateway, metrics, config, streams, buffers }: TransportDeps): Transport & { route: RequestHandler } {
   const counted = metrics.transport('sse');
   const open = new Set<Response>();
   let closing = false;
@@ -174,17 +256,30 @@ export function serverSentEventsTransport(gateway: SubscriptionGateway, metrics:
     if (req.method === 'POST' && !req.is('application/json')) return badRequest(res, 415, 'Send the request as application/json');
     const params = paramsOf(req);
     if (!params) return badRequest(res, 400, 'The request is not GraphQL over HTTP');
-    const prepared = await gateway.prepare(subscriber, params, { clientIp: req.ip ?? req.socket.remoteAddress ?? 'unknown', observer: counted.feed });
+    const ip = clientIp(req, config.trustProxy);
+    if (!streams.hasRoom(ip)) return refuse(res, [rateLimited(TOO_MANY_STREAMS, 5)]);
+    const prepared = await gateway.prepare(subscriber, params, { clientIp: ip, observer: counted.feed });
     if (Array.isArray(prepared)) return refuse(res, prepared);
     if (res.destroyed) return;
     const result = await subscribe(prepared);
     const iterator = Symbol.asyncIterator in result ? result[Symbol.asyncIterator]() : undefined;
     if (res.destroyed) return void iterator?.return?.();
+    // Refused at a limit before it started (the subscriptions per user): a 429, as over /graphql.
+    const refusal = iterator ? undefined : (result as ExecutionResult).errors;
+    if (refusal?.[0]?.extensions.code === ErrorCode.RATE_LIMITED) return refuse(res, refusal);
+    const leave = streams.take(ip);
+    if (!leave) {
+      void iterator?.return?.();
+      return refuse(res, [rateLimited(TOO_MANY_STREAMS, 5)]);
+    }
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
     counted.connected();
     open.add(res);
+    const holder: Holder = { cut: () => res.destroy() };
     res.once('close', () => {
       open.delete(res);
+      leave();
+      buffers.forget(holder);
       counted.disconnected();
       void iterator?.return?.();
     });
@@ -192,10 +287,10 @@ export function serverSentEventsTransport(gateway: SubscriptionGateway, metrics:
     res.write(':\n\n');
     const pinger = setInterval(() => res.writableNeedDrain || res.write(':\n\n'), KEEP_ALIVE_MS);
     try {
-      if (!iterator) await send(res, event('next', gateway.maskResult(result as ExecutionResult)));
+      if (!iterator) await send(res, event('next', gateway.maskResult(result as ExecutionResult)), buffers, holder);
       else {
         for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
-          if (!(await send(res, event('next', gateway.maskResult(next.value))))) break;
+          if (!(await send(res, event('next', gateway.maskResult(next.value)), buffers, holder))) break;
         }
       }
       if (!res.writableEnded && !res.destroyed) res.end(event('complete'));
