@@ -121,16 +121,27 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem>, Holder {
     this.#pump();
   }
 
-  /** From the shared reader: changes after its head, in order. Takes those after its own position. */
+  /**
+   * From the shared reader: changes after its head, in order. Takes those after its own position, as far as its
+   * buffer allows. A consumer that had not taken what it held did not keep up: it ends. One that had, but was
+   * offered more than its buffer at once (a large write), keeps what fits and reads the rest on its own.
+   */
   offer(changes: readonly TaskChange[]): void {
     if (this.closed) return;
+    const keepingUp = this.#queue.length === 0;
     let taken = false;
     for (const change of changes) {
       if (!isAfter(change.position, this.#last)) continue;
+      if (!this.#fits(change)) {
+        if (!keepingUp) return this.end(slowConsumer());
+        this.log.detach(this);
+        this.#live = false;
+        this.#dirty = true;
+        break;
+      }
       this.#push(change);
       taken = true;
     }
-    if (this.#overflowing()) return this.end(slowConsumer());
     if (taken) this.#signal();
   }
 
@@ -192,14 +203,17 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem>, Holder {
   }
 
   #push(change: TaskChange): void {
+    // Cut while it was being handed a batch (BufferLedger): it holds nothing more.
+    if (this.closed) return;
     this.#queue.push(change);
     this.#queuedBytes += change.bytes;
     this.#last = change.position;
     this.feed.buffers.hold(this, change.bytes);
   }
 
-  #overflowing(): boolean {
-    return this.#queuedBytes > this.feed.limits.bufferBytes;
+  /** Whether it may hold `change` too: within its buffer, or as the one change it holds. */
+  #fits(change: TaskChange): boolean {
+    return this.#queue.length === 0 || this.#queuedBytes + change.bytes <= this.feed.limits.bufferBytes;
   }
 
   #drop(): void {
@@ -244,12 +258,13 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem>, Holder {
         if (this.closed) return;
         // Pruned between two batches of a replay.
         if (pruned) return this.end(resyncRequired());
-        for (const change of changes) this.#push(change);
-        if (this.#overflowing()) return this.end(slowConsumer());
-        // A full batch: more is waiting, read when the consumer has taken this one. Less: caught up with what is
-        // safe to deliver; it joins the shared reader unless that has read past it meanwhile.
-        if (changes.length === batch || !this.log.join(this)) this.#dirty = true;
-        if (changes.length > 0) this.#signal();
+        // What fits in its buffer; the rest is read again once the consumer has taken this.
+        let kept = 0;
+        while (kept < changes.length && this.#fits(changes[kept]!)) this.#push(changes[kept++]!);
+        // More waiting: read when the consumer has taken these. None: caught up with what is safe to deliver; it
+        // joins the shared reader unless that has read past it meanwhile.
+        if (kept < changes.length || changes.length === batch || !this.log.join(this)) this.#dirty = true;
+        if (kept > 0) this.#signal();
       }
     } catch (error) {
       this.feed.logger.warn({ err: error }, 'reading the change log failed: ending the subscription');
@@ -302,6 +317,11 @@ class UserLog {
 
   leave(subscription: FeedSubscription): void {
     this.subscriptions.delete(subscription);
+    this.detach(subscription);
+  }
+
+  /** No longer fed from here (it ended, or reads on its own); the last one out forgets the head. */
+  detach(subscription: FeedSubscription): void {
     if (!this.#live.delete(subscription) || this.#live.size > 0) return;
     this.#head = undefined;
     clearTimeout(this.#heldBack);

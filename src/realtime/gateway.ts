@@ -140,7 +140,14 @@ export class SubscriptionGateway {
     } catch (error) {
       return [requestError((error as Error).message, 'GRAPHQL_PARSE_FAILED')];
     }
-    const invalid = validate(this.deps.schema, document, this.#rules);
+    let invalid: readonly GraphQLError[];
+    try {
+      invalid = validate(this.deps.schema, document, this.#rules);
+    } catch (error) {
+      // graphql's single-root-field rule evaluates @skip(if: $variable) without the variables, and throws.
+      if (!(error instanceof GraphQLError)) throw error;
+      invalid = [error];
+    }
     if (invalid.length > 0) {
       const production = this.deps.config.env === 'production';
       return invalid.map((error) => requestError(production ? error.message.replace(/ ?Did you mean(.+?)\?$/, '') : error.message, 'GRAPHQL_VALIDATION_FAILED'));
