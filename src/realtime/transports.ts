@@ -21,7 +21,7 @@ export interface Transport {
 const CLOSE_WAIT_MS = 1000;
 /** A Server-Sent Events response that has not drained for this long is cut; the client resumes. */
 const SSE_STALL_MS = 30_000;
-/** graphql-ws pings every this often; a socket that has not answered the previous ping is cut. */
+/** Sockets are pinged this often; one that has not answered the previous ping is cut (it is gone, or not reading). */
 const KEEP_ALIVE_MS = 12_000;
 
 const expired = (subscriber: Subscriber) => subscriber.expiresAt <= Date.now();
