@@ -80,6 +80,7 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem>, Holder {
   #live = false;
   #dirty = true;
   #reading = false;
+  #tookSinceOffer = false;
   #end: GraphQLError | undefined;
   #done = false;
   #waiter: (() => void) | undefined;
@@ -128,7 +129,9 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem>, Holder {
    */
   offer(changes: readonly TaskChange[]): void {
     if (this.closed) return;
-    const keepingUp = this.#queue.length === 0;
+    // Keeping up: it holds nothing, or its consumer has taken something since the last offer.
+    const keepingUp = this.#queue.length === 0 || this.#tookSinceOffer;
+    this.#tookSinceOffer = false;
     let taken = false;
     for (const change of changes) {
       if (!isAfter(change.position, this.#last)) continue;
@@ -173,14 +176,16 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem>, Holder {
           try {
             await this.options.charge();
           } catch (error) {
-            if (!(error instanceof GraphQLError)) throw error;
-            this.end(error);
+            // The budget is kept in PostgreSQL: when it cannot be read, the subscription ends and is resumed.
+            if (!(error instanceof GraphQLError)) this.feed.logger.warn({ err: error }, 'charging an event failed: ending the subscription');
+            this.end(error instanceof GraphQLError ? error : databaseUnavailable());
             continue;
           }
         }
         const change = this.#queue.shift();
         if (!change) continue;
         this.#queuedBytes -= change.bytes;
+        this.#tookSinceOffer = true;
         this.feed.buffers.release(this, change.bytes);
         if (this.#queue.length === 0) this.#pump();
         this.options.observer?.delivered();
@@ -246,7 +251,7 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem>, Holder {
   #pump(): void {
     if (this.#live || this.#reading || !this.#started || this.closed || this.#queue.length > 0) return;
     this.#reading = true;
-    void this.#read().finally(() => (this.#reading = false));
+    void this.#read();
   }
 
   async #read(): Promise<void> {
@@ -269,6 +274,9 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem>, Holder {
     } catch (error) {
       this.feed.logger.warn({ err: error }, 'reading the change log failed: ending the subscription');
       this.end(databaseUnavailable());
+    } finally {
+      // In the same turn as the loop's end, so that a wake after it starts a read rather than being ignored.
+      this.#reading = false;
     }
   }
 
@@ -291,6 +299,8 @@ class UserLog {
   #head: ChangePosition | undefined;
   #dirty = false;
   #reading = false;
+  /** Bumped when the head is forgotten: a read started before it answers for nobody now. */
+  #generation = 0;
   #heldBack: NodeJS.Timeout | undefined;
   #heldBackMs = HELD_BACK_RETRY_MS;
 
@@ -324,6 +334,7 @@ class UserLog {
   detach(subscription: FeedSubscription): void {
     if (!this.#live.delete(subscription) || this.#live.size > 0) return;
     this.#head = undefined;
+    this.#generation += 1;
     clearTimeout(this.#heldBack);
     this.#heldBack = undefined;
   }
@@ -332,9 +343,9 @@ class UserLog {
   wake(): void {
     for (const subscription of this.subscriptions) subscription.wake();
     this.#dirty = true;
-    if (this.#reading || this.#live.size === 0) return;
+    if (this.#reading || !this.#head) return;
     this.#reading = true;
-    void this.#read().finally(() => (this.#reading = false));
+    void this.#read();
   }
 
   async #read(): Promise<void> {
@@ -342,8 +353,13 @@ class UserLog {
     try {
       while (this.#dirty && this.#head) {
         this.#dirty = false;
+        const generation = this.#generation;
         const { changes, heldBack, pruned } = await this.feed.read(this.userId, this.#head, batch);
-        if (!this.#head) return;
+        // Everyone it read for left meanwhile, and whoever joined since starts from their own position.
+        if (generation !== this.#generation) {
+          this.#dirty = true;
+          continue;
+        }
         if (pruned) return this.#endAll(resyncRequired());
         if (changes.length > 0) {
           this.#head = changes.at(-1)!.position;
@@ -356,6 +372,9 @@ class UserLog {
     } catch (error) {
       this.feed.logger.warn({ err: error }, 'reading the change log failed: ending the subscriptions');
       this.#endAll(databaseUnavailable());
+    } finally {
+      // In the same turn as the loop's end, so that a join after it starts a read rather than being ignored.
+      this.#reading = false;
     }
   }
 

@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Request, Response, RequestHandler } from 'express';
 import { subscribe, type ExecutionResult, type GraphQLError } from 'graphql';
-import { CloseCode, handleProtocols, makeServer } from 'graphql-ws';
+import { CloseCode, handleProtocols, makeServer, MessageType } from 'graphql-ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Config } from '../config/config.js';
 import { ErrorCode, rateLimited, unauthenticated } from '../graphql/errors.js';
@@ -63,6 +63,7 @@ export function webSocketTransport(httpServer: Server, { gateway, metrics, confi
   });
   const counted = metrics.transport('websocket');
   const socketsOf = new Map<string, number>();
+  const acknowledged = new WeakSet<WebSocket>();
   const server = makeServer<Record<string, unknown>, SocketExtra>({
     connectionInitWaitTimeout: 3000,
     onConnect: async (ctx) => {
@@ -87,6 +88,7 @@ export function webSocketTransport(httpServer: Server, { gateway, metrics, confi
         counted.disconnected();
       });
       ctx.extra.subscriber = subscriber;
+      acknowledged.add(socket);
       return true;
     },
     onSubscribe: async (ctx, _id, payload) => {
@@ -103,12 +105,12 @@ export function webSocketTransport(httpServer: Server, { gateway, metrics, confi
 
   wss.on('error', (error) => faults.report('server', 'websocket', error, 'the WebSocket server failed'));
   wss.on('connection', (socket, request) => {
+    // A protocol violation (an oversized or malformed frame) or a network error: ws closes the socket after it.
+    socket.on('error', (error) => faults.report('client', 'websocket', error, 'WebSocket connection failed'));
     // Taken at once after verifyClient looked (the upgrade completes in the same turn); checked again all the same.
     const leave = streams.take(clientIp(request, config.trustProxy));
     if (!leave) return socket.close(4429, TOO_MANY_STREAMS);
     const holder: Holder = { cut: () => socket.terminate() };
-    // A protocol violation (an oversized or malformed frame) or a network error: ws closes the socket after it.
-    socket.on('error', (error) => faults.report('client', 'websocket', error, 'WebSocket connection failed'));
     let alive = true;
     socket.on('pong', () => (alive = true));
     const pinger = setInterval(() => {
@@ -133,11 +135,22 @@ export function webSocketTransport(httpServer: Server, { gateway, metrics, confi
             });
           }),
         close: (code, reason) => socket.close(code, reason),
+        // graphql-ws answers every ping with its payload: only for a signed-in client that reads what it is sent,
+        // so that nobody can pile up answers in memory by not reading them.
+        onPing: async (payload) => {
+          if (!acknowledged.has(socket) || socket.bufferedAmount > 0 || socket.readyState !== WebSocket.OPEN) return;
+          socket.send(JSON.stringify(payload === undefined ? { type: MessageType.Pong } : { type: MessageType.Pong, payload }));
+        },
         onMessage: (handle) =>
           socket.on('message', async (data) => {
             try {
               await handle(String(data));
             } catch (error) {
+              // graphql-ws throws on a message type a client must not send (next, error, connection_ack).
+              if (error instanceof Error && error.message.startsWith('Unexpected message of type')) {
+                faults.report('client', 'websocket', error, 'WebSocket client sent an unexpected message');
+                return socket.close(CloseCode.BadRequest, 'Unexpected message');
+              }
               faults.report('server', 'websocket', error, 'handling a WebSocket message failed');
               socket.close(CloseCode.InternalServerError, production ? 'Internal server error' : 'Internal server error: see the log');
             }
