@@ -1,11 +1,16 @@
 import type { Socket } from 'node:net';
+import WebSocket from 'ws';
 import { signUpUser } from './support/api.js';
 import { serverForTests } from './support/server.js';
 import { sseSubscribe, wsSession, type Received, type WsSession } from './support/subscriptions.js';
 import { createTask, UPDATE_TASK } from './support/tasks.js';
 import { waitFor } from './support/wait.js';
+import { TokenService } from '../src/modules/users/tokens.js';
+import { createLogger } from '../src/observability/logger.js';
 
 type User = Awaited<ReturnType<typeof signUpUser>>;
+
+const JWT_SECRET = 'a-test-secret-that-is-long-enough-for-hs256';
 
 /** 10,000 emoji: the longest description there is, 40 KB of UTF-8. */
 const LONGEST = '😀'.repeat(10_000);
@@ -133,7 +138,34 @@ describe('what a subscription delivers', () => {
 });
 
 describe('subscription documents and limits', () => {
-  const t = serverForTests({ env: { SUBSCRIPTIONS_PER_USER: '1' } });
+  const t = serverForTests({ env: { SUBSCRIPTIONS_PER_USER: '1', JWT_SECRET } });
+
+  it('close a socket whose token expired, after its subscriptions end with UNAUTHENTICATED, and give its place back', async () => {
+    const user = await signUpUser(t.server.url);
+    const shortLived = new TokenService({ env: 'test', jwtSecret: JWT_SECRET, jwtTtlSeconds: 2 }, createLogger({ env: 'test', logLevel: 'silent' }));
+    // A raw socket: a graphql-ws client would close it itself once its last subscription ended.
+    const socket = new WebSocket(`${t.server.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
+    const messages: { type: string; payload?: { errors?: { extensions?: { code?: string } }[] } }[] = [];
+    socket.on('message', (data) => messages.push(JSON.parse(String(data))));
+    const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+    await new Promise((resolve) => socket.once('open', resolve));
+    socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${(await shortLived.issue(user.user.id)).token}` } }));
+    await waitFor(() => messages.some((message) => message.type === 'connection_ack'));
+    socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: 'subscription { taskChanges { kind } }' } }));
+    await waitFor(() => t.server.feed.size === 1);
+    expect(await closed).toBe(4403);
+    const ended = messages.find((message) => message.type === 'next');
+    expect(ended?.payload?.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    expect(messages.at(-1)?.type).toBe('complete');
+    // SUBSCRIPTIONS_PER_USER is 1: the user's next socket gets in only if the expired one gave its place back.
+    const fresh = wsSession(t.server.url, user.token);
+    const next = fresh.subscribe({}, 'subscription { taskChanges { kind } }');
+    await waitFor(() => t.server.feed.size === 1);
+    await createTask(user.api, { title: 'after expiry' });
+    expect((await next.take(1)).map((change) => change.kind)).toEqual(['CREATED']);
+    await fresh.close();
+    await waitFor(() => t.server.feed.size === 0);
+  });
 
   it('refuse @skip and @include on the root field as a client error, over both transports, and the socket stays open', async () => {
     const user = await signUpUser(t.server.url);
