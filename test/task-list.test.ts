@@ -66,6 +66,19 @@ describe('listing tasks', () => {
   const matching = (predicate: (t: TaskView) => boolean) => ids(all.filter(predicate));
   const list = async (filter: Record<string, unknown>) => ids(await listAll(user.api, { filter }));
 
+  it('accepts back every cursor it issues, for the longest titles it accepts (200 emoji: 400 UTF-16 units)', async () => {
+    const owner = await signUpUser(t.server.url);
+    for (const title of ['😀'.repeat(200), '😀'.repeat(150), 'a']) await createTask(owner.api, { title });
+    for (const direction of ['ASC', 'DESC']) {
+      const orderBy = { field: 'TITLE', direction };
+      const first = await owner.api.ok<Page>(LIST_TASKS, { orderBy, first: 1 });
+      const second = await owner.api.ok<Page>(LIST_TASKS, { orderBy, first: 2, after: first.tasks.pageInfo.endCursor });
+      const third = await owner.api.ok<Page>(LIST_TASKS, { orderBy, first: 2, after: second.tasks.pageInfo.endCursor });
+      const titles = [first, second, third].flatMap((page) => page.tasks.edges.map((edge) => [...edge.node.title].length));
+      expect(titles).toEqual(direction === 'ASC' ? [1, 150, 200] : [200, 150, 1]);
+    }
+  });
+
   describe('filters', () => {
     it('by status and priority', async () => {
       expect(await list({ status: ['PENDING', 'COMPLETED'] })).toEqual(matching((t) => t.status !== 'IN_PROGRESS'));

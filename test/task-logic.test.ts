@@ -63,6 +63,8 @@ describe('cursors', () => {
       [TaskOrderField.DUE_DATE, null],
       [TaskOrderField.PRIORITY, 3],
       [TaskOrderField.TITLE, 'any "title", even with unicode ✓'],
+      // The longest title: 200 code points, 400 UTF-16 units.
+      [TaskOrderField.TITLE, '😀'.repeat(200)],
     ] as const) {
       const cursor = encodeCursor({ field, value, id: ID }, SortDirection.ASC);
       expect(cursor).toMatch(/^[A-Za-z0-9_-]+$/);

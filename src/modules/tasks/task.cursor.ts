@@ -2,7 +2,7 @@ import { badUserInput } from '../../graphql/errors.js';
 import type { TaskRecord } from './task.record.js';
 import { TaskPriority } from './task.enums.js';
 import { isStorableText } from '../text.js';
-import { isStorableDate, isUuid, TITLE_MAX } from './task.rules.js';
+import { isStorableDate, isUuid, length, TITLE_MAX } from './task.rules.js';
 import { TaskOrderField, type SortDirection, type TaskOrder } from './task.types.js';
 
 /** Where a row sits in one ordering: the order key's value and the id that breaks ties. */
@@ -62,7 +62,7 @@ function validValue(field: TaskOrderField, value: unknown): value is CursorPosit
     case TaskOrderField.PRIORITY:
       return typeof value === 'number' && Object.values(PRIORITY_RANK).includes(value);
     case TaskOrderField.TITLE:
-      return typeof value === 'string' && value.length <= TITLE_MAX && isStorableText(value);
+      return typeof value === 'string' && length(value) <= TITLE_MAX && isStorableText(value);
   }
 }
 

@@ -8,7 +8,8 @@ export const TAG_MAX = 50;
 export const SEARCH_MAX = 200;
 export const PAGE_MAX = 100;
 
-const length = (text: string) => [...text].length;
+/** Characters as the rules count them: code points, not UTF-16 units (an emoji is one, not two). */
+export const length = (text: string) => [...text].length;
 
 
 export function normalizeTitle(raw: string): string {
