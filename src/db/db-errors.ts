@@ -23,18 +23,25 @@ function* chain(error: unknown): Generator<ErrorLike> {
 }
 
 /** The connection broke under a query (killed backend, restart, network): a fresh connection may well work. */
-const TRANSIENT_SQLSTATE = /^(08\d\d\d|57P0[123]|53300)$/;
+const TRANSIENT_SQLSTATE = /^(08[0-9A-Z]{3}|57P0[123]|53300)$/;
 const TRANSIENT_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 const TRANSIENT_MESSAGE = /Connection terminated|server closed the connection|Client has encountered a connection error|no answer from the database/i;
 /** No connection could be had in time: retrying would only wait longer. */
 const ACQUIRE_TIMEOUT = /timeout exceeded when trying to connect|connection timeout/i;
+/**
+ * A pooler or a server that refuses for now: PgBouncer after a database restart (server_login_retry, 15 s by
+ * default), at max_client_conn or past query_wait_timeout (all SQLSTATE 08P01), a server starting up or shutting
+ * down (57P03), and Neon's proxy while the compute restarts. Retrying at once would only be refused again.
+ */
+const REFUSED_FOR_NOW =
+  /server login has been failing|no more connections allowed|query_wait_timeout|pgbouncer cannot connect to server|database system is (starting up|shutting down|in recovery mode|not yet accepting connections)|couldn't connect to compute node|compute (node )?is (not available|unavailable|starting)|endpoint is (disabled|suspended)/i;
 
 export function classifyDbError(error: unknown): DbErrorKind {
   let kind: DbErrorKind = 'other';
   for (const e of chain(error)) {
     const code = typeof e.code === 'string' ? e.code : '';
     const message = typeof e.message === 'string' ? e.message : '';
-    if (ACQUIRE_TIMEOUT.test(message)) return 'unavailable';
+    if (ACQUIRE_TIMEOUT.test(message) || REFUSED_FOR_NOW.test(message)) return 'unavailable';
     if (TRANSIENT_SQLSTATE.test(code) || TRANSIENT_CODES.has(code) || TRANSIENT_MESSAGE.test(message)) return 'transient';
     if (code === '57014') kind = 'timeout';
     if (/^23/.test(code)) kind = 'constraint';
