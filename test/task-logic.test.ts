@@ -113,7 +113,7 @@ describe('the task list SQL', () => {
     );
     expect(sql).toBe(
       [
-        'select t.id, t.title, t.description, t.status, t.priority, to_json(t.tags) as tags, ' +
+        'select t.id, t.version, t.title, t.description, t.status, t.priority, to_json(t.tags) as tags, ' +
           '(extract(epoch from t.due_date) * 1000)::float8 as due_date, (extract(epoch from t.completed_at) * 1000)::float8 as completed_at, ' +
           '(extract(epoch from t.created_at) * 1000)::float8 as created_at, (extract(epoch from t.updated_at) * 1000)::float8 as updated_at, ' +
           'u.id as owner_id, u.email as owner_email, u.name as owner_name, ' +

@@ -23,6 +23,11 @@ export const unauthenticated = (message = 'Authentication required') =>
   new GraphQLError(message, { extensions: { code: ErrorCode.UNAUTHENTICATED } });
 export const notFound = (message = 'Not found') => new GraphQLError(message, { extensions: { code: ErrorCode.NOT_FOUND } });
 export const conflict = (message: string) => new GraphQLError(message, { extensions: { code: ErrorCode.CONFLICT } });
+/** A write made against a version of a task that is no longer its current one: nothing was written. */
+export const staleVersion = (currentVersion: number) =>
+  new GraphQLError('The task has changed since that version: nothing was written', {
+    extensions: { code: ErrorCode.CONFLICT, currentVersion },
+  });
 /** HTTP 429 with `Retry-After`, and the same number of seconds in the error for clients that read only the body. */
 export const rateLimited = (message: string, retryAfterSeconds: number) =>
   new GraphQLError(message, {

@@ -1,7 +1,7 @@
 import type { Rel } from '@mikro-orm/core';
 import { ArrayType } from '@mikro-orm/core';
 import { Check, Entity, Enum, Index, ManyToOne, Property } from '@mikro-orm/decorators/legacy';
-import { Field, ObjectType } from 'type-graphql';
+import { Field, Int, ObjectType } from 'type-graphql';
 import { BaseEntity } from '../../db/base.entity.js';
 import { User } from '../users/user.entity.js';
 import { TaskPriority, TaskStatus } from './task.enums.js';
@@ -19,7 +19,12 @@ import { DESCRIPTION_MAX, TAGS_MAX, TITLE_MAX } from './task.rules.js';
 @Check({ name: 'tasks_description_length', expression: `char_length(description) <= ${DESCRIPTION_MAX}` })
 @Check({ name: 'tasks_tags_count', expression: `cardinality(tags) <= ${TAGS_MAX}` })
 @Check({ name: 'tasks_completed_at_matches_status', expression: `(status = 'COMPLETED') = (completed_at is not null)` })
-export class Task extends BaseEntity<'description' | 'status' | 'priority' | 'tags' | 'dueDate' | 'completedAt' | 'isOverdue'> {
+export class Task extends BaseEntity<'description' | 'status' | 'priority' | 'tags' | 'dueDate' | 'completedAt' | 'isOverdue' | 'version'> {
+  /** Kept by the database (a trigger on update): never written by the server. */
+  @Field(() => Int, { description: '1 when the task is created, one more with every committed change (completion included)' })
+  @Property({ type: 'integer', default: 1 })
+  version: number = 1;
+
   @Field()
   @Property({ type: 'string', length: TITLE_MAX })
   title!: string;

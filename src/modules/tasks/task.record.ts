@@ -7,7 +7,10 @@ import { TaskStatus, type TaskPriority } from './task.enums.js';
  * a mutation changed. Every field is a property, so that no field of a task has a resolver to call: a page of 20
  * tasks called two per row, ~15 KB of allocation and the resolvers' bookkeeping per request.
  */
-export type TaskRecord = Pick<Task, 'id' | 'title' | 'description' | 'status' | 'priority' | 'tags' | 'dueDate' | 'completedAt' | 'createdAt' | 'updatedAt' | 'isOverdue'> & {
+export type TaskRecord = Pick<
+  Task,
+  'id' | 'version' | 'title' | 'description' | 'status' | 'priority' | 'tags' | 'dueDate' | 'completedAt' | 'createdAt' | 'updatedAt' | 'isOverdue'
+> & {
   /** The whole user when the client selected the owner; otherwise only its id, which nobody reads. */
   owner: OwnerRecord | { id: string };
 };
@@ -17,6 +20,7 @@ export type OwnerRecord = Pick<User, 'id' | 'email' | 'name' | 'createdAt' | 'up
 /** A row of the task SQL (task.sql.ts); a page's rows carry only the columns its selection reads, besides the id. */
 export interface TaskRow {
   id: string;
+  version: number;
   title: string;
   description: string | null;
   status: TaskStatus;
@@ -56,6 +60,7 @@ export function taskRecord(row: TaskRow, owner: TaskRecord['owner'] = ownerRecor
   const dueDate = date(row.due_date);
   return {
     id: row.id,
+    version: row.version,
     title: row.title,
     description: row.description,
     status: row.status,
@@ -70,10 +75,10 @@ export function taskRecord(row: TaskRow, owner: TaskRecord['owner'] = ownerRecor
   };
 }
 
-/** A task a mutation changed, as a record; its owner as `owner` gives it. */
-export function recordOf(task: Task, owner: TaskRecord['owner']): TaskRecord {
+/** A task a mutation changed, as a record; its owner as `owner` gives it, its version as the database now has it. */
+export function recordOf(task: Task, owner: TaskRecord['owner'], version = task.version): TaskRecord {
   const { id, title, description, status, priority, tags, dueDate, completedAt, createdAt, updatedAt, isOverdue } = task;
-  return { id, title, description, status, priority, tags, dueDate, completedAt, createdAt, updatedAt, isOverdue, owner };
+  return { id, version, title, description, status, priority, tags, dueDate, completedAt, createdAt, updatedAt, isOverdue, owner };
 }
 
 export function isOverdue(task: Pick<TaskRecord, 'dueDate' | 'status'>, now = Date.now()): boolean {

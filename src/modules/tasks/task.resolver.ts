@@ -10,7 +10,7 @@ import type { TaskRecord } from './task.record.js';
 import { TaskService } from './task.service.js';
 import { columnsFor, type TaskColumns } from './task.sql.js';
 import { PAGE_MAX } from './task.rules.js';
-import { CreateTaskInput, TaskConnection, TasksArgs, UpdateTaskArgs } from './task.types.js';
+import { CreateTaskInput, EXPECTED_VERSION, TaskConnection, TasksArgs, UpdateTaskArgs } from './task.types.js';
 
 const tasksOf = (context: Context) => new TaskService(context.em, requireUserId(context));
 
@@ -66,20 +66,33 @@ export class TaskResolver {
 
   @Cost({ sql: 5 })
   @Mutation(() => Task)
-  updateTask(@Args(() => UpdateTaskArgs) { id, input }: UpdateTaskArgs, @Ctx() context: Context, @Info() info: GraphQLResolveInfo): Promise<TaskRecord> {
-    return mutate(context, (tasks) => tasks.update(id, input, columnsOf(info, [])));
+  updateTask(
+    @Args(() => UpdateTaskArgs) { id, input, expectedVersion }: UpdateTaskArgs,
+    @Ctx() context: Context,
+    @Info() info: GraphQLResolveInfo,
+  ): Promise<TaskRecord> {
+    return mutate(context, (tasks) => tasks.update(id, input, expectedVersion, columnsOf(info, [])));
   }
 
   @Cost({ sql: 5 })
   @Mutation(() => Task)
-  completeTask(@Arg('id', () => ID) id: string, @Ctx() context: Context, @Info() info: GraphQLResolveInfo): Promise<TaskRecord> {
-    return mutate(context, (tasks) => tasks.complete(id, columnsOf(info, [])));
+  completeTask(
+    @Arg('id', () => ID) id: string,
+    @Arg('expectedVersion', () => Int, { nullable: true, description: EXPECTED_VERSION }) expectedVersion: number | null,
+    @Ctx() context: Context,
+    @Info() info: GraphQLResolveInfo,
+  ): Promise<TaskRecord> {
+    return mutate(context, (tasks) => tasks.complete(id, expectedVersion, columnsOf(info, [])));
   }
 
   @Cost({ sql: 5 })
   @Mutation(() => ID, { description: 'The id that was deleted' })
-  deleteTask(@Arg('id', () => ID) id: string, @Ctx() context: Context): Promise<string> {
-    return mutate(context, (tasks) => tasks.delete(id));
+  deleteTask(
+    @Arg('id', () => ID) id: string,
+    @Arg('expectedVersion', () => Int, { nullable: true, description: EXPECTED_VERSION }) expectedVersion: number | null,
+    @Ctx() context: Context,
+  ): Promise<string> {
+    return mutate(context, (tasks) => tasks.delete(id, expectedVersion));
   }
 }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
 import { repeatable } from '../../db/resilient-driver.js';
-import { notFound, badUserInput } from '../../graphql/errors.js';
+import { notFound, badUserInput, staleVersion } from '../../graphql/errors.js';
 import { Task } from './task.entity.js';
 import { TaskPriority, TaskStatus } from './task.enums.js';
 import { decodeCursor, encodeCursor, positionOf } from './task.cursor.js';
@@ -34,6 +34,10 @@ function refuseNull(input: UpdateTaskInput, field: 'title' | 'status' | 'priorit
   if (input[field] === null) throw badUserInput(`${field} cannot be null`, field);
 }
 
+/** What a change of the task compares: when none of it differs, nothing is written and the version stays. */
+const stateOf = (task: Task) =>
+  JSON.stringify([task.title, task.description, task.status, task.priority, task.tags, task.dueDate?.getTime(), task.completedAt?.getTime()]);
+
 /** One user's tasks. Every query starts from the owner, so another user's task is indistinguishable from none. */
 export class TaskService {
   constructor(
@@ -56,11 +60,13 @@ export class TaskService {
    * waited on the row lock itself may already have been given one (PostgreSQL assigns it to lock a row that an
    * open transaction has updated), which would order its change before the one it waited for.
    */
-  async get(id: string): Promise<Task> {
+  async get(id: string, expectedVersion?: number | null): Promise<Task> {
     if (!isUuid(id)) throw notFound('No such task');
     await this.em.execute('select pg_advisory_xact_lock(?, hashtext(?))', [TASK_WRITERS_LOCK, id]);
     const task = await this.em.findOne(Task, { id, owner: this.ownerId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
     if (!task) throw notFound('No such task');
+    // Read under the lock: the version no other writer can change before this one commits or rolls back.
+    if (expectedVersion != null && task.version !== expectedVersion) throw staleVersion(task.version);
     return task;
   }
 
@@ -92,37 +98,44 @@ export class TaskService {
   }
 
   /** Every rule is checked before anything changes; an absent field is left alone, null clears the nullable ones. */
-  async update(id: string, input: UpdateTaskInput, columns: TaskColumns = ALL_COLUMNS): Promise<TaskRecord> {
+  async update(id: string, input: UpdateTaskInput, expectedVersion?: number | null, columns: TaskColumns = ALL_COLUMNS): Promise<TaskRecord> {
     for (const field of ['title', 'status', 'priority', 'tags'] as const) refuseNull(input, field);
     const title = input.title === undefined ? undefined : normalizeTitle(input.title!);
     const description = input.description === undefined ? undefined : normalizeDescription(input.description);
     const tags = input.tags ? normalizeTags(input.tags) : undefined;
     checkDate(input.dueDate, 'dueDate');
-    const task = await this.get(id);
+    const task = await this.get(id, expectedVersion);
+    const before = stateOf(task);
     if (title !== undefined) task.title = title;
     if (description !== undefined) task.description = description;
     if (tags !== undefined) task.tags = tags;
     if (input.priority) task.priority = input.priority;
     if (input.dueDate !== undefined) task.dueDate = input.dueDate;
     if (input.status) setStatus(task, input.status);
-    await this.em.flush();
-    return this.#changed(task, columns);
+    return this.#write(task, before, columns);
   }
 
-  async complete(id: string, columns: TaskColumns = ALL_COLUMNS): Promise<TaskRecord> {
-    const task = await this.get(id);
+  async complete(id: string, expectedVersion?: number | null, columns: TaskColumns = ALL_COLUMNS): Promise<TaskRecord> {
+    const task = await this.get(id, expectedVersion);
+    const before = stateOf(task);
     setStatus(task, TaskStatus.COMPLETED);
+    return this.#write(task, before, columns);
+  }
+
+  /**
+   * Writes what changed, and answers the task as a record, with the owner loaded only if the client reads it. The
+   * database moves the version on with the write (a trigger); the entity keeps the one it read, so that the ORM
+   * never writes it back.
+   */
+  async #write(task: Task, before: string, columns: TaskColumns): Promise<TaskRecord> {
+    const written = stateOf(task) !== before;
     await this.em.flush();
-    return this.#changed(task, columns);
+    const owner = columns.has('owner') ? await this.em.findOneOrFail(User, this.ownerId) : { id: this.ownerId };
+    return recordOf(task, owner, written ? task.version + 1 : task.version);
   }
 
-  /** A changed task as its record, with the owner loaded only if the client reads it. */
-  async #changed(task: Task, columns: TaskColumns): Promise<TaskRecord> {
-    return recordOf(task, columns.has('owner') ? await this.em.findOneOrFail(User, this.ownerId) : { id: this.ownerId });
-  }
-
-  async delete(id: string): Promise<string> {
-    const task = await this.get(id);
+  async delete(id: string, expectedVersion?: number | null): Promise<string> {
+    const task = await this.get(id, expectedVersion);
     this.em.remove(task);
     await this.em.flush();
     return task.id;

@@ -29,6 +29,7 @@ export const epochMs = (column: string) => `(extract(epoch from ${column}) * 100
  * columns come with it, each when its field is selected (never the password hash), as `ownerRecord` reads them.
  */
 const COLUMNS = {
+  version: 't.version',
   title: 't.title',
   description: 't.description',
   status: 't.status',
@@ -70,6 +71,7 @@ export const OWNER_COLUMNS = EVERY_OWNER_COLUMN.map((column) => COLUMNS[column])
  */
 export const FIELD_COLUMNS: Record<string, readonly TaskColumn[]> = {
   id: [],
+  version: ['version'],
   title: ['title'],
   description: ['description'],
   status: ['status'],
@@ -108,7 +110,7 @@ function ownerColumns(fields: Iterable<string>): readonly TaskColumn[] {
   return columns;
 }
 
-/** The texts `selectFrom` made, by table and by the bits of the columns read (at most 2^14 per table). */
+/** The texts `selectFrom` made, by table and by the bits of the columns read (at most 2^15 per table). */
 const selectTexts = new Map<string, string[]>();
 /** The bits of the columns that need the user joined. */
 const OWNER_BITS = EVERY_OWNER_COLUMN.reduce((bits, column) => bits | (1 << COLUMN_ORDER.indexOf(column)), 0);

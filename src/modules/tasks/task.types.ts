@@ -86,8 +86,13 @@ export class TasksArgs {
   @Field(() => String, { nullable: true }) after?: string | null;
 }
 
+
+/** The optional argument of updateTask, completeTask and deleteTask that catches a conflicting edit. */
+export const EXPECTED_VERSION = 'When given and not the task’s current version, nothing is written: CONFLICT with extensions.currentVersion';
+
 @ArgsType()
 export class UpdateTaskArgs {
   @Field(() => ID) id!: string;
   @Field(() => UpdateTaskInput) input!: UpdateTaskInput;
+  @Field(() => Int, { nullable: true, description: EXPECTED_VERSION }) expectedVersion?: number | null;
 }
