@@ -7,6 +7,8 @@ import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-
 export type CreateTaskInput = {
   description?: string | null | undefined;
   dueDate?: string | null | undefined;
+  /** A UUID the client chose: creating it again answers that task as it is now and writes nothing */
+  id?: string | number | null | undefined;
   priority?: TaskPriority | null | undefined;
   status?: TaskStatus | null | undefined;
   tags?: Array<string> | null | undefined;

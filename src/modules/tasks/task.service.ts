@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
 import { repeatable } from '../../db/resilient-driver.js';
-import { notFound, badUserInput, staleVersion } from '../../graphql/errors.js';
+import { notFound, badUserInput, conflict, staleVersion } from '../../graphql/errors.js';
 import { Task } from './task.entity.js';
 import { TaskPriority, TaskStatus } from './task.enums.js';
 import { decodeCursor, encodeCursor, positionOf } from './task.cursor.js';
@@ -72,14 +72,17 @@ export class TaskService {
 
   /**
    * One statement, which PostgreSQL commits or rolls back on its own: a new task needs no lock and no prior read,
-   * so a transaction around it would only add BEGIN and COMMIT. The id is chosen here, which makes the statement
-   * safe to repeat: a transient failure runs it again (`repeatable`), and if the first run did commit, the second
-   * inserts nothing and the task is read back instead. Nothing is written twice and the client never sees the retry.
+   * so a transaction around it would only add BEGIN and COMMIT. The id is chosen before it runs, here or by the
+   * client, which makes the statement safe to repeat: a transient failure runs it again (`repeatable`), and a
+   * client retries after a lost answer; when a run finds the id taken it inserts nothing and the task is read back
+   * as it is now. Nothing is written twice. An id that is taken by another user's task is CONFLICT, and says
+   * nothing more of it.
    */
   async create(input: CreateTaskInput, columns: TaskColumns = ALL_COLUMNS): Promise<TaskRecord> {
+    if (input.id != null && !isUuid(input.id)) throw badUserInput('id must be a UUID', 'id');
     const createdAt = new Date();
     const task: NewTask = {
-      id: randomUUID(),
+      id: input.id?.toLowerCase() ?? randomUUID(),
       title: normalizeTitle(input.title),
       description: normalizeDescription(input.description ?? null),
       status: TaskStatus.PENDING,
@@ -93,6 +96,7 @@ export class TaskService {
     setStatus(task, input.status ?? TaskStatus.PENDING, createdAt);
     const inserted = await repeatable<TaskRow>(this.em, insertQuery(task, columns));
     const [row] = inserted.length > 0 ? inserted : await repeatable<TaskRow>(this.em, taskQuery(this.ownerId, task.id, columns));
+    if (!row && input.id != null) throw conflict('This id is taken: choose another');
     if (!row) throw new Error(`task ${task.id} was inserted but cannot be read back`);
     return taskRecord(row, this.#ownerOf(row, columns));
   }

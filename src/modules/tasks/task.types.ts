@@ -37,6 +37,11 @@ export class TaskOrder {
 
 @InputType()
 export class CreateTaskInput {
+  @Field(() => ID, {
+    nullable: true,
+    description: 'A UUID the client chose: creating it again answers that task as it is now and writes nothing',
+  })
+  id?: string | null;
   @Field() title!: string;
   @Field(() => String, { nullable: true }) description?: string | null;
   @Field(() => TaskStatus, { nullable: true }) status?: TaskStatus | null;
