@@ -61,7 +61,7 @@ export async function startServer({ config, logger, database, resolvers = [], po
   const auth = new AuthService(tokens, config.bcryptRounds);
   // LISTEN needs a session of its own: over the direct URL, never through a transaction-mode pooler.
   const feed = new ChangeFeed(orm, config, database.directUrl, logger);
-  metrics.buffers(feed.buffers);
+  metrics.feed(feed);
 
   const schema = await buildAppSchema(resolvers);
   const guards = new Guards(schema, config, new RateLimits(pool, config), trusted);

@@ -22,14 +22,19 @@ const QUERY_GRACE_MS = 2000;
 type Callback = (error: Error | null | undefined, result?: pg.QueryResult) => void;
 
 /**
- * Every new direct connection gets the statement timeout, sent as a statement since poolers reject start-up
+ * Every new direct connection gets the statement timeout, and the same idle-in-transaction timeout, sent as
+ * statements since poolers reject start-up
  * parameters. Behind a transaction-mode pooler a session setting would land on whichever server connection ran
  * it and stay there for other clients: it is not sent; set it on the role there (see the README), and the
  * client-side deadline below still bounds every query. pg-pool awaits this hook before it hands the connection
  * out, so the setting is in place before the first query (and no query is queued behind it: pg 9 refuses that).
  */
 function sessionSetup(statementTimeoutMs: number, logger: Logger, pooled: boolean): (client: pg.ClientBase) => Promise<void> {
-  const statements = statementTimeoutMs > 0 && !pooled ? [`set statement_timeout = ${statementTimeoutMs}`] : [];
+  // A transaction of ours left idle that long is stuck: it would hold every subscriber's changes back (task.changes.ts).
+  const statements =
+    statementTimeoutMs > 0 && !pooled
+      ? [`set statement_timeout = ${statementTimeoutMs}`, `set idle_in_transaction_session_timeout = ${statementTimeoutMs}`]
+      : [];
   return async (client) => {
     for (const sql of statements) {
       await client.query(sql).catch((error: unknown) => logger.warn({ err: error }, 'could not apply session setting'));

@@ -88,9 +88,21 @@ export class Metrics {
     };
   }
 
-  /** What subscriptions and streams hold for slow readers, and how many were cut for holding too much. */
-  buffers(ledger: { readonly total: number; readonly cuts: number }): void {
+  /**
+   * The change feed's health: what subscriptions and streams hold for slow readers, how many were cut for holding
+   * too much, and how long the oldest transaction that delivery waits for has been open.
+   */
+  feed(feed: { readonly buffers: { readonly total: number; readonly cuts: number }; readonly oldestTransactionSeconds: number }): void {
     const registers = [this.registry];
+    const ledger = feed.buffers;
+    new Gauge({
+      name: 'change_feed_oldest_transaction_seconds',
+      help: 'How long the oldest running transaction, which change delivery waits for, has been open (0 while nobody subscribes)',
+      registers,
+      collect() {
+        this.set(feed.oldestTransactionSeconds);
+      },
+    });
     new Gauge({ name: 'subscription_buffered_bytes', help: 'Bytes held for subscribers that have not read them yet', registers, collect() { this.set(ledger.total); } });
     new Gauge({
       name: 'subscription_buffer_cuts',

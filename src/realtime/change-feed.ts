@@ -7,10 +7,12 @@ import {
   changesAfter,
   feedStart,
   isAfter,
+  oldestTransaction,
   ownersChangedSince,
   pruneChanges,
   type ChangePosition,
   type LogRead,
+  type OldestTransaction,
   type TaskChange,
 } from '../modules/tasks/task.changes.js';
 import type { Logger } from '../observability/logger.js';
@@ -25,7 +27,14 @@ export interface FeedLimits {
   batch: number;
   /** Bytes of changes one subscription may hold for a consumer that does not take them; past it, it ends (retryable). */
   bufferBytes: number;
+  /** A transaction open this long, holding delivery back, is named in a warning. */
+  oldTransactionWarnMs: number;
 }
+
+/** A transaction holding delivery back this long is named in the log. */
+const OLD_TRANSACTION_WARN_MS = 30_000;
+/** While anyone subscribes, the oldest transaction is looked up every this many sweeps. */
+const WATCH_EVERY_SWEEPS = 5;
 
 /** Changes read from the log at once. */
 const BATCH = 100;
@@ -416,6 +425,10 @@ export class ChangeFeed {
   #sweeping = false;
   /** The horizon of the last sweep: whatever commits after it is at or above it. */
   #swept = 0;
+  #sweeps = 0;
+  #oldest: OldestTransaction | null = null;
+  /** The transactions already named in a warning (pid and start), so that each is named once. */
+  readonly #named = new Set<string>();
 
   constructor(
     private readonly orm: MikroORM,
@@ -427,7 +440,7 @@ export class ChangeFeed {
     readonly logger: Logger,
     limits: Partial<FeedLimits> = {},
   ) {
-    this.limits = { batch: BATCH, bufferBytes: config.subscriptionBufferBytes, ...limits };
+    this.limits = { batch: BATCH, bufferBytes: config.subscriptionBufferBytes, oldTransactionWarnMs: OLD_TRANSACTION_WARN_MS, ...limits };
     this.buffers = new BufferLedger(config.subscriptionBufferTotalBytes);
     this.#listener = new ChangeListener(config, directUrl, logger, {
       change: (ownerId) => this.#wake(ownerId),
@@ -563,11 +576,35 @@ export class ChangeFeed {
       const { horizon, owners } = await ownersChangedSince(this.orm.em.fork(), [...this.#byUser.keys()], this.#swept);
       this.#swept = horizon;
       for (const owner of owners) this.#wake(owner);
+      if (++this.#sweeps % WATCH_EVERY_SWEEPS === 0) await this.#watchOldest();
     } catch (error) {
       this.logger.debug({ err: error }, 'sweeping the change log failed');
     } finally {
       this.#sweeping = false;
     }
+  }
+
+  /**
+   * How long the oldest running transaction has been open, while anyone subscribes (0 otherwise): delivery waits
+   * for it, since a change is delivered only once every older transaction has ended (see changesAfter).
+   */
+  get oldestTransactionSeconds(): number {
+    return this.#byUser.size > 0 ? (this.#oldest?.ageSeconds ?? 0) : 0;
+  }
+
+  /** Looks up the oldest transaction, and names it in a warning once it has been open past the limit. */
+  async #watchOldest(): Promise<void> {
+    const oldest = (this.#oldest = await oldestTransaction(this.orm.em.fork()));
+    if (!oldest || oldest.ageSeconds * 1000 < this.limits.oldTransactionWarnMs) return;
+    const key = `${oldest.pid}:${Math.round(Date.now() / 1000 - oldest.ageSeconds)}`;
+    if (this.#named.has(key)) return;
+    if (this.#named.size > 100) this.#named.clear();
+    this.#named.add(key);
+    const { ageSeconds, ...named } = oldest;
+    this.logger.warn(
+      { ...named, openSeconds: Math.round(ageSeconds) },
+      'a transaction has been open for a long time: changes that committed after it began wait for it to end before subscribers get them',
+    );
   }
 
   /** After a new subscription or a commit: prunes the log in the background when due. */

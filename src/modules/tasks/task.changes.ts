@@ -142,6 +142,29 @@ export async function feedStart(em: EntityManager, ownerId: string, after: Chang
   return after;
 }
 
+/** The transaction that holds the horizon back: the oldest still running, on any database of the server. */
+export interface OldestTransaction {
+  pid: number;
+  applicationName: string | null;
+  state: string | null;
+  database: string | null;
+  ageSeconds: number;
+}
+
+/**
+ * The oldest running transaction that has a transaction id (only those hold HORIZON back), on any database of the
+ * server, or null. Without the privileges of pg_read_all_stats, PostgreSQL shows other roles' sessions without
+ * their transaction ids: only this role's own are seen then.
+ */
+export async function oldestTransaction(em: EntityManager): Promise<OldestTransaction | null> {
+  const [row] = await em.execute<{ pid: number; application_name: string | null; state: string | null; datname: string | null; age: number }[]>(
+    `select pid, application_name, state, datname, extract(epoch from (clock_timestamp() - xact_start))::float8 as age
+     from pg_stat_activity where backend_xid is not null and pid <> pg_backend_pid()
+     order by age(backend_xid) desc limit 1`,
+  );
+  return row ? { pid: row.pid, applicationName: row.application_name, state: row.state, database: row.datname, ageSeconds: Math.max(0, row.age) } : null;
+}
+
 /** Tells every instance's listener that these owners' tasks changed (outside the transaction; see CHANGES_CHANNEL). */
 export async function announce(em: EntityManager, owners: string[]): Promise<void> {
   await em.execute(`select pg_notify('${CHANGES_CHANNEL}', owner) from unnest(?::text[]) owner`, [textArray(owners)]);
