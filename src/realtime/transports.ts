@@ -79,7 +79,13 @@ export function webSocketTransport(httpServer: Server, { gateway, metrics, confi
       }
       socketsOf.set(userId, open + 1);
       counted.connected();
-      const expiry = setTimeout(() => socket.close(4403, 'The token has expired'), Math.min(subscriber.expiresAt - Date.now() + EXPIRED_CLOSE_DELAY_MS, 2 ** 31 - 1));
+      // setTimeout's longest delay is under 25 days: a later expiry re-arms.
+      const armExpiry = (): NodeJS.Timeout =>
+        setTimeout(
+          () => (Date.now() >= subscriber.expiresAt ? socket.close(4403, 'The token has expired') : (expiry = armExpiry())),
+          Math.min(Math.max(0, subscriber.expiresAt - Date.now()) + EXPIRED_CLOSE_DELAY_MS, 2 ** 31 - 1),
+        );
+      let expiry = armExpiry();
       socket.once('close', () => {
         clearTimeout(expiry);
         const left = (socketsOf.get(userId) ?? 1) - 1;
