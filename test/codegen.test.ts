@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { generate } from '@graphql-codegen/cli';
 import config from '../codegen.js';
-import { firstOverduePage, followTaskChanges, persistedClient, type TaskChange } from '../examples/client/client.js';
-import { CompleteTaskDocument, CreateTaskDocument, SignUpDocument } from '../examples/client/gql/graphql.js';
+import { createTaskOnce, firstOverduePage, followTaskChanges, persistedClient, saveTask, type Request, type TaskChange } from '../examples/client/client.js';
+import { CompleteTaskDocument, CreateTaskDocument, SignUpDocument, TaskPageDocument } from '../examples/client/gql/graphql.js';
 import { PROJECT_ROOT } from '../src/config/app-version.js';
 import { uniqueEmail } from './support/api.js';
 import { serverForTests } from './support/server.js';
@@ -71,6 +71,28 @@ describe('typed client operations (GraphQL Code Generator)', () => {
         await follower.stop();
         await proxy.close();
       }
+    });
+
+    it('retry a create whose answer was lost without making a second task, and show the current task on a conflicting edit', async () => {
+      const url = `${t.server.url}/graphql`;
+      const { signUp } = await persistedClient(url)(SignUpDocument, { input: { email: uniqueEmail('devices'), password: 'correct horse battery' } });
+      const request = persistedClient(url, signUp.token);
+      // The first answer is lost on the way back: the task was made, the client does not know it.
+      let sent = 0;
+      const lossy = (async (document, variables) => {
+        const answer = await request(document, variables);
+        if (sent++ === 0) throw new TypeError('fetch failed');
+        return answer;
+      }) as Request;
+      const task = await createTaskOnce(lossy, { title: 'Pay the rent' });
+      expect(sent).toBe(2);
+      expect(task).toMatchObject({ title: 'Pay the rent', version: 1 });
+      expect((await request(TaskPageDocument, { first: 20 })).tasks.totalCount).toBe(1);
+      // Two devices edit the version they loaded: the second is shown what the first saved.
+      const phone = await saveTask(request, task, { title: 'Pay the rent today' });
+      expect(phone.saved).toMatchObject({ title: 'Pay the rent today', version: 2 });
+      const laptop = await saveTask(request, task, { tags: ['home'] });
+      expect(laptop.conflict).toMatchObject({ title: 'Pay the rent today', tags: [], version: 2 });
     });
 
     it('work end to end, sent by their hash', async () => {

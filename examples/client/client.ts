@@ -4,8 +4,23 @@
 // `npm run typecheck` proves that this compiles against the generated types.
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { createClient } from 'graphql-ws';
-import { CompleteTaskDocument, CreateTaskDocument, SignUpDocument, TaskChangesDocument, TaskPageDocument } from './gql/graphql.js';
-import type { TaskCardFragment, TaskChangesSubscription, TaskChangesSubscriptionVariables, TaskPageQuery } from './gql/graphql.js';
+import {
+  CompleteTaskDocument,
+  CreateTaskDocument,
+  SignUpDocument,
+  TaskChangesDocument,
+  TaskDocument,
+  TaskPageDocument,
+  UpdateTaskDocument,
+} from './gql/graphql.js';
+import type {
+  CreateTaskInput,
+  TaskCardFragment,
+  TaskChangesSubscription,
+  TaskChangesSubscriptionVariables,
+  TaskPageQuery,
+  UpdateTaskInput,
+} from './gql/graphql.js';
 
 export class ApiError extends Error {
   constructor(readonly errors: { message: string; extensions?: { code?: string } }[]) {
@@ -32,6 +47,48 @@ export function persistedClient(url: string, token?: string) {
     if (errors?.length || !data) throw new ApiError(errors ?? [{ message: `HTTP ${response.status}` }]);
     return data;
   };
+}
+
+export type Request = ReturnType<typeof persistedClient>;
+
+/** A failure worth sending the same create again: no answer at all, or a database that is away for now. */
+const worthRetrying = (error: unknown) =>
+  !(error instanceof ApiError) || error.errors.some((e) => e.extensions?.code === 'DATABASE_UNAVAILABLE');
+
+/**
+ * Creates a task under an id chosen here, and sends the same create again when its answer is lost (a mobile
+ * network, a proxy's timeout): the server makes one task however often it arrives, and answers it as it is now.
+ */
+export async function createTaskOnce(request: Request, input: Omit<CreateTaskInput, 'id'>, attempts = 3): Promise<TaskCardFragment> {
+  const id = crypto.randomUUID();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return (await request(CreateTaskDocument, { input: { ...input, id } })).createTask;
+    } catch (error) {
+      if (attempt >= attempts || !worthRetrying(error)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+    }
+  }
+}
+
+/**
+ * Saves an edit of `task` as this device last saw it. When another device changed it first, nothing is written:
+ * the answer is the task as it is now, to show the user, who decides again.
+ */
+export async function saveTask(
+  request: Request,
+  task: TaskCardFragment,
+  input: UpdateTaskInput,
+): Promise<{ saved: TaskCardFragment; conflict?: undefined } | { conflict: TaskCardFragment; saved?: undefined }> {
+  try {
+    return { saved: (await request(UpdateTaskDocument, { id: task.id, input, expectedVersion: task.version })).updateTask };
+  } catch (error) {
+    if (!(error instanceof ApiError) || error.errors[0]?.extensions?.code !== 'CONFLICT') throw error;
+    const { task: current } = await request(TaskDocument, { id: task.id });
+    // Deleted meanwhile: nothing to show.
+    if (!current) throw error;
+    return { conflict: current };
+  }
 }
 
 export async function firstOverduePage(url: string, email: string, password: string): Promise<TaskCardFragment[]> {
