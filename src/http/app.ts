@@ -20,6 +20,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { graphqlCors, securityHeaders } from './browser-policy.js';
 import { admission } from './admission.js';
 import { apolloMiddleware } from './apollo-middleware.js';
+import { clientIp } from './client-ip.js';
 import { httpErrors } from './http-errors.js';
 import { requestLogger } from './request-logger.js';
 import { SubscriptionGateway } from '../realtime/gateway.js';
@@ -102,7 +103,8 @@ export async function createHttpApp({ config, logger, orm, schema, guards, servi
   app.disable('x-powered-by');
   // No ETag: hashing every GraphQL answer for a conditional GET nobody makes.
   app.set('etag', false);
-  // req.ip: the socket's address, or the entry TRUST_PROXY hops back in X-Forwarded-For.
+  // Express's own view of the request behind TRUST_PROXY proxies (req.protocol, req.secure); the client's address,
+  // for every transport alike, is clientIp().
   app.set('trust proxy', config.trustProxy);
   app.use(securityHeaders(config));
   app.use(requestLogger(logger));
@@ -127,7 +129,7 @@ export async function createHttpApp({ config, logger, orm, schema, guards, servi
         logger: res.locals.logger,
         requestId: res.locals.requestId,
         outcome: res.locals.outcome,
-        clientIp: req.ip ?? req.socket.remoteAddress ?? 'unknown',
+        clientIp: clientIp(req, config.trustProxy),
         services,
       };
     }),

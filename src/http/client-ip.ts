@@ -2,8 +2,8 @@ import type { IncomingMessage } from 'node:http';
 
 /**
  * The client's address as Express derives `req.ip` with `trust proxy` set to a number of hops: the socket's
- * address, or the entry `trustProxy` hops back in `X-Forwarded-For` (its first entry when it has fewer). For
- * requests Express never sees, such as a WebSocket upgrade.
+ * address, or the entry `trustProxy` hops back in `X-Forwarded-For` (its first entry when it has fewer). The one
+ * place it is derived, for `/graphql`, event streams and WebSocket upgrades (which Express never sees) alike.
  */
 export function clientIp(req: Pick<IncomingMessage, 'headers' | 'socket'>, trustProxy: number): string {
   const socket = req.socket.remoteAddress ?? 'unknown';
