@@ -120,3 +120,25 @@ export function serverForTests(options: Omit<TestServerOptions, 'databaseUrl' | 
   });
   return fixture;
 }
+
+export interface InstancesFixture {
+  db: TestDatabase;
+  /** Two instances started together on one fresh database (they migrate once between them), sharing nothing else. */
+  a: TestServer;
+  b: TestServer;
+}
+
+/** Two servers on one fresh database for the tests of the enclosing `describe`, signing with one shared key. */
+export function instancesForTests(jwtSecret: string): InstancesFixture {
+  const fixture = {} as InstancesFixture;
+  beforeAll(async () => {
+    fixture.db = await createTestDatabase();
+    const start = () => startTestServer({ databaseUrl: fixture.db.url, env: { JWT_SECRET: jwtSecret } });
+    [fixture.a, fixture.b] = await Promise.all([start(), start()]);
+  });
+  afterAll(async () => {
+    await Promise.all([fixture.a?.stop(), fixture.b?.stop()]);
+    await fixture.db?.drop();
+  });
+  return fixture;
+}
