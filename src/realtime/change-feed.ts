@@ -83,7 +83,6 @@ const HELD_BACK_RETRY_MS = 20;
  */
 class FeedSubscription implements AsyncIterableIterator<FeedItem>, Holder {
   readonly #queue: TaskChange[] = [];
-  #queuedBytes = 0;
   #last: ChangePosition = { xid: 0, id: 0 };
   #started = false;
   #live = false;
@@ -193,7 +192,6 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem>, Holder {
         }
         const change = this.#queue.shift();
         if (!change) continue;
-        this.#queuedBytes -= change.bytes;
         this.#tookSinceOffer = true;
         this.feed.buffers.release(this, change.bytes);
         if (this.#queue.length === 0) this.#pump();
@@ -220,19 +218,18 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem>, Holder {
     // Cut while it was being handed a batch (BufferLedger): it holds nothing more.
     if (this.closed) return;
     this.#queue.push(change);
-    this.#queuedBytes += change.bytes;
     this.#last = change.position;
     this.feed.buffers.hold(this, change.bytes);
   }
 
   /** Whether it may hold `change` too: within its buffer, or as the one change it holds. */
   #fits(change: TaskChange): boolean {
-    return this.#queue.length === 0 || this.#queuedBytes + change.bytes <= this.feed.limits.bufferBytes;
+    // What it holds is what the ledger holds for it: its queue.
+    return this.#queue.length === 0 || this.feed.buffers.heldBy(this) + change.bytes <= this.feed.limits.bufferBytes;
   }
 
   #drop(): void {
     this.#queue.length = 0;
-    this.#queuedBytes = 0;
     this.feed.buffers.forget(this);
   }
 
