@@ -9,7 +9,7 @@ import { CompleteTaskDocument, CreateTaskDocument, SignUpDocument, TaskPageDocum
 import { PROJECT_ROOT } from '../src/config/app-version.js';
 import { uniqueEmail } from './support/api.js';
 import { serverForTests } from './support/server.js';
-import { cursorAt } from './support/subscriptions.js';
+import { FROM_START } from './support/subscriptions.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 
 describe('typed client operations (GraphQL Code Generator)', () => {
@@ -43,7 +43,7 @@ describe('typed client operations (GraphQL Code Generator)', () => {
         resync: () => {
           throw new Error('no resync expected');
         },
-      }, cursorAt(0, 0));
+      }, FROM_START);
       const until = async (n: number) => {
         for (const deadline = Date.now() + 15_000; seen.length < n; await new Promise((resolve) => setTimeout(resolve, 25))) {
           if (Date.now() > deadline) throw new Error(`saw ${seen.length} of ${n} changes`);

@@ -2,15 +2,14 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { GraphQLError } from 'graphql';
 import type { Config } from '../config/config.js';
 import { databaseUnavailable, ErrorCode, rateLimited, resyncRequired, unauthenticated } from '../graphql/errors.js';
+import { contains, includes, ORIGIN, union, type ChangePosition } from '../modules/tasks/change-position.js';
 import {
   announce,
   changesAfter,
   feedStart,
-  isAfter,
   oldestTransaction,
   ownersChangedSince,
   pruneChanges,
-  type ChangePosition,
   type LogRead,
   type OldestTransaction,
   type TaskChange,
@@ -19,8 +18,18 @@ import type { Logger } from '../observability/logger.js';
 import { BufferLedger, type Holder } from './buffer-ledger.js';
 import { ChangeListener } from './change-listener.js';
 
-/** What a subscription yields: a change, or the error that ends it (the resolver throws it, then it completes). */
-export type FeedItem = { change: TaskChange; end?: undefined } | { end: GraphQLError; change?: undefined };
+/**
+ * What a subscription yields: a change and the subscriber's position right after it (its cursor), or the error
+ * that ends it (the resolver throws it, then it completes).
+ */
+export type FeedItem =
+  | { change: TaskChange; position: ChangePosition; end?: undefined }
+  | { end: GraphQLError; change?: undefined; position?: undefined };
+
+interface Queued {
+  change: TaskChange;
+  position: ChangePosition;
+}
 
 export interface FeedLimits {
   /** Changes read from the log at once. */
@@ -70,8 +79,6 @@ const MAX_DELAY = 2 ** 31 - 1;
 const PRUNE_EVERY_MS = 5 * 60_000;
 /** While anyone subscribes, the log is swept this often for changes nobody announced (see CHANGES_CHANNEL). */
 const SWEEP_EVERY_MS = 1_000;
-/** Changes held back behind an older transaction are read again after this, doubling up to the sweep's period. */
-const HELD_BACK_RETRY_MS = 20;
 
 /**
  * One subscriber's view of one user's change log. Behind the head (a replay after a cursor) it reads the log on its
@@ -82,8 +89,8 @@ const HELD_BACK_RETRY_MS = 20;
  * limit and the process's (BufferLedger).
  */
 class FeedSubscription implements AsyncIterableIterator<FeedItem>, Holder {
-  readonly #queue: TaskChange[] = [];
-  #last: ChangePosition = { xid: 0, id: 0 };
+  readonly #queue: Queued[] = [];
+  #last: ChangePosition = ORIGIN;
   #started = false;
   #live = false;
   #dirty = true;
@@ -110,7 +117,7 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem>, Holder {
     return this.#done || this.#end !== undefined;
   }
 
-  /** The position of the last change it has taken from the log. */
+  /** What it has taken from the log: its consumer's position once the queue is delivered. */
   get last(): ChangePosition {
     return this.#last;
   }
@@ -131,28 +138,31 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem>, Holder {
   }
 
   /**
-   * From the shared reader: changes after its head, in order. Takes those after its own position, as far as its
-   * buffer allows. A consumer that had not taken what it held did not keep up: it ends. One that had, but was
+   * From the shared reader: changes after its head, in order, and the position the read reached. Takes those its
+   * own position does not include, as far as its buffer allows. A consumer that had not taken what it held did not keep up: it ends. One that had, but was
    * offered more than its buffer at once (a large write), keeps what fits and reads the rest on its own.
    */
-  offer(changes: readonly TaskChange[]): void {
+  offer(changes: readonly TaskChange[], through: ChangePosition): void {
     if (this.closed) return;
     // Keeping up: it holds nothing, or its consumer has taken something since the last offer.
     const keepingUp = this.#queue.length === 0 || this.#tookSinceOffer;
     this.#tookSinceOffer = false;
     let taken = false;
+    let all = true;
     for (const change of changes) {
-      if (!isAfter(change.position, this.#last)) continue;
+      if (includes(this.#last, change.key)) continue;
       if (!this.#fits(change)) {
         if (!keepingUp) return this.end(slowConsumer());
         this.log.detach(this);
         this.#live = false;
         this.#dirty = true;
+        all = false;
         break;
       }
       this.#push(change);
       taken = true;
     }
+    if (all && !this.closed) this.#last = union(this.#last, through);
     if (taken) this.#signal();
   }
 
@@ -190,13 +200,13 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem>, Holder {
             continue;
           }
         }
-        const change = this.#queue.shift();
-        if (!change) continue;
+        const queued = this.#queue.shift();
+        if (!queued) continue;
         this.#tookSinceOffer = true;
-        this.feed.buffers.release(this, change.bytes);
+        this.feed.buffers.release(this, queued.change.bytes);
         if (this.#queue.length === 0) this.#pump();
         this.options.observer?.delivered();
-        return { done: false, value: { change } };
+        return { done: false, value: queued };
       }
       await new Promise<void>((resolve) => (this.#waiter = resolve));
     }
@@ -217,8 +227,10 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem>, Holder {
   #push(change: TaskChange): void {
     // Cut while it was being handed a batch (BufferLedger): it holds nothing more.
     if (this.closed) return;
-    this.#queue.push(change);
-    this.#last = change.position;
+    // What it has delivered and this: its read was from a position the reader's includes (UserLog.join).
+    const position = union(this.#last, change.after);
+    this.#queue.push({ change, position });
+    this.#last = position;
     this.feed.buffers.hold(this, change.bytes);
   }
 
@@ -265,15 +277,16 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem>, Holder {
     try {
       while (this.#dirty && !this.#live && !this.closed && this.#queue.length === 0) {
         this.#dirty = false;
-        const { changes, pruned } = await this.feed.read(this.options.userId, this.#last, batch);
+        const { changes, through, pruned } = await this.feed.read(this.options.userId, this.#last, batch);
         if (this.closed) return;
         // Pruned between two batches of a replay.
         if (pruned) return this.end(resyncRequired());
         // What fits in its buffer; the rest is read again once the consumer has taken this.
         let kept = 0;
         while (kept < changes.length && this.#fits(changes[kept]!)) this.#push(changes[kept++]!);
-        // More waiting: read when the consumer has taken these. None: caught up with what is safe to deliver; it
-        // joins the shared reader unless that has read past it meanwhile.
+        if (kept === changes.length) this.#last = union(this.#last, through);
+        // More waiting: read when the consumer has taken these. None: caught up with what has committed; it joins
+        // the shared reader unless that has read something it has not (then it reads again, from a later snapshot).
         if (kept < changes.length || changes.length === batch || !this.log.join(this)) this.#dirty = true;
         if (kept > 0) this.#signal();
       }
@@ -295,20 +308,22 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem>, Holder {
 /**
  * The one reader of a user's change log on this instance for every subscription of theirs that has caught up:
  * one read per change, however many subscriptions, devices and transports the user has open here. It reads
- * eagerly, as far as is safe to deliver (see changesAfter), and offers each batch to its subscriptions, each of
+ * eagerly, everything that has committed (see changesAfter), and offers each batch to its subscriptions, each of
  * which holds what its consumer has not taken yet, within its byte limit.
+ *
+ * A subscription joins only if its position includes everything the head does, so nothing the reader has read is
+ * missing from it; it may include more (it read in a later snapshot), and skips those. Its position is then the
+ * union of its own and the reader's: they agree on any partial transaction, which the reader reads first.
  */
 class UserLog {
   readonly subscriptions = new Set<FeedSubscription>();
   readonly #live = new Set<FeedSubscription>();
-  /** The position of the last change read; none while no subscription is live. */
+  /** Where the last read reached; none while no subscription is live. */
   #head: ChangePosition | undefined;
   #dirty = false;
   #reading = false;
   /** Bumped when the head is forgotten: a read started before it answers for nobody now. */
   #generation = 0;
-  #heldBack: NodeJS.Timeout | undefined;
-  #heldBackMs = HELD_BACK_RETRY_MS;
 
   constructor(
     readonly userId: string,
@@ -316,11 +331,11 @@ class UserLog {
   ) {}
 
   /**
-   * Takes a subscription that has read up to its position, unless this reader has read past it (it would miss
-   * what lies between): true when it joined.
+   * Takes a subscription that has read up to its position, unless this reader has read something it has not (it
+   * would miss that): true when it joined.
    */
   join(subscription: FeedSubscription): boolean {
-    if (this.#head && isAfter(this.#head, subscription.last)) return false;
+    if (this.#head && !contains(subscription.last, this.#head)) return false;
     this.#live.add(subscription);
     subscription.joined();
     // A reader that is running reads on as changes are announced; a new one reads what is there now.
@@ -341,8 +356,6 @@ class UserLog {
     if (!this.#live.delete(subscription) || this.#live.size > 0) return;
     this.#head = undefined;
     this.#generation += 1;
-    clearTimeout(this.#heldBack);
-    this.#heldBack = undefined;
   }
 
   /** A change of this user may have committed. */
@@ -360,19 +373,15 @@ class UserLog {
       while (this.#dirty && this.#head) {
         this.#dirty = false;
         const generation = this.#generation;
-        const { changes, heldBack, pruned } = await this.feed.read(this.userId, this.#head, batch);
+        const { changes, through, pruned } = await this.feed.read(this.userId, this.#head, batch);
         // Everyone it read for left meanwhile, and whoever joined since starts from their own position.
         if (generation !== this.#generation) {
           this.#dirty = true;
           continue;
         }
         if (pruned) return this.#endAll(resyncRequired());
-        if (changes.length > 0) {
-          this.#head = changes.at(-1)!.position;
-          for (const subscription of [...this.#live]) subscription.offer(changes);
-        }
-        if (heldBack) this.#readAgainSoon();
-        else this.#heldBackMs = HELD_BACK_RETRY_MS;
+        this.#head = through;
+        if (changes.length > 0) for (const subscription of [...this.#live]) subscription.offer(changes, through);
         if (changes.length === batch) this.#dirty = true;
       }
     } catch (error) {
@@ -382,17 +391,6 @@ class UserLog {
       // In the same turn as the loop's end, so that a join after it starts a read rather than being ignored.
       this.#reading = false;
     }
-  }
-
-  /** Committed changes wait behind an older transaction: read again shortly, then less and less often. */
-  #readAgainSoon(): void {
-    if (this.#heldBack) return;
-    this.#heldBack = setTimeout(() => {
-      this.#heldBack = undefined;
-      this.wake();
-    }, this.#heldBackMs);
-    this.#heldBack.unref();
-    this.#heldBackMs = Math.min(this.#heldBackMs * 2, SWEEP_EVERY_MS);
   }
 
   #endAll(error: GraphQLError): void {
@@ -420,8 +418,8 @@ export class ChangeFeed {
   readonly #announcements = new Set<Promise<void>>();
   #sweeper: NodeJS.Timeout | undefined;
   #sweeping = false;
-  /** The horizon of the last sweep: whatever commits after it is at or above it. */
-  #swept = 0;
+  /** The snapshot of the last sweep: whatever commits after it is not included. */
+  #swept: ChangePosition = ORIGIN;
   #sweeps = 0;
   #oldest: OldestTransaction | null = null;
   /** The transactions already named in a warning (pid and start), so that each is named once. */
@@ -570,8 +568,8 @@ export class ChangeFeed {
     if (this.#sweeping || this.#closed || this.#byUser.size === 0) return;
     this.#sweeping = true;
     try {
-      const { horizon, owners } = await ownersChangedSince(this.orm.em.fork(), [...this.#byUser.keys()], this.#swept);
-      this.#swept = horizon;
+      const { now, owners } = await ownersChangedSince(this.orm.em.fork(), [...this.#byUser.keys()], this.#swept);
+      this.#swept = now;
       for (const owner of owners) this.#wake(owner);
       if (++this.#sweeps % WATCH_EVERY_SWEEPS === 0) await this.#watchOldest();
     } catch (error) {
@@ -582,8 +580,9 @@ export class ChangeFeed {
   }
 
   /**
-   * How long the oldest running transaction has been open, while anyone subscribes (0 otherwise): delivery waits
-   * for it, since a change is delivered only once every older transaction has ended (see changesAfter).
+   * How long the oldest transaction of this database has been open, while anyone subscribes (0 otherwise): the
+   * feed waits for it, since whatever it has written reaches subscribers only when it commits. Other changes flow
+   * meanwhile, but every cursor issued names it as still running, and it holds back vacuum.
    */
   get oldestTransactionSeconds(): number {
     return this.#byUser.size > 0 ? (this.#oldest?.ageSeconds ?? 0) : 0;
@@ -600,7 +599,7 @@ export class ChangeFeed {
     const { ageSeconds, ...named } = oldest;
     this.logger.warn(
       { ...named, openSeconds: Math.round(ageSeconds) },
-      'a transaction has been open for a long time: changes that committed after it began wait for it to end before subscribers get them',
+      'a transaction has been open for a long time: subscribers get what it wrote only when it commits, and it holds back vacuum',
     );
   }
 

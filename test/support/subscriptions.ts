@@ -1,3 +1,4 @@
+import { contains, decodeChangeCursor, encodeChangeCursor, ORIGIN, same } from '../../src/modules/tasks/change-position.js';
 import { createClient as createSseClient } from 'graphql-sse';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
@@ -151,15 +152,16 @@ export function sseSubscribe(serverUrl: string, token: string | undefined, varia
   return { received, close: () => { dispose(); client.dispose(); } };
 }
 
-/** A change cursor at this position (test-side encoding of what the server issues: `p:<xid>:<id>`). */
-export const cursorAt = (xid: number | string, id: number | string) => Buffer.from(`p:${xid}:${id}`).toString('base64url');
+/** A cursor that includes no change: a replay of everything the log holds. */
+export const FROM_START = encodeChangeCursor(ORIGIN);
 
-const positionOf = (cursor: string) => Buffer.from(cursor, 'base64url').toString().split(':').slice(1).map(BigInt) as [bigint, bigint];
+/** The cursor right after the changes of transaction `xid`, when no older transaction of the user's is still open. */
+export const cursorAfter = (xid: number | string) => encodeChangeCursor({ xmax: Number(xid) + 1, xip: [], partial: null });
 
-/** Each change's cursor is past the one before it, as the feed issues them. */
+/** Each change's cursor includes more than the one before it, as the feed issues them. */
 export const inOrder = (changes: ChangeView[]) =>
   changes.every((change, i) => {
     if (i === 0) return true;
-    const [[xid, id], [previousXid, previousId]] = [positionOf(change.cursor), positionOf(changes[i - 1]!.cursor)];
-    return xid > previousXid || (xid === previousXid && id > previousId);
+    const [position, previous] = [decodeChangeCursor(change.cursor), decodeChangeCursor(changes[i - 1]!.cursor)];
+    return contains(position, previous) && !same(position, previous);
   });

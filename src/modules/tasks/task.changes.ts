@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { badUserInput, resyncRequired } from '../../graphql/errors.js';
+import { resyncRequired } from '../../graphql/errors.js';
+import { ORIGIN, parseSnapshot, positionsAfter, xminOf, type ChangeKey, type ChangePosition } from './change-position.js';
 import { epochMs, OWNER_COLUMNS, textArray } from './task.sql.js';
 import { taskRecord, type TaskRecord, type TaskRow } from './task.record.js';
 
@@ -9,21 +10,10 @@ export enum TaskChangeKind {
   DELETED = 'DELETED',
 }
 
-/**
- * A place in the change log: after every change of a transaction below `xid`, and after the changes of
- * transaction `xid` up to `id`. Changes are ordered by (xid, id): for one task that is commit order, because
- * its writers queue on an advisory lock before they have a transaction id (TaskService.get); changes to
- * different tasks may be delivered in another order than they committed.
- */
-export interface ChangePosition {
-  xid: number;
-  id: number;
-}
-
-export const isAfter = (a: ChangePosition, b: ChangePosition): boolean => a.xid > b.xid || (a.xid === b.xid && a.id > b.id);
-
 export interface TaskChange {
-  position: ChangePosition;
+  key: ChangeKey;
+  /** The position right after it, as it was read (each subscriber holds its own: see UserLog). */
+  after: ChangePosition;
   kind: TaskChangeKind;
   taskId: string;
   /** The task as this change committed it; null for a deletion. */
@@ -50,17 +40,45 @@ export const CHANGES_CHANNEL = 'task_changes';
 
 /** xid8 has no cast to a number; its text is an integer below 2^53 until 2^21 wraparounds of the 32-bit xid. */
 const xidNumber = (expression: string) => `${expression}::text::int8`;
-/** Every transaction below it has ended; every one that ends later is at or above it. */
-const HORIZON = xidNumber('pg_snapshot_xmin(pg_current_snapshot())');
+/** The snapshot the statement reads in (pg_current_snapshot is the statement's own in READ COMMITTED). */
+const SNAPSHOT = 'pg_current_snapshot()::text';
 
-/** The last position pruning deleted of an owner's changes, from the columns of task_change_pruned. */
-const prunedThrough = (row: { pruned_xid: string | null; pruned_id: string | null }): ChangePosition | null =>
-  row.pruned_xid === null ? null : { xid: Number(row.pruned_xid), id: Number(row.pruned_id) };
+/** Whether a position can no longer be continued without a gap: pruning deleted a change it may not include. */
+const lostAfter = (prunedXid: string | null, position: ChangePosition) => prunedXid !== null && Number(prunedXid) >= xminOf(position);
+
+/**
+ * An owner's changes that `position` does not include, in reading order, at most `limit`, selecting `columns` of
+ * `task_changes c`: the rest of its partial transaction first (it committed before anything else still to read),
+ * then by transaction and id. Three index ranges of (owner_id, xid, id), each cut at the limit, so that a replay
+ * reads each change once however long the log.
+ */
+function notIncluded(ownerId: string, position: ChangePosition, limit: number, columns: string): { sql: string; params: unknown[] } {
+  const { xmax, xip, partial } = position;
+  const partialXid = partial?.xid ?? 0;
+  const branch = (condition: string, order: string) =>
+    `(select ${columns} from task_changes c where c.owner_id = ?::uuid and ${condition} order by ${order} limit ?)`;
+  const sql = `select * from (
+      ${branch('c.xid = ?::text::xid8 and c.id > ?', 'c.id')}
+      union all ${branch('c.xid = any(?::text[]::xid8[])', 'c.xid, c.id')}
+      union all ${branch('c.xid >= ?::text::xid8', 'c.xid, c.id')}
+    ) c order by c.xid = ?::text::xid8 desc, c.xid, c.id limit ?`;
+  const rest = xip.filter((xid) => xid !== partialXid).map(String);
+  const from = partialXid === xmax ? xmax + 1 : xmax;
+  return {
+    sql,
+    params: [
+      ...[ownerId, String(partialXid), partial?.id ?? 0, limit],
+      ...[ownerId, textArray(rest), limit],
+      ...[ownerId, String(from), limit],
+      String(partialXid),
+      limit,
+    ],
+  };
+}
 
 type ChangeRow = Pick<TaskRow, 'owner_id' | 'owner_email' | 'owner_name' | 'owner_created_at' | 'owner_updated_at'> & {
-  horizon: string;
+  snapshot: string;
   pruned_xid: string | null;
-  pruned_id: string | null;
   xid: string | null;
   id: string;
   kind: TaskChangeKind;
@@ -70,79 +88,78 @@ type ChangeRow = Pick<TaskRow, 'owner_id' | 'owner_email' | 'owner_name' | 'owne
 };
 
 export interface LogRead {
-  /** The changes after the position that are safe to deliver, in order. */
+  /** The changes after the position, in reading order. */
   changes: TaskChange[];
-  /** Changes that committed but wait behind an older transaction still running: read again soon. */
-  heldBack: boolean;
+  /** The position after the read: the snapshot it read in when it read everything there was, else its last change's. */
+  through: ChangePosition;
   /** A change after the position was pruned: the reader cannot continue without a gap. */
   pruned: boolean;
 }
 
-/** The owner's changes after `position`, at most `limit`, as far as they are safe to deliver (see HORIZON). */
+/**
+ * The owner's changes after `position`, at most `limit`: those of every transaction that has become visible since
+ * (see change-position.ts). A transaction still running delays only its own changes, which a later read takes
+ * once it commits.
+ */
 export async function changesAfter(em: EntityManager, ownerId: string, position: ChangePosition, limit: number): Promise<LogRead> {
+  const query = notIncluded(ownerId, position, limit, 'c.xid, c.id, c.kind, c.task_id, c.at, c.task, c.owner_id');
   const rows = await em.execute<ChangeRow[]>(
-    `select h.horizon, ${xidNumber('p.xid')} as pruned_xid, p.id as pruned_id, c.*
-     from (select ${HORIZON} as horizon) h
+    `select ${SNAPSHOT} as snapshot, ${xidNumber('p.xid')} as pruned_xid, ${xidNumber('c.xid')} as xid, c.id, c.kind, c.task_id, ${epochMs('c.at')} as at, c.task, ${OWNER_COLUMNS}
+     from (select 1) one
      left join task_change_pruned p on p.owner_id = ?::uuid
-     left join lateral (
-       select ${xidNumber('c.xid')} as xid, c.id, c.kind, c.task_id, ${epochMs('c.at')} as at, c.task, ${OWNER_COLUMNS}
-       from task_changes c join users u on u.id = c.owner_id
-       where c.owner_id = ?::uuid and (c.xid, c.id) > (?::text::xid8, ?) order by c.xid, c.id limit ?
-     ) c on true`,
-    [ownerId, ownerId, String(position.xid), position.id, limit],
+     left join lateral (${query.sql}) c on true
+     left join users u on u.id = c.owner_id`,
+    [ownerId, ...query.params],
   );
   const first = rows[0]!;
-  const horizon = Number(first.horizon);
-  const lastPruned = prunedThrough(first);
-  const pruned = lastPruned !== null && isAfter(lastPruned, position);
-  const changes: TaskChange[] = [];
-  let heldBack = false;
-  for (const { xid, id, kind, task_id, at, task, ...owner } of rows) {
-    if (xid === null) break;
-    if (Number(xid) >= horizon) {
-      heldBack = true;
-      break;
-    }
+  const now = parseSnapshot(first.snapshot);
+  // In reading order (the joins after the lateral read need not keep it).
+  const partialXid = String(position.partial?.xid);
+  const found = rows
+    .filter((row) => row.xid !== null)
+    .sort((a, b) => Number(b.xid === partialXid) - Number(a.xid === partialXid) || Number(a.xid) - Number(b.xid) || Number(a.id) - Number(b.id));
+  const { afters, through } = positionsAfter(
+    position,
+    now,
+    found.map((row) => ({ xid: Number(row.xid), id: Number(row.id) })),
+    found.length < limit,
+  );
+  const changes = found.map(({ xid, id, kind, task_id, at, task, ...owner }, i): TaskChange => {
     const record = task && taskRecord({ ...task, ...owner });
-    changes.push({
-      position: { xid: Number(xid), id: Number(id) },
+    return {
+      key: { xid: Number(xid), id: Number(id) },
+      after: afters[i]!,
       kind,
       taskId: task_id,
       task: record,
       at: new Date(at),
-      bytes: CHANGE_OVERHEAD_BYTES + textBytes(record),
-    });
-  }
-  return { changes, heldBack, pruned };
+      bytes: CHANGE_OVERHEAD_BYTES + textBytes(record) + 8 * afters[i]!.xip.length,
+    };
+  });
+  return { changes, through, pruned: lostAfter(first.pruned_xid, position) };
 }
 
 /**
- * Where a feed starts: from now when `after` is absent (the changes of transactions still running may include
- * some that commit just before the subscription does), else after that cursor, provided the log still holds
- * everything since: RESYNC_REQUIRED when a change after it was pruned or is past the retention, or when the
- * cursor is ahead of the log (no such transaction yet, as after a restore from backup).
+ * Where a feed starts: at the snapshot it is opened in when `after` is absent (every change that committed before
+ * is included, every later one follows), else after that cursor, provided the log still holds everything since:
+ * RESYNC_REQUIRED when a change it does not include was pruned or is past the retention, or when the cursor is
+ * ahead of the log (a snapshot this server has not reached, as after a restore from backup).
  */
-export async function feedStart(em: EntityManager, ownerId: string, after: ChangePosition | null, retentionHours: number): Promise<ChangePosition> {
-  const [row] = await em.execute<{ horizon: string; next_xid: string; pruned_xid: string | null; pruned_id: string | null; next_expired: boolean | null }[]>(
-    `select ${HORIZON} as horizon, ${xidNumber('pg_snapshot_xmax(pg_current_snapshot())')} as next_xid,
-       ${xidNumber('p.xid')} as pruned_xid, p.id as pruned_id,
-       (select c.at < now() - make_interval(hours => ?) from task_changes c
-        where c.owner_id = ?::uuid and (c.xid, c.id) > (?::text::xid8, ?) order by c.xid, c.id limit 1) as next_expired
+export async function feedStart(em: EntityManager, ownerId: string, position: ChangePosition | null, retentionHours: number): Promise<ChangePosition> {
+  const next = notIncluded(ownerId, position ?? ORIGIN, 1, 'c.xid, c.id, c.at');
+  const [row] = await em.execute<{ snapshot: string; pruned_xid: string | null; next_expired: boolean | null }[]>(
+    `select ${SNAPSHOT} as snapshot, ${xidNumber('p.xid')} as pruned_xid,
+       (select n.at < now() - make_interval(hours => ?) from (${next.sql}) n) as next_expired
      from (select 1) one left join task_change_pruned p on p.owner_id = ?::uuid`,
-    [retentionHours, ownerId, String(after?.xid ?? 0), after?.id ?? 0, ownerId],
+    [retentionHours, ...next.params, ownerId],
   );
-  const lastPruned = prunedThrough(row!);
-  if (after === null) {
-    const now = { xid: Number(row!.horizon), id: 0 };
-    // Past anything pruned, even with a transaction open for longer than the retention holding the horizon back.
-    return lastPruned && isAfter(lastPruned, now) ? lastPruned : now;
-  }
-  const pruned = lastPruned !== null && isAfter(lastPruned, after);
-  if (after.xid >= Number(row!.next_xid) || pruned || row!.next_expired === true) throw resyncRequired();
-  return after;
+  const now = parseSnapshot(row!.snapshot);
+  if (position === null) return now;
+  if (position.xmax > now.xmax || lostAfter(row!.pruned_xid, position) || row!.next_expired === true) throw resyncRequired();
+  return position;
 }
 
-/** The transaction that holds the horizon back: the oldest still running, on any database of the server. */
+/** The oldest transaction still running in this database: what subscribers may still get changes of. */
 export interface OldestTransaction {
   pid: number;
   applicationName: string | null;
@@ -152,14 +169,14 @@ export interface OldestTransaction {
 }
 
 /**
- * The oldest running transaction that has a transaction id (only those hold HORIZON back), on any database of the
- * server, or null. Without the privileges of pg_read_all_stats, PostgreSQL shows other roles' sessions without
+ * The oldest running transaction of this database that has a transaction id (only those can write a change), or
+ * null. Its changes reach subscribers when it commits; cursors issued meanwhile name it as still running. Without the privileges of pg_read_all_stats, PostgreSQL shows other roles' sessions without
  * their transaction ids: only this role's own are seen then.
  */
 export async function oldestTransaction(em: EntityManager): Promise<OldestTransaction | null> {
   const [row] = await em.execute<{ pid: number; application_name: string | null; state: string | null; datname: string | null; age: number }[]>(
     `select pid, application_name, state, datname, extract(epoch from (clock_timestamp() - xact_start))::float8 as age
-     from pg_stat_activity where backend_xid is not null and pid <> pg_backend_pid()
+     from pg_stat_activity where backend_xid is not null and pid <> pg_backend_pid() and datname = current_database()
      order by age(backend_xid) desc limit 1`,
   );
   return row ? { pid: row.pid, applicationName: row.application_name, state: row.state, database: row.datname, ageSeconds: Math.max(0, row.age) } : null;
@@ -170,14 +187,15 @@ export async function announce(em: EntityManager, owners: string[]): Promise<voi
   await em.execute(`select pg_notify('${CHANGES_CHANNEL}', owner) from unnest(?::text[]) owner`, [textArray(owners)]);
 }
 
-/** Which of `owners` have a change of a transaction at or above `xid`, and the horizon to ask from next time. */
-export async function ownersChangedSince(em: EntityManager, owners: string[], xid: number): Promise<{ horizon: number; owners: string[] }> {
-  const [row] = await em.execute<{ horizon: string; owners: string[] }[]>(
-    `select ${HORIZON} as horizon, array(
-       select distinct owner_id::text from task_changes where owner_id = any(?::uuid[]) and xid >= ?::text::xid8) as owners`,
-    [textArray(owners), String(xid)],
+/** Which of `owners` have a change that `since` does not include, and the snapshot to ask from next time. */
+export async function ownersChangedSince(em: EntityManager, owners: string[], since: ChangePosition): Promise<{ now: ChangePosition; owners: string[] }> {
+  const [row] = await em.execute<{ snapshot: string; owners: string[] }[]>(
+    `select ${SNAPSHOT} as snapshot, array(
+       select distinct owner_id::text from task_changes
+       where owner_id = any(?::uuid[]) and (xid >= ?::text::xid8 or xid = any(?::text[]::xid8[]))) as owners`,
+    [textArray(owners), String(since.xmax), textArray(since.xip.map(String))],
   );
-  return { horizon: Number(row!.horizon), owners: row!.owners };
+  return { now: parseSnapshot(row!.snapshot), owners: row!.owners };
 }
 
 /**
@@ -207,28 +225,3 @@ export async function pruneChanges(em: EntityManager, retentionHours: number, ba
   }
 }
 
-const CURSOR_TEXT = /^p:(0|[1-9]\d{0,15}):(0|[1-9]\d{0,15})$/;
-/** What cursors were before positions (a per-user seq): well formed, but the log they point into is gone. */
-const SEQ_CURSOR_TEXT = /^c:(0|[1-9]\d{0,15})$/;
-
-/** Opaque to clients: base64url of the change's position. */
-export function encodeChangeCursor({ xid, id }: ChangePosition): string {
-  return Buffer.from(`p:${xid}:${id}`).toString('base64url');
-}
-
-/**
- * The position a cursor names; anything we did not issue is BAD_USER_INPUT on `after`, a cursor of the log
- * before positions RESYNC_REQUIRED.
- */
-export function decodeChangeCursor(cursor: string): ChangePosition {
-  const invalid = () => badUserInput('after is not a cursor of this change feed', 'after');
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(cursor)) throw invalid();
-  const text = Buffer.from(cursor, 'base64url').toString('utf8');
-  // Only the encoding we issue: base64url ignores trailing bits, so `cursor + "x"` would decode alike.
-  if (Buffer.from(text).toString('base64url') !== cursor) throw invalid();
-  if (SEQ_CURSOR_TEXT.test(text)) throw resyncRequired();
-  const match = CURSOR_TEXT.exec(text);
-  const position = match ? { xid: Number(match[1]), id: Number(match[2]) } : null;
-  if (!position || !Number.isSafeInteger(position.xid) || !Number.isSafeInteger(position.id)) throw invalid();
-  return position;
-}

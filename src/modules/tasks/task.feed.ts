@@ -4,7 +4,8 @@ import { requireUserId } from '../../graphql/viewer.js';
 import { Cost } from '../../guards/cost.js';
 import type { FeedItem } from '../../realtime/change-feed.js';
 import { Task } from './task.entity.js';
-import { decodeChangeCursor, encodeChangeCursor, TaskChangeKind } from './task.changes.js';
+import { decodeChangeCursor, encodeChangeCursor } from './change-position.js';
+import { TaskChangeKind } from './task.changes.js';
 import type { TaskRecord } from './task.record.js';
 import { registerEnumType } from 'type-graphql';
 
@@ -53,7 +54,7 @@ export class TaskFeedResolver {
     @Ctx() _context: Context,
   ): TaskChangeEvent {
     if (item.end) throw item.end;
-    const { position, kind, taskId, task, at } = item.change;
-    return { cursor: encodeChangeCursor(position), kind, taskId, task, at };
+    const { kind, taskId, task, at } = item.change;
+    return { cursor: encodeChangeCursor(item.position), kind, taskId, task, at };
   }
 }
