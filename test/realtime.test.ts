@@ -106,6 +106,31 @@ describe('taskChanges over WebSocket', () => {
     expect(resumed.changes.slice(0, 2).map(withoutCursor)).toEqual(seen.slice(2, 4).map(withoutCursor));
   });
 
+  it('continues after a list’s changesCursor: a quiet list replays nothing old, and each later change arrives once', async () => {
+    const user = await signUpUser(t.server.url);
+    const LIST = 'query ($first: Int) { tasks(first: $first) { changesCursor edges { node { id version } } } }';
+    type List = { tasks: { changesCursor: string; edges: { node: { id: string; version: number } }[] } };
+    const empty = (await user.api.ok<List>(LIST, { first: 5 })).tasks;
+    expect(empty.edges).toEqual([]);
+    for (let i = 0; i < 3; i++) {
+      const task = await createTask(user.api, { title: `kept ${i}` });
+      await user.api.ok(UPDATE_TASK, { id: task.id, input: { title: `kept ${i}, edited` } });
+    }
+    const list = (await user.api.ok<List>(LIST, { first: 2 })).tasks;
+    expect(list.edges.map((edge) => edge.node.version)).toEqual([2, 2]);
+    const fromList = await subscribed(session(user), { after: list.changesCursor });
+    // The empty list reflects none of them: all six follow it, once.
+    const fromEmpty = await subscribed(session(user), { after: empty.changesCursor });
+    expect((await fromEmpty.take(6)).map((change) => change.task?.title)).toEqual(['kept 0', 'kept 0, edited', 'kept 1', 'kept 1, edited', 'kept 2', 'kept 2, edited']);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(fromList.changes).toEqual([]);
+    await createTask(user.api, { title: 'later' });
+    expect((await fromList.take(1)).map((change) => change.task?.title)).toEqual(['later']);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(fromList.changes).toHaveLength(1);
+    expect(fromEmpty.changes).toHaveLength(7);
+  });
+
   it('replays a long backlog a batch at a time, in order', async () => {
     const user = await signUpUser(t.server.url);
     const task = await createTask(user.api, { title: 't0' });

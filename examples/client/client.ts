@@ -10,6 +10,7 @@ import {
   SignUpDocument,
   TaskChangesDocument,
   TaskDocument,
+  TaskListDocument,
   TaskPageDocument,
   UpdateTaskDocument,
 } from './gql/graphql.js';
@@ -18,6 +19,7 @@ import type {
   TaskCardFragment,
   TaskChangesSubscription,
   TaskChangesSubscriptionVariables,
+  TaskListQuery,
   TaskPageQuery,
   UpdateTaskInput,
 } from './gql/graphql.js';
@@ -112,8 +114,11 @@ export type TaskChange = TaskChangesSubscription['taskChanges'];
 export interface TaskChangeHandlers {
   /** Each committed change of the user's tasks, once; each task's changes in the order they committed. */
   change(change: TaskChange): void;
-  /** The server's log no longer reaches back to our last cursor: refetch the list; changes continue from now. */
-  resync(): void;
+  /**
+   * The server's log no longer reaches back to our last cursor: refetch the list and answer its `changesCursor`,
+   * which the feed continues after. When it fails, the next attempt to subscribe asks again.
+   */
+  resync(): Promise<string>;
 }
 
 /** Ends of a subscription after which subscribing again from the last cursor is right. */
@@ -140,6 +145,7 @@ export function followTaskChanges(url: string, token: () => string, handlers: Ta
   const payload = { query: '', documentId: hashOf(TaskChangesDocument), variables };
   let stopped = false;
   let retry: ReturnType<typeof setTimeout> | undefined;
+  let resyncing: Promise<unknown> = Promise.resolve();
   let unsubscribe = () => {};
   const subscribe = () => {
     unsubscribe = client.subscribe<TaskChangesSubscription>(payload, {
@@ -150,8 +156,10 @@ export function followTaskChanges(url: string, token: () => string, handlers: Ta
         }
         const code = errors?.[0]?.extensions?.code;
         if (code === 'RESYNC_REQUIRED') {
-          variables.after = null;
-          handlers.resync();
+          resyncing = handlers.resync().then(
+            (cursor) => (variables.after = cursor),
+            () => undefined,
+          );
         }
         // An expired token: the next connection asks token() again.
         if (code === 'UNAUTHENTICATED') client.terminate();
@@ -159,7 +167,9 @@ export function followTaskChanges(url: string, token: () => string, handlers: Ta
       },
       // The server ended the subscription (its error came just before): subscribe again from the last cursor.
       complete: () => {
-        if (!stopped) retry = setTimeout(subscribe, 500);
+        void resyncing.then(() => {
+          if (!stopped) retry = setTimeout(subscribe, 500);
+        });
       },
       error: () => {
         if (!stopped) retry = setTimeout(subscribe, 1000);
@@ -179,4 +189,56 @@ export function followTaskChanges(url: string, token: () => string, handlers: Ta
       await client.dispose();
     },
   };
+}
+
+/**
+ * A device's copy of the user's tasks that ends up exactly the server's, whatever other devices write meanwhile:
+ *
+ * 1. load every page, keeping the first page's `changesCursor` (the snapshot that page was read in);
+ * 2. follow `taskChanges(after: changesCursor)`: it delivers every change the first page does not reflect;
+ * 3. apply each change by version: a task is replaced only by a newer version of it (a later page may already
+ *    hold what the feed replays), and a deletion removes it.
+ *
+ * After RESYNC_REQUIRED (the device was away longer than the server keeps changes) it loads again and follows
+ * from the new cursor.
+ */
+export class TaskListCopy {
+  readonly tasks = new Map<string, TaskCardFragment>();
+
+  constructor(
+    private readonly request: Request,
+    private readonly pageSize = 100,
+  ) {}
+
+  /** Loads every page; answers the first page's `changesCursor`. */
+  async load(): Promise<string> {
+    const tasks = new Map<string, TaskCardFragment>();
+    let cursor: string | undefined;
+    let after: string | null = null;
+    do {
+      const page: TaskListQuery = await this.request(TaskListDocument, { first: this.pageSize, after });
+      cursor ??= page.tasks.changesCursor;
+      for (const { node } of page.tasks.edges) tasks.set(node.id, node);
+      after = page.tasks.pageInfo.hasNextPage ? (page.tasks.pageInfo.endCursor ?? null) : null;
+    } while (after);
+    this.tasks.clear();
+    for (const task of tasks.values()) this.tasks.set(task.id, task);
+    return cursor;
+  }
+
+  apply(change: TaskChange): void {
+    if (change.kind === 'DELETED') {
+      this.tasks.delete(change.taskId);
+      return;
+    }
+    const task = change.task!;
+    const held = this.tasks.get(task.id);
+    if (!held || held.version < task.version) this.tasks.set(task.id, task);
+  }
+
+  /** Loads the list, then keeps it current over WebSocket at `wsUrl` until `stop()`. */
+  async follow(wsUrl: string, token: () => string): Promise<{ stop: () => Promise<void> }> {
+    const cursor = await this.load();
+    return followTaskChanges(wsUrl, token, { change: (change) => this.apply(change), resync: () => this.load() }, cursor);
+  }
 }

@@ -129,11 +129,11 @@ export interface InstancesFixture {
 }
 
 /** Two servers on one fresh database for the tests of the enclosing `describe`, signing with one shared key. */
-export function instancesForTests(jwtSecret: string): InstancesFixture {
+export function instancesForTests(jwtSecret: string, env: Record<string, string> = {}): InstancesFixture {
   const fixture = {} as InstancesFixture;
   beforeAll(async () => {
     fixture.db = await createTestDatabase();
-    const start = () => startTestServer({ databaseUrl: fixture.db.url, env: { JWT_SECRET: jwtSecret } });
+    const start = () => startTestServer({ databaseUrl: fixture.db.url, env: { ...env, JWT_SECRET: jwtSecret } });
     [fixture.a, fixture.b] = await Promise.all([start(), start()]);
   });
   afterAll(async () => {

@@ -43,6 +43,18 @@ function columnsOf(info: GraphQLResolveInfo, path: readonly string[]): TaskColum
   return columns;
 }
 
+const changesCursorByField = new WeakMap<FieldNode, boolean>();
+
+/** Whether the client selected `changesCursor` of the connection (remembered by node, like columnsOf). */
+function readsChangesCursor(info: GraphQLResolveInfo): boolean {
+  const single = info.fieldNodes.length === 1 ? info.fieldNodes[0]! : undefined;
+  const known = single ? changesCursorByField.get(single) : undefined;
+  if (known !== undefined) return known;
+  const reads = selectedFields(info, []).has('changesCursor');
+  if (single) changesCursorByField.set(single, reads);
+  return reads;
+}
+
 @Resolver(() => Task)
 export class TaskResolver {
   @Cost({ sql: 1 })
@@ -54,7 +66,7 @@ export class TaskResolver {
   @Cost({ sql: 1, page: { arg: 'first', max: PAGE_MAX } })
   @Query(() => TaskConnection)
   tasks(@Args(() => TasksArgs) args: TasksArgs, @Ctx() context: Context, @Info() info: GraphQLResolveInfo): Promise<TaskConnection> {
-    return tasksOf(context).list({ ...args, columns: columnsOf(info, ['edges', 'node']) });
+    return tasksOf(context).list({ ...args, columns: columnsOf(info, ['edges', 'node']), changesCursor: readsChangesCursor(info) });
   }
 
   @Cost({ sql: 1 })

@@ -5,7 +5,8 @@ import { notFound, badUserInput, conflict, staleVersion } from '../../graphql/er
 import { Task } from './task.entity.js';
 import { TaskPriority, TaskStatus } from './task.enums.js';
 import { decodeCursor, encodeCursor, positionOf } from './task.cursor.js';
-import { ALL_COLUMNS, countQuery, DEFAULT_ORDER, insertQuery, listQuery, taskQuery, type NewTask, type TaskColumns } from './task.sql.js';
+import { ALL_COLUMNS, countQuery, DEFAULT_ORDER, insertQuery, listQuery, taskQuery, withSnapshot, type NewTask, type TaskColumns } from './task.sql.js';
+import { encodeChangeCursor, parseSnapshot } from './change-position.js';
 import { checkDate, checkPageSize, isUuid, normalizeDescription, normalizeTags, normalizeTitle } from './task.rules.js';
 import { ownerRecord, recordOf, taskRecord, type TaskRecord, type TaskRow } from './task.record.js';
 import { User } from '../users/user.entity.js';
@@ -18,6 +19,8 @@ export interface ListArgs {
   after?: string | null;
   /** What the client reads of each task; every column when not said. */
   columns?: TaskColumns;
+  /** Whether the client reads `changesCursor` (the page is then read with its snapshot). */
+  changesCursor?: boolean;
 }
 
 /** The first key of the advisory locks writers of one task queue on ("task" in ASCII). */
@@ -151,18 +154,21 @@ export class TaskService {
   }
 
   /** A page in keyset order; the total is a separate query, run only if asked for. */
-  async list({ filter, orderBy, first, after, columns = ALL_COLUMNS }: ListArgs): Promise<TaskConnection> {
+  async list({ filter, orderBy, first, after, columns = ALL_COLUMNS, changesCursor = true }: ListArgs): Promise<TaskConnection> {
     const order = orderBy ?? DEFAULT_ORDER;
     const limit = checkPageSize(first);
     const position = after ? decodeCursor(after, order) : null;
-    const query = listQuery(this.ownerId, filter, order, position, limit + 1, columns);
+    const page = listQuery(this.ownerId, filter, order, position, limit + 1, columns);
     const counting = countQuery(this.ownerId, filter);
-    const rows = await repeatable<TaskRow>(this.em, query);
+    let rows = await repeatable<TaskRow & { snapshot?: string }>(this.em, changesCursor ? withSnapshot(page) : page);
+    const snapshot = rows[0]?.snapshot;
+    if (changesCursor) rows = rows.filter((row) => row.id !== null);
     const owner = rows[0] && this.#ownerOf(rows[0], columns);
     const edges = rows.slice(0, limit).map((row) => new Edge(taskRecord(row, owner), order));
     return {
       edges,
       pageInfo: new PageInfo(edges, rows.length > limit, position !== null),
+      changesCursor: snapshot === undefined ? '' : encodeChangeCursor(parseSnapshot(snapshot)),
       countTotal: async () => {
         const [row] = await repeatable<{ total: number }>(this.em, counting);
         return row!.total;

@@ -211,6 +211,15 @@ function integer(n: number): number {
   return n;
 }
 
+/**
+ * The page and the snapshot it is read in, from one statement: a row of the snapshot, then the page's rows in their
+ * order (a lateral join to one row is a nested loop, which keeps the inner order), or a row with a null id when the
+ * page is empty. See TaskConnection.changesCursor.
+ */
+export function withSnapshot(page: Sql): Sql {
+  return { sql: `select s.snapshot, p.*\nfrom (select pg_current_snapshot()::text as snapshot) s\nleft join lateral (\n${page.sql}\n) p on true`, params: page.params };
+}
+
 export function countQuery(ownerId: string, filter: TaskFilter | null | undefined): Sql {
   const where = whereClause(ownerId, filter);
   return { sql: `select count(*)::int as total from tasks t\nwhere ${where.sql}`, params: where.params };

@@ -79,6 +79,12 @@ export class TaskEdge {
 export class TaskConnection {
   @Field(() => [TaskEdge]) edges!: TaskEdge[];
   @Field(() => PageInfo) pageInfo!: PageInfo;
+  @Field({
+    description:
+      'The change feed’s position of the snapshot this page was read in: taskChanges(after: changesCursor) delivers ' +
+      'every change the page does not reflect, once, and none it does',
+  })
+  changesCursor!: string;
   /** Runs only when `totalCount` is selected (see TaskConnectionResolver). */
   countTotal!: () => Promise<number>;
 }
