@@ -112,6 +112,35 @@ describe('the task change log', () => {
     expect((await changes(user, first.changes[0]!.after)).map((change) => change.task?.title)).toEqual(['older, committed last']);
   });
 
+  it('counts a position as past pruning only if it may miss a pruned change: not for a transaction it saw running that still runs', async () => {
+    const user = await signUpUser(t.server.url);
+    // A transaction left open for longer than the retention (any database would do), and a change of the user's
+    // written after it began that pruning has deleted.
+    const old = await openWriter(user, 'written long ago');
+    try {
+      const { xid: running } = (await old.query<{ xid: string }>('select pg_current_xact_id()::text as xid')).rows[0]!;
+      await createTask(user.api, { title: 'pruned' });
+      const [{ xid: pruned }] = (
+        await t.db.query<{ xid: string }>(
+          `with gone as (delete from task_changes where owner_id = $1 returning owner_id, xid, id)
+           insert into task_change_pruned (owner_id, xid, id) select owner_id, xid, id from gone returning xid::text`,
+          [user.user.id],
+        )
+      ).rows as [{ xid: string }];
+      const after = Number(pruned) + 1;
+      // Issued while it runs: it names it as running (and nothing else, to be exact here).
+      const naming = { xmax: after, xip: [Number(running)], partial: null };
+      expect(await read(user, naming)).toMatchObject({ changes: [], pruned: false });
+      expect(await read(user, { xmax: after, xip: [], partial: null })).toMatchObject({ pruned: false });
+      expect(await read(user, { xmax: Number(pruned), xip: [], partial: null })).toMatchObject({ pruned: true });
+      await old.query('commit');
+      // Committed: what it wrote more than the retention ago could have been pruned since.
+      expect(await read(user, naming)).toMatchObject({ pruned: true });
+    } finally {
+      await old.end();
+    }
+  });
+
   it('reads a transaction of many changes in batches, each change once', async () => {
     const user = await signUpUser(t.server.url);
     await t.db.query(

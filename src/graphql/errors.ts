@@ -38,7 +38,7 @@ export const rateLimited = (message: string, retryAfterSeconds: number) =>
     },
   });
 export const resyncRequired = () =>
-  new GraphQLError('The change log no longer holds every change after this cursor: refetch the list, then subscribe without after', {
+  new GraphQLError('The change log no longer holds every change after this cursor: refetch the list, then subscribe after its changesCursor', {
     extensions: { code: ErrorCode.RESYNC_REQUIRED },
   });
 export const databaseUnavailable = () =>

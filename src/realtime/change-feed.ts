@@ -142,15 +142,17 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem>, Holder {
    * own position does not include, as far as its buffer allows. A consumer that had not taken what it held did not keep up: it ends. One that had, but was
    * offered more than its buffer at once (a large write), keeps what fits and reads the rest on its own.
    */
-  offer(changes: readonly TaskChange[], through: ChangePosition): void {
+  offer(changes: readonly TaskChange[], base: ChangePosition, through: ChangePosition): void {
     if (this.closed) return;
     // Keeping up: it holds nothing, or its consumer has taken something since the last offer.
     const keepingUp = this.#queue.length === 0 || this.#tookSinceOffer;
     this.#tookSinceOffer = false;
     let taken = false;
     let all = true;
+    // At the reader's head (as it is unless it joined from a later snapshot): each change's position is its own.
+    const aligned = this.#last === base;
     for (const change of changes) {
-      if (includes(this.#last, change.key)) continue;
+      if (!aligned && includes(this.#last, change.key)) continue;
       if (!this.#fits(change)) {
         if (!keepingUp) return this.end(slowConsumer());
         this.log.detach(this);
@@ -159,10 +161,10 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem>, Holder {
         all = false;
         break;
       }
-      this.#push(change);
+      this.#push(change, aligned);
       taken = true;
     }
-    if (all && !this.closed) this.#last = union(this.#last, through);
+    if (all && !this.closed) this.#last = aligned ? through : union(this.#last, through);
     if (taken) this.#signal();
   }
 
@@ -224,11 +226,12 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem>, Holder {
     return this;
   }
 
-  #push(change: TaskChange): void {
+  /** `aligned`: the change was read from this subscription's own position, so its position is the change's. */
+  #push(change: TaskChange, aligned: boolean): void {
     // Cut while it was being handed a batch (BufferLedger): it holds nothing more.
     if (this.closed) return;
-    // What it has delivered and this: its read was from a position the reader's includes (UserLog.join).
-    const position = union(this.#last, change.after);
+    // Else what it has delivered and this: it includes what the reader's read started from (UserLog.join).
+    const position = aligned ? change.after : union(this.#last, change.after);
     this.#queue.push({ change, position });
     this.#last = position;
     this.feed.buffers.hold(this, change.bytes);
@@ -283,8 +286,8 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem>, Holder {
         if (pruned) return this.end(resyncRequired());
         // What fits in its buffer; the rest is read again once the consumer has taken this.
         let kept = 0;
-        while (kept < changes.length && this.#fits(changes[kept]!)) this.#push(changes[kept++]!);
-        if (kept === changes.length) this.#last = union(this.#last, through);
+        while (kept < changes.length && this.#fits(changes[kept]!)) this.#push(changes[kept++]!, true);
+        if (kept === changes.length) this.#last = through;
         // More waiting: read when the consumer has taken these. None: caught up with what has committed; it joins
         // the shared reader unless that has read something it has not (then it reads again, from a later snapshot).
         if (kept < changes.length || changes.length === batch || !this.log.join(this)) this.#dirty = true;
@@ -373,7 +376,8 @@ class UserLog {
       while (this.#dirty && this.#head) {
         this.#dirty = false;
         const generation = this.#generation;
-        const { changes, through, pruned } = await this.feed.read(this.userId, this.#head, batch);
+        const base = this.#head;
+        const { changes, through, pruned } = await this.feed.read(this.userId, base, batch);
         // Everyone it read for left meanwhile, and whoever joined since starts from their own position.
         if (generation !== this.#generation) {
           this.#dirty = true;
@@ -381,7 +385,7 @@ class UserLog {
         }
         if (pruned) return this.#endAll(resyncRequired());
         this.#head = through;
-        if (changes.length > 0) for (const subscription of [...this.#live]) subscription.offer(changes, through);
+        if (changes.length > 0) for (const subscription of [...this.#live]) subscription.offer(changes, base, through);
         if (changes.length === batch) this.#dirty = true;
       }
     } catch (error) {

@@ -103,6 +103,9 @@ export function positionsAfter(
  * took; the two never disagree about a partial transaction (see UserLog), so there is at most one.
  */
 export function union(a: ChangePosition, b: ChangePosition): ChangePosition {
+  // Mostly one includes the other (a subscriber that joined from a later snapshot, once the reader passes it).
+  if (contains(b, a)) return b;
+  if (contains(a, b)) return a;
   const xmax = Math.max(a.xmax, b.xmax);
   // Not visible in the union: not visible in either.
   const hidden = (p: ChangePosition, xid: number) => xid >= p.xmax || has(p.xip, xid);
@@ -139,7 +142,16 @@ const base36 = (n: number) => n.toString(36);
  * Opaque to clients: base64url of `s:<xmax>:<gaps>:<partial>`, in base 36, each transaction still running as its
  * distance below the one above it, the partial transaction as its distance below xmax and its last id.
  */
-export function encodeChangeCursor({ xmax, xip, partial }: ChangePosition): string {
+export function encodeChangeCursor(position: ChangePosition): string {
+  let cursor = encoded.get(position);
+  if (cursor === undefined) encoded.set(position, (cursor = encode(position)));
+  return cursor;
+}
+
+/** One position is often every subscriber's cursor of a change (see UserLog): encoded once. */
+const encoded = new WeakMap<ChangePosition, string>();
+
+function encode({ xmax, xip, partial }: ChangePosition): string {
   const gaps: string[] = [];
   for (let i = xip.length - 1, above = xmax; i >= 0; above = xip[i]!, i--) gaps.push(base36(above - xip[i]!));
   const tail = partial ? `${base36(xmax - partial.xid)}.${base36(partial.id)}` : '';
@@ -169,6 +181,6 @@ export function decodeChangeCursor(cursor: string): ChangePosition {
   if (!numbers.every(Number.isSafeInteger) || xmax < 1 || (xip[0] ?? 1) < 1) throw invalid();
   // Positive gaps, a partial transaction the snapshot does not see, no leading zeros: exactly what we issue.
   if (gaps.some((gap) => gap < 1) || (partial && (partial.xid < 1 || visible(position, partial.xid)))) throw invalid();
-  if (encodeChangeCursor(position) !== cursor) throw invalid();
+  if (encode(position) !== cursor) throw invalid();
   return position;
 }

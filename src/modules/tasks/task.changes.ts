@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { resyncRequired } from '../../graphql/errors.js';
-import { ORIGIN, parseSnapshot, positionsAfter, xminOf, type ChangeKey, type ChangePosition } from './change-position.js';
+import { parseSnapshot, positionsAfter, type ChangeKey, type ChangePosition } from './change-position.js';
 import { epochMs, OWNER_COLUMNS, textArray } from './task.sql.js';
 import { taskRecord, type TaskRecord, type TaskRow } from './task.record.js';
 
@@ -43,8 +43,20 @@ const xidNumber = (expression: string) => `${expression}::text::int8`;
 /** The snapshot the statement reads in (pg_current_snapshot is the statement's own in READ COMMITTED). */
 const SNAPSHOT = 'pg_current_snapshot()::text';
 
-/** Whether a position can no longer be continued without a gap: pruning deleted a change it may not include. */
-const lostAfter = (prunedXid: string | null, position: ChangePosition) => prunedXid !== null && Number(prunedXid) >= xminOf(position);
+/**
+ * Whether `position` can no longer be continued without a gap, as a column of `task_change_pruned p`: pruning
+ * deleted a change it may not include. Every change pruned for an owner is of a transaction at or below the one
+ * `p` records, and only committed changes are pruned: lost are those of a transaction at or above the snapshot's
+ * xmax, or of one it saw running that has committed since (one still running, or rolled back, lost nothing).
+ */
+function lostColumn(position: ChangePosition): { sql: string; params: unknown[] } {
+  return {
+    sql: `(p.xid is not null and (p.xid >= ?::text::xid8 or exists(
+      select 1 from unnest(?::text[]::xid8[]) x
+      where x <= p.xid and case when x < pg_snapshot_xmax(pg_current_snapshot()) then pg_xact_status(x) end = 'committed')))`,
+    params: [String(position.xmax), textArray(position.xip.map(String))],
+  };
+}
 
 /**
  * An owner's changes that `position` does not include, in reading order, at most `limit`, selecting `columns` of
@@ -78,7 +90,7 @@ function notIncluded(ownerId: string, position: ChangePosition, limit: number, c
 
 type ChangeRow = Pick<TaskRow, 'owner_id' | 'owner_email' | 'owner_name' | 'owner_created_at' | 'owner_updated_at'> & {
   snapshot: string;
-  pruned_xid: string | null;
+  lost: boolean;
   xid: string | null;
   id: string;
   kind: TaskChangeKind;
@@ -103,13 +115,14 @@ export interface LogRead {
  */
 export async function changesAfter(em: EntityManager, ownerId: string, position: ChangePosition, limit: number): Promise<LogRead> {
   const query = notIncluded(ownerId, position, limit, 'c.xid, c.id, c.kind, c.task_id, c.at, c.task, c.owner_id');
+  const lost = lostColumn(position);
   const rows = await em.execute<ChangeRow[]>(
-    `select ${SNAPSHOT} as snapshot, ${xidNumber('p.xid')} as pruned_xid, ${xidNumber('c.xid')} as xid, c.id, c.kind, c.task_id, ${epochMs('c.at')} as at, c.task, ${OWNER_COLUMNS}
+    `select ${SNAPSHOT} as snapshot, ${lost.sql} as lost, ${xidNumber('c.xid')} as xid, c.id, c.kind, c.task_id, ${epochMs('c.at')} as at, c.task, ${OWNER_COLUMNS}
      from (select 1) one
      left join task_change_pruned p on p.owner_id = ?::uuid
      left join lateral (${query.sql}) c on true
      left join users u on u.id = c.owner_id`,
-    [ownerId, ...query.params],
+    [...lost.params, ownerId, ...query.params],
   );
   const first = rows[0]!;
   const now = parseSnapshot(first.snapshot);
@@ -136,7 +149,7 @@ export async function changesAfter(em: EntityManager, ownerId: string, position:
       bytes: CHANGE_OVERHEAD_BYTES + textBytes(record) + 8 * afters[i]!.xip.length,
     };
   });
-  return { changes, through, pruned: lostAfter(first.pruned_xid, position) };
+  return { changes, through, pruned: first.lost };
 }
 
 /**
@@ -146,16 +159,20 @@ export async function changesAfter(em: EntityManager, ownerId: string, position:
  * ahead of the log (a snapshot this server has not reached, as after a restore from backup).
  */
 export async function feedStart(em: EntityManager, ownerId: string, position: ChangePosition | null, retentionHours: number): Promise<ChangePosition> {
-  const next = notIncluded(ownerId, position ?? ORIGIN, 1, 'c.xid, c.id, c.at');
-  const [row] = await em.execute<{ snapshot: string; pruned_xid: string | null; next_expired: boolean | null }[]>(
-    `select ${SNAPSHOT} as snapshot, ${xidNumber('p.xid')} as pruned_xid,
+  if (position === null) {
+    const [row] = await em.execute<{ snapshot: string }[]>(`select ${SNAPSHOT} as snapshot`);
+    return parseSnapshot(row!.snapshot);
+  }
+  const next = notIncluded(ownerId, position, 1, 'c.xid, c.id, c.at');
+  const lost = lostColumn(position);
+  const [row] = await em.execute<{ snapshot: string; lost: boolean; next_expired: boolean | null }[]>(
+    `select ${SNAPSHOT} as snapshot, ${lost.sql} as lost,
        (select n.at < now() - make_interval(hours => ?) from (${next.sql}) n) as next_expired
      from (select 1) one left join task_change_pruned p on p.owner_id = ?::uuid`,
-    [retentionHours, ...next.params, ownerId],
+    [...lost.params, retentionHours, ...next.params, ownerId],
   );
   const now = parseSnapshot(row!.snapshot);
-  if (position === null) return now;
-  if (position.xmax > now.xmax || lostAfter(row!.pruned_xid, position) || row!.next_expired === true) throw resyncRequired();
+  if (position.xmax > now.xmax || row!.lost || row!.next_expired === true) throw resyncRequired();
   return position;
 }
 
