@@ -47,13 +47,14 @@ const SNAPSHOT = 'pg_current_snapshot()::text';
  * Whether `position` can no longer be continued without a gap, as a column of `task_change_pruned p`: pruning
  * deleted a change it may not include. Every change pruned for an owner is of a transaction at or below the one
  * `p` records, and only committed changes are pruned: lost are those of a transaction at or above the snapshot's
- * xmax, or of one it saw running that has committed since (one still running, or rolled back, lost nothing).
+ * xmax, or of one it saw running that has committed since, or is too old for PostgreSQL to tell (pg_xact_status
+ * is null once vacuum has frozen past it); one still running, or rolled back, lost nothing.
  */
 function lostColumn(position: ChangePosition): { sql: string; params: unknown[] } {
   return {
     sql: `(p.xid is not null and (p.xid >= ?::text::xid8 or exists(
       select 1 from unnest(?::text[]::xid8[]) x
-      where x <= p.xid and case when x < pg_snapshot_xmax(pg_current_snapshot()) then pg_xact_status(x) end = 'committed')))`,
+      where x <= p.xid and case when x < pg_snapshot_xmax(pg_current_snapshot()) then coalesce(pg_xact_status(x), 'committed') = 'committed' end)))`,
     params: [String(position.xmax), textArray(position.xip.map(String))],
   };
 }
