@@ -23,6 +23,20 @@ export function migrationUrl(directUrl: string): string {
   return directUrl;
 }
 
+/** How often an instance that waits for another's migrations asks for the lock again. */
+const LOCK_POLL_MS = 250;
+
+/**
+ * Takes the migration lock, asking again until it is free rather than waiting inside one statement: a session
+ * waiting on a lock holds a snapshot, and `create index concurrently` (a migration) waits for every snapshot older
+ * than its own, which would wait for the instances waiting for it.
+ */
+async function takeLock(lock: pg.Client): Promise<void> {
+  while (!(await lock.query<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [MIGRATION_LOCK.toString()])).rows[0]!.ok) {
+    await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
+  }
+}
+
 /**
  * Applies pending migrations over the direct (unpooled) URL while holding a session advisory lock, so that
  * instances starting together migrate exactly once: the others wait, then find nothing pending.
@@ -34,7 +48,7 @@ export async function migrateUnderLock(config: Config, directUrl: string, logger
   lock.on('error', (error) => log.warn({ err: error }, 'migration lock connection failed'));
   await lock.connect();
   try {
-    await lock.query('select pg_advisory_lock($1)', [MIGRATION_LOCK.toString()]);
+    await takeLock(lock);
     const orm = await MikroORM.init(ormOptions(config, directUrl, logger, 'migrations'));
     try {
       const applied = await orm.migrator.up();
