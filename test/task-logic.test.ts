@@ -6,7 +6,7 @@ import { decodeCursor, encodeCursor } from '../src/modules/tasks/task.cursor.js'
 import { ALL_COLUMNS, columnsFor, countQuery, FIELD_COLUMNS, listQuery, OWNER_FIELD_COLUMNS } from '../src/modules/tasks/task.sql.js';
 import { selectedFields } from '../src/graphql/selection.js';
 import { checkPageSize, containsPattern, normalizeDescription, normalizeTags, normalizeTitle } from '../src/modules/tasks/task.rules.js';
-import { TaskStatus } from '../src/modules/tasks/task.enums.js';
+import { TaskPriority, TaskStatus } from '../src/modules/tasks/task.enums.js';
 import { SortDirection, TaskOrderField } from '../src/modules/tasks/task.types.js';
 
 const OWNER = '11111111-1111-4111-8111-111111111111';
@@ -106,9 +106,9 @@ describe('the task list SQL', () => {
   it('starts from the owner, filters with the GIN-friendly array operators, and pages by keyset', () => {
     const { sql, params } = listQuery(
       OWNER,
-      { status: [TaskStatus.PENDING], tagsAny: ['Home'], tagsAll: ['a', 'b'], search: '50%', overdue: true },
-      { field: TaskOrderField.DUE_DATE, direction: SortDirection.ASC },
-      { field: TaskOrderField.DUE_DATE, value: '2026-01-01T00:00:00.000Z', id: ID },
+      { status: [TaskStatus.PENDING], priority: [TaskPriority.HIGH, TaskPriority.LOW], tagsAny: ['Home'], tagsAll: ['a', 'b'], search: '50%', overdue: true },
+      { field: TaskOrderField.UPDATED_AT, direction: SortDirection.ASC },
+      { field: TaskOrderField.UPDATED_AT, value: '2026-01-01T00:00:00.000Z', id: ID },
       21,
     );
     expect(sql).toBe(
@@ -121,30 +121,58 @@ describe('the task list SQL', () => {
         'from tasks t join users u on u.id = t.owner_id',
         'where t.owner_id = ?::uuid',
         '  and t.status = any(?::text[])',
+        "  and (case t.priority when 'LOW' then 0 when 'MEDIUM' then 1 when 'HIGH' then 2 when 'URGENT' then 3 end) = any(?::int[])",
         '  and t.tags && ?::text[]',
         '  and t.tags @> ?::text[]',
         "  and (t.due_date < now() and t.status <> ?)",
-        "  and (t.title ilike ? escape '\\' or t.description ilike ? escape '\\')",
-        '  and ((t.due_date, t.id) > (?::timestamptz, ?::uuid) or t.due_date is null)',
-        'order by t.due_date asc nulls last, t.id asc',
+        "  and (t.title || ' ' || coalesce(t.description, '')) ilike ? escape '\\'",
+        '  and ((t.updated_at, t.id) > (?::timestamptz, ?::uuid))',
+        'order by t.updated_at asc, t.id asc',
         'limit 21',
       ].join('\n'),
     );
-    expect(params).toEqual([OWNER, '{"PENDING"}', '{"home"}', '{"a","b"}', 'COMPLETED', '%50\\%%', '%50\\%%', '2026-01-01T00:00:00.000Z', ID]);
+    expect(params).toEqual([OWNER, '{"PENDING"}', '{2,0}', '{"home"}', '{"a","b"}', 'COMPLETED', '%50\\%%', '2026-01-01T00:00:00.000Z', ID]);
   });
 
-  it('sorts priority by rank and continues inside the NULL due dates', () => {
+  it('sorts priority by rank and titles by their lower case in byte order, each as its index does', () => {
     const byPriority = listQuery(OWNER, null, { field: TaskOrderField.PRIORITY, direction: SortDirection.DESC }, null, 5);
     expect(byPriority.sql).toContain(
       "order by (case t.priority when 'LOW' then 0 when 'MEDIUM' then 1 when 'HIGH' then 2 when 'URGENT' then 3 end) desc, t.id desc",
     );
+    const byTitle = listQuery(OWNER, null, { field: TaskOrderField.TITLE, direction: SortDirection.ASC }, { field: TaskOrderField.TITLE, value: 'Émile', id: ID }, 5);
+    expect(byTitle.sql).toContain('and ((lower(t.title) collate "C", t.id) > (lower(?::text) collate "C", ?::uuid))\norder by lower(t.title) collate "C" asc, t.id asc');
+  });
+
+  it('reads dated tasks, then undated ones, as two ranges for the DUE_DATE order, and continues inside the undated', () => {
+    const first = listQuery(OWNER, null, { field: TaskOrderField.DUE_DATE, direction: SortDirection.DESC }, null, 5, columnsFor(['id']));
+    expect(first.sql).toBe(
+      [
+        'select * from ((select t.id, (extract(epoch from t.due_date) * 1000)::float8 as due_date',
+        'from tasks t',
+        'where t.owner_id = ?::uuid',
+        '  and t.due_date is not null',
+        'order by t.due_date desc, t.id desc',
+        'limit 5)',
+        'union all',
+        '(select t.id, (extract(epoch from t.due_date) * 1000)::float8 as due_date',
+        'from tasks t',
+        'where t.owner_id = ?::uuid',
+        '  and t.due_date is null',
+        'order by t.id desc',
+        'limit 5)) p',
+        'order by p.due_date is null, p.due_date desc, p.id desc',
+        'limit 5',
+      ].join('\n'),
+    );
+    expect(first.params).toEqual([OWNER, OWNER]);
     const inNulls = listQuery(OWNER, null, { field: TaskOrderField.DUE_DATE, direction: SortDirection.DESC }, { field: TaskOrderField.DUE_DATE, value: null, id: ID }, 5);
-    expect(inNulls.sql).toContain('and (t.due_date is null and t.id < ?::uuid)');
+    expect(inNulls.sql).toContain('and t.due_date is null\n  and t.id < ?::uuid\norder by t.id desc');
+    expect(inNulls.sql).not.toContain('union');
   });
 
   it('counts with the same conditions', () => {
-    expect(countQuery(OWNER, { priority: [] })).toEqual({
-      sql: 'select count(*)::int as total from tasks t\nwhere t.owner_id = ?::uuid\n  and t.priority = any(?::text[])',
+    expect(countQuery(OWNER, { status: [] })).toEqual({
+      sql: 'select count(*)::int as total from tasks t\nwhere t.owner_id = ?::uuid\n  and t.status = any(?::text[])',
       params: [OWNER, '{}'],
     });
   });
@@ -214,8 +242,8 @@ describe('the columns a page reads', () => {
   });
 
   it('leave the users out when the owner is not read, and keep the column the cursors of the order read', () => {
-    const { sql } = listQuery(OWNER, null, { field: TaskOrderField.DUE_DATE, direction: SortDirection.ASC }, null, 21, columnsFor(['id', 'title']));
-    expect(sql.split('\n').slice(0, 2)).toEqual(['select t.id, t.title, (extract(epoch from t.due_date) * 1000)::float8 as due_date', 'from tasks t']);
+    const { sql } = listQuery(OWNER, null, { field: TaskOrderField.UPDATED_AT, direction: SortDirection.ASC }, null, 21, columnsFor(['id', 'title']));
+    expect(sql.split('\n').slice(0, 2)).toEqual(['select t.id, t.title, (extract(epoch from t.updated_at) * 1000)::float8 as updated_at', 'from tasks t']);
   });
 });
 

@@ -11,10 +11,23 @@ import { DESCRIPTION_MAX, TAGS_MAX, TITLE_MAX } from './task.rules.js';
 
 @ObjectType({ simpleResolvers: true })
 @Entity({ tableName: 'tasks' })
+// The owner leads every index: each ordering and filter of a page is a range of one (docs/scale.md). The
+// expressions are the list query's (task.sql.ts); Migration20261207100000_task_page_indexes built them, and the
+// schema test holds the two alike.
 @Index({ name: 'tasks_owner_status_idx', properties: ['owner', 'status'] })
-@Index({ name: 'tasks_owner_priority_idx', properties: ['owner', 'priority'] })
 @Index({ name: 'tasks_owner_created_at_idx', properties: ['owner', 'createdAt', 'id'] })
-@Index({ name: 'tasks_tags_gin_idx', properties: ['tags'], type: 'gin' })
+@Index({ name: 'tasks_owner_updated_at_idx', properties: ['owner', 'updatedAt', 'id'] })
+@Index({ name: 'tasks_owner_due_date_idx', properties: ['owner', 'dueDate', 'id'] })
+@Index({
+  name: 'tasks_owner_priority_rank_idx',
+  expression: `create index "tasks_owner_priority_rank_idx" on tasks (owner_id, (case priority when 'LOW' then 0 when 'MEDIUM' then 1 when 'HIGH' then 2 when 'URGENT' then 3 end), id)`,
+})
+@Index({ name: 'tasks_owner_title_idx', expression: `create index "tasks_owner_title_idx" on tasks (owner_id, (lower(title) collate "C"), id)` })
+@Index({ name: 'tasks_owner_tags_idx', expression: `create index "tasks_owner_tags_idx" on tasks using gin (owner_id, tags)` })
+@Index({
+  name: 'tasks_owner_search_idx',
+  expression: `create index "tasks_owner_search_idx" on tasks using gin (owner_id, (title || ' ' || coalesce(description, '')) gin_trgm_ops)`,
+})
 @Check({ name: 'tasks_title_length', expression: `char_length(btrim(title)) >= 1 and char_length(title) <= ${TITLE_MAX}` })
 @Check({ name: 'tasks_description_length', expression: `char_length(description) <= ${DESCRIPTION_MAX}` })
 @Check({ name: 'tasks_tags_count', expression: `cardinality(tags) <= ${TAGS_MAX}` })

@@ -1,24 +1,33 @@
 import { TaskStatus, type TaskPriority } from './task.enums.js';
 import { checkDate, containsPattern, normalizeSearch, normalizeTags } from './task.rules.js';
 import { SortDirection, TaskOrderField, type TaskFilter, type TaskOrder } from './task.types.js';
-import type { CursorPosition } from './task.cursor.js';
+import { PRIORITY_RANK, type CursorPosition } from './task.cursor.js';
 
 export interface Sql {
   sql: string;
   params: unknown[];
 }
 
-/** The order keys as SQL; priority sorts by rank (LOW < MEDIUM < HIGH < URGENT), not alphabetically. */
-const ORDER_KEY: Record<TaskOrderField, { expression: string; cast: string }> = {
-  [TaskOrderField.CREATED_AT]: { expression: 't.created_at', cast: '::timestamptz' },
-  [TaskOrderField.UPDATED_AT]: { expression: 't.updated_at', cast: '::timestamptz' },
-  [TaskOrderField.DUE_DATE]: { expression: 't.due_date', cast: '::timestamptz' },
-  [TaskOrderField.PRIORITY]: {
-    expression: `(case t.priority when 'LOW' then 0 when 'MEDIUM' then 1 when 'HIGH' then 2 when 'URGENT' then 3 end)`,
-    cast: '::int',
-  },
-  [TaskOrderField.TITLE]: { expression: 't.title', cast: '::text' },
+/**
+ * Each ordering's key, as SQL on a row (`expression`) and on a cursor's value (`param`). Every one is an index's
+ * expression after the owner (Migration20261207100000_task_page_indexes), so a page is a range of that index.
+ */
+const ORDER_KEY: Record<TaskOrderField, { expression: string; param: string }> = {
+  [TaskOrderField.CREATED_AT]: { expression: 't.created_at', param: '?::timestamptz' },
+  [TaskOrderField.UPDATED_AT]: { expression: 't.updated_at', param: '?::timestamptz' },
+  [TaskOrderField.DUE_DATE]: { expression: 't.due_date', param: '?::timestamptz' },
+  [TaskOrderField.PRIORITY]: { expression: priorityRank('t.priority'), param: '?::int' },
+  // Case-insensitive, then byte by byte: the same order on every server, whatever its locale.
+  [TaskOrderField.TITLE]: { expression: `lower(t.title) collate "C"`, param: `lower(?::text) collate "C"` },
 };
+
+/** A priority's rank (LOW 0 to URGENT 3), as PRIORITY_RANK in task.cursor.ts. */
+function priorityRank(column: string): string {
+  return `(case ${column} when 'LOW' then 0 when 'MEDIUM' then 1 when 'HIGH' then 2 when 'URGENT' then 3 end)`;
+}
+
+/** The text a search looks in, as the trigram index has it: the title, then the description. */
+const SEARCHED = `(t.title || ' ' || coalesce(t.description, ''))`;
 
 /** A timestamp as epoch milliseconds: JavaScript dates from numbers, not from parsing text. */
 export const epochMs = (column: string) => `(extract(epoch from ${column}) * 1000)::float8`;
@@ -154,7 +163,8 @@ export function whereClause(ownerId: string, filter: TaskFilter | null | undefin
     params.push(...values);
   };
   if (filter?.status) add('t.status = any(?::text[])', textArray(filter.status));
-  if (filter?.priority) add('t.priority = any(?::text[])', textArray(filter.priority));
+  // By rank, so that the priority ordering's index serves the filter too.
+  if (filter?.priority) add(`${priorityRank('t.priority')} = any(?::int[])`, `{${filter.priority.map((p) => PRIORITY_RANK[p]).join(',')}}`);
   if (filter?.tagsAny) add('t.tags && ?::text[]', textArray(normalizeTags(filter.tagsAny, 'filter.tagsAny')));
   if (filter?.tagsAll) add('t.tags @> ?::text[]', textArray(normalizeTags(filter.tagsAll, 'filter.tagsAll')));
   if (filter?.overdue === true) add(`(t.due_date < now() and t.status <> ?)`, TaskStatus.COMPLETED);
@@ -163,23 +173,23 @@ export function whereClause(ownerId: string, filter: TaskFilter | null | undefin
   if (filter?.dueAfter) add('t.due_date > ?::timestamptz', checkDate(filter.dueAfter, 'filter.dueAfter').toISOString());
   if (typeof filter?.search === 'string') {
     const pattern = containsPattern(normalizeSearch(filter.search));
-    add(`(t.title ilike ? escape '\\' or t.description ilike ? escape '\\')`, pattern, pattern);
+    add(`${SEARCHED} ilike ? escape '\\'`, pattern);
   }
   return { sql: conditions.join('\n  and '), params };
 }
 
-/** Rows strictly after `after` in the order, NULL due dates last in either direction. */
+/** Rows strictly after `after` in the order (for DUE_DATE, among the dated tasks). */
 function keysetCondition(order: TaskOrder, after: CursorPosition): Sql {
-  const { expression, cast } = ORDER_KEY[order.field];
+  const { expression, param } = ORDER_KEY[order.field];
   const op = order.direction === SortDirection.ASC ? '>' : '<';
-  if (order.field === TaskOrderField.DUE_DATE && after.value === null) {
-    return { sql: `(t.due_date is null and t.id ${op} ?::uuid)`, params: [after.id] };
-  }
-  const nullsAfter = order.field === TaskOrderField.DUE_DATE ? ' or t.due_date is null' : '';
-  return { sql: `((${expression}, t.id) ${op} (?${cast}, ?::uuid)${nullsAfter})`, params: [after.value, after.id] };
+  return { sql: `((${expression}, t.id) ${op} (${param}, ?::uuid))`, params: [after.value, after.id] };
 }
 
-/** A page of the owner's tasks: the columns asked for, and what the order's cursors read. */
+/**
+ * A page of the owner's tasks: the columns asked for, and what the order's cursors read. Each is one range of the
+ * ordering's index. DUE_DATE puts tasks without a due date last in either direction: its page is the dated tasks'
+ * range, then the undated ones' (by id), each cut at the page size, put in order again by the outer query.
+ */
 export function listQuery(
   ownerId: string,
   filter: TaskFilter | null | undefined,
@@ -189,20 +199,28 @@ export function listQuery(
   columns: TaskColumns = ALL_COLUMNS,
 ): Sql {
   const where = whereClause(ownerId, filter);
-  const keyset = after ? keysetCondition(order, after) : null;
-  const { expression } = ORDER_KEY[order.field];
   const direction = order.direction === SortDirection.ASC ? 'asc' : 'desc';
-  const nulls = order.field === TaskOrderField.DUE_DATE ? ' nulls last' : '';
+  const op = order.direction === SortDirection.ASC ? '>' : '<';
+  const select = selectFrom(columns, 'tasks t', ORDER_COLUMN[order.field]);
+  // In the text, not a parameter: PostgreSQL costs a generic plan's `limit $n` at a tenth of the rows, so a
+  // prepared page (prepared.ts) would be planned afresh on every run. A page size is one of a hundred integers.
+  const page = (conditions: Sql[], orderBy: string): Sql => ({
+    sql: [select, `where ${[where, ...conditions].map((c) => c.sql).join('\n  and ')}`, `order by ${orderBy}`, `limit ${integer(limit)}`].join('\n'),
+    params: [where, ...conditions].flatMap((c) => c.params),
+  });
+  if (order.field !== TaskOrderField.DUE_DATE) {
+    const { expression } = ORDER_KEY[order.field];
+    return page(after ? [keysetCondition(order, after)] : [], `${expression} ${direction}, t.id ${direction}`);
+  }
+  const undated = page(
+    [{ sql: 't.due_date is null', params: [] }, ...(after?.value === null ? [{ sql: `t.id ${op} ?::uuid`, params: [after.id] }] : [])],
+    `t.id ${direction}`,
+  );
+  if (after?.value === null) return undated;
+  const dated = page([{ sql: 't.due_date is not null', params: [] }, ...(after ? [keysetCondition(order, after)] : [])], `t.due_date ${direction}, t.id ${direction}`);
   return {
-    sql: [
-      selectFrom(columns, 'tasks t', ORDER_COLUMN[order.field]),
-      `where ${where.sql}${keyset ? `\n  and ${keyset.sql}` : ''}`,
-      `order by ${expression} ${direction}${nulls}, t.id ${direction}`,
-      // In the text, not a parameter: PostgreSQL costs a generic plan's `limit $n` at a tenth of the rows, so a
-      // prepared page (prepared.ts) would be planned afresh on every run. A page size is one of a hundred integers.
-      `limit ${integer(limit)}`,
-    ].join('\n'),
-    params: [...where.params, ...(keyset?.params ?? [])],
+    sql: `select * from ((${dated.sql})\nunion all\n(${undated.sql})) p\norder by p.due_date is null, p.due_date ${direction}, p.id ${direction}\nlimit ${integer(limit)}`,
+    params: [...dated.params, ...undated.params],
   };
 }
 

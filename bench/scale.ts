@@ -1,0 +1,148 @@
+// `npm run bench:scale [-- --others 2000000 --runs 25]`: what a page costs as a user's tasks and the table grow.
+// Seeds (in SQL) a user with 1,000 tasks and one with 100,000, measures every ordering (both directions, pages 1
+// and 2), every filter and the counts through the real endpoint (median of `runs` requests, pages of 20), then adds
+// about `others` rows of other users and measures again. Prints each query's time, its growth with the table, and
+// the power user's ratio to the small user.
+import 'reflect-metadata';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { TASK_PAGE_INDEXES } from '../src/migrations/Migration20261207100000_task_page_indexes.js';
+import { benchDatabase, graphql, median, startServerProcess } from './support.js';
+
+const { values } = parseArgs({ options: { others: { type: 'string', default: '2000000' }, runs: { type: 'string', default: '25' } } });
+const OTHERS = Number(values.others);
+const RUNS = Number(values.runs);
+
+const database = await benchDatabase('bench_scale');
+const server = await startServerProcess(database.url, { BCRYPT_ROUNDS: '4', AUTH_RATE_LIMIT: '1000000', COST_RATE_LIMIT: '1000000000' });
+const db = new pg.Client({ connectionString: database.url });
+await db.connect();
+
+const SIGN_UP = `mutation($input: SignUpInput!) { signUp(input: $input) { token user { id } } }`;
+async function user(email: string): Promise<{ id: string; token: string }> {
+  const { signUp } = await graphql<{ signUp: { token: string; user: { id: string } } }>(server.url, SIGN_UP, { input: { email, password: 'scale-password' } });
+  return { id: signUp.user.id, token: signUp.token };
+}
+
+/**
+ * `count` tasks of each owner, as years of use leave them: mostly completed, a fifth with a due date, a few tags
+ * from a pool of 20, titles from a small vocabulary ("report" in about one in fifty). Written without logging.
+ */
+async function seed(owners: string[], count: number): Promise<void> {
+  await db.query(`set todo.log_task_changes = off`);
+  await db.query(
+    `insert into tasks (id, created_at, updated_at, title, description, status, priority, tags, due_date, completed_at, owner_id)
+     select gen_random_uuid(), c, c + (random() * interval '30 days'),
+       (array['Call','Write','Review','Plan','Fix','Buy','Send','Read'])[1 + (i % 8)] || ' ' ||
+         (case when i % 50 = 7 then 'report' else (array['invoice','garden','car','slides','budget','tickets','notes'])[1 + (i % 7)] end) || ' ' || i,
+       case when i % 3 = 0 then 'details of ' || i end,
+       s, (array['LOW','MEDIUM','HIGH','URGENT'])[1 + (i % 4)],
+       case when i % 4 = 0 then '{}'::text[] else array['tag-' || (i % 20), 'tag-' || ((i * 7) % 20)] end,
+       case when i % 5 = 0 then now() + ((i % 1461) - 730) * interval '1 day' end,
+       case when s = 'COMPLETED' then c + interval '1 day' end,
+       o
+     from unnest($1::uuid[]) o, generate_series(1, $2) i,
+       lateral (select now() - (i::float8 / $2) * interval '3 years' as c,
+         case when i % 10 < 7 then 'COMPLETED' when i % 10 < 9 then 'PENDING' else 'IN_PROGRESS' end as s) x`,
+    [owners, count],
+  );
+  await db.query(`reset todo.log_task_changes`);
+  await db.query('vacuum analyze tasks');
+}
+
+interface Query {
+  name: string;
+  filter?: Record<string, unknown>;
+  orderBy?: { field: string; direction: string };
+  page2?: boolean;
+  count?: boolean;
+}
+const PAGE = `query($filter: TaskFilter, $orderBy: TaskOrder, $after: String) {
+  tasks(first: 20, filter: $filter, orderBy: $orderBy, after: $after) { edges { node { id title status priority dueDate tags } } pageInfo { endCursor } }
+}`;
+const COUNT = `query($filter: TaskFilter) { tasks(first: 1, filter: $filter) { totalCount } }`;
+const due = { dueAfter: new Date(Date.now() - 30 * 86_400_000).toISOString(), dueBefore: new Date(Date.now() + 90 * 86_400_000).toISOString() };
+const QUERIES: Query[] = [
+  ...['CREATED_AT', 'UPDATED_AT', 'DUE_DATE', 'PRIORITY', 'TITLE'].flatMap((field) =>
+    ['ASC', 'DESC'].flatMap((direction) => [false, true].map((page2) => ({ name: `${field} ${direction}${page2 ? ', page 2' : ''}`, orderBy: { field, direction }, page2 }))),
+  ),
+  { name: 'status PENDING', filter: { status: ['PENDING'] } },
+  { name: 'priority URGENT, page 2', filter: { priority: ['URGENT'] }, page2: true },
+  { name: 'overdue', filter: { overdue: true } },
+  { name: 'due window by DUE_DATE', filter: due, orderBy: { field: 'DUE_DATE', direction: 'ASC' } },
+  { name: 'tagsAny, page 2', filter: { tagsAny: ['tag-3', 'tag-4'] }, page2: true },
+  { name: 'tagsAll', filter: { tagsAll: ['tag-3', 'tag-1'] } },
+  { name: 'search "report"', filter: { search: 'report' } },
+  { name: 'search "report", page 2', filter: { search: 'report' }, page2: true },
+  { name: 'totalCount', count: true },
+  { name: 'totalCount PENDING', filter: { status: ['PENDING'] }, count: true },
+];
+
+/** The median time of a query for a user, in ms (page 2 from page 1's endCursor, which is not timed). */
+async function measure(token: string, query: Query): Promise<number> {
+  const variables: Record<string, unknown> = { filter: query.filter, orderBy: query.orderBy };
+  if (query.page2) {
+    const first = await graphql<{ tasks: { pageInfo: { endCursor: string | null } } }>(server.url, PAGE, variables, token);
+    variables.after = first.tasks.pageInfo.endCursor;
+  }
+  const times: number[] = [];
+  for (let i = 0; i < RUNS + 3; i++) {
+    const started = performance.now();
+    await graphql(server.url, query.count ? COUNT : PAGE, variables, token);
+    if (i >= 3) times.push(performance.now() - started);
+  }
+  return median(times);
+}
+
+const small = await user('small@example.com');
+const power = await user('power@example.com');
+await seed([small.id], 1_000);
+await seed([power.id], 100_000);
+
+const measureAll = async () => {
+  // Two rounds first: the server's JIT and PostgreSQL's caches warm on every query.
+  for (let round = 0; round < 2; round++) for (const query of QUERIES) for (const { token } of [small, power]) await graphql(server.url, query.count ? COUNT : PAGE, { filter: query.filter, orderBy: query.orderBy }, token);
+  const result = new Map<string, { small: number; power: number }>();
+  for (const query of QUERIES) result.set(query.name, { small: await measure(small.token, query), power: await measure(power.token, query) });
+  return result;
+};
+const before = await measureAll();
+const rowsBefore = Number((await db.query<{ n: string }>('select count(*) as n from tasks')).rows[0]!.n);
+
+// Other users: a thousand tasks each.
+const started = performance.now();
+const others = Math.ceil(OTHERS / 1000);
+const { rows } = await db.query<{ id: string }>(
+  `insert into users (id, email, password_hash, created_at, updated_at)
+   select gen_random_uuid(), 'other' || i || '@example.com', 'x', now(), now() from generate_series(1, $1) i returning id`,
+  [others],
+);
+for (let i = 0; i < rows.length; i += 100) await seed(rows.slice(i, i + 100).map((row) => row.id), 1000);
+const rowsAfter = Number((await db.query<{ n: string }>('select count(*) as n from tasks')).rows[0]!.n);
+process.stdout.write(`seeded ${rowsAfter - rowsBefore} other rows in ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
+const after = await measureAll();
+
+// How long each index of the migration takes to build concurrently on this table (what a deploy waits for).
+const builds: string[] = [];
+for (const [name, definition] of Object.entries(TASK_PAGE_INDEXES)) {
+  await db.query(`drop index concurrently if exists "${name}"`);
+  const building = performance.now();
+  await db.query(`create index concurrently "${name}" ${definition}`);
+  builds.push(`| ${name} | ${((performance.now() - building) / 1000).toFixed(1)} s |`);
+}
+
+const ms = (n: number) => n.toFixed(1);
+const lines = [
+  `Pages of 20, median of ${RUNS} requests; the table at ${rowsBefore.toLocaleString('en')} rows, then ${rowsAfter.toLocaleString('en')}.`,
+  '',
+  '| query | 1k user, small table | 1k user, large table | growth | 100k user, large table | 100k / 1k |',
+  '| --- | ---: | ---: | ---: | ---: | ---: |',
+  ...QUERIES.map(({ name }) => {
+    const [b, a] = [before.get(name)!, after.get(name)!];
+    return `| ${name} | ${ms(b.small)} | ${ms(a.small)} | ${(a.small / b.small).toFixed(2)}× | ${ms(a.power)} | ${(a.power / a.small).toFixed(1)}× |`;
+  }),
+];
+process.stdout.write(`${lines.join('\n')}\n\n| index, built concurrently on ${rowsAfter.toLocaleString('en')} rows | took |\n| --- | ---: |\n${builds.join('\n')}\n`);
+await db.end();
+await server.stop();
+database.stop();
