@@ -7,6 +7,7 @@ import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { TASK_PAGE_INDEXES } from '../src/migrations/Migration20261207100000_task_page_indexes.js';
+import { seedOtherUsers, seedTasks } from '../test/support/task-volume.js';
 import { benchDatabase, graphql, median, startServerProcess } from './support.js';
 
 const { values } = parseArgs({ options: { others: { type: 'string', default: '2000000' }, runs: { type: 'string', default: '25' } } });
@@ -24,29 +25,8 @@ async function user(email: string): Promise<{ id: string; token: string }> {
   return { id: signUp.user.id, token: signUp.token };
 }
 
-/**
- * `count` tasks of each owner, as years of use leave them: mostly completed, a fifth with a due date, a few tags
- * from a pool of 20, titles from a small vocabulary ("report" in about one in fifty). Written without logging.
- */
 async function seed(owners: string[], count: number): Promise<void> {
-  await db.query(`set todo.log_task_changes = off`);
-  await db.query(
-    `insert into tasks (id, created_at, updated_at, title, description, status, priority, tags, due_date, completed_at, owner_id)
-     select gen_random_uuid(), c, c + (random() * interval '30 days'),
-       (array['Call','Write','Review','Plan','Fix','Buy','Send','Read'])[1 + (i % 8)] || ' ' ||
-         (case when i % 50 = 7 then 'report' else (array['invoice','garden','car','slides','budget','tickets','notes'])[1 + (i % 7)] end) || ' ' || i,
-       case when i % 3 = 0 then 'details of ' || i end,
-       s, (array['LOW','MEDIUM','HIGH','URGENT'])[1 + (i % 4)],
-       case when i % 4 = 0 then '{}'::text[] else array['tag-' || (i % 20), 'tag-' || ((i * 7) % 20)] end,
-       case when i % 5 = 0 then now() + ((i % 1461) - 730) * interval '1 day' end,
-       case when s = 'COMPLETED' then c + interval '1 day' end,
-       o
-     from unnest($1::uuid[]) o, generate_series(1, $2) i,
-       lateral (select now() - (i::float8 / $2) * interval '3 years' as c,
-         case when i % 10 < 7 then 'COMPLETED' when i % 10 < 9 then 'PENDING' else 'IN_PROGRESS' end as s) x`,
-    [owners, count],
-  );
-  await db.query(`reset todo.log_task_changes`);
+  await seedTasks(db, owners, count);
   await db.query('vacuum analyze tasks');
 }
 
@@ -111,13 +91,8 @@ const rowsBefore = Number((await db.query<{ n: string }>('select count(*) as n f
 
 // Other users: a thousand tasks each.
 const started = performance.now();
-const others = Math.ceil(OTHERS / 1000);
-const { rows } = await db.query<{ id: string }>(
-  `insert into users (id, email, password_hash, created_at, updated_at)
-   select gen_random_uuid(), 'other' || i || '@example.com', 'x', now(), now() from generate_series(1, $1) i returning id`,
-  [others],
-);
-for (let i = 0; i < rows.length; i += 100) await seed(rows.slice(i, i + 100).map((row) => row.id), 1000);
+await seedOtherUsers(db, Math.ceil(OTHERS / 1000), 1000);
+await db.query('vacuum analyze tasks');
 const rowsAfter = Number((await db.query<{ n: string }>('select count(*) as n from tasks')).rows[0]!.n);
 process.stdout.write(`seeded ${rowsAfter - rowsBefore} other rows in ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
 const after = await measureAll();

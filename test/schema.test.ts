@@ -44,6 +44,7 @@ describe('database schema', () => {
       tasks_owner_created_at_idx: 'btree (owner_id, created_at, id)',
       tasks_owner_updated_at_idx: 'btree (owner_id, updated_at, id)',
       tasks_owner_due_date_idx: 'btree (owner_id, due_date, id)',
+      tasks_owner_open_due_date_idx: "btree (owner_id, due_date, id) WHERE (status <> 'COMPLETED'::text)",
       tasks_owner_status_idx: 'btree (owner_id, status)',
       tasks_owner_priority_rank_idx:
         "btree (owner_id, (\nCASE priority\n    WHEN 'LOW'::text THEN 0\n    WHEN 'MEDIUM'::text THEN 1\n    WHEN 'HIGH'::text THEN 2\n    WHEN 'URGENT'::text THEN 3\n    ELSE NULL::integer\nEND), id)",

@@ -3,7 +3,7 @@ import { buildSchema, GraphQLError, GraphQLObjectType, parse, printType, type Fi
 import { DateTimeResolver } from 'graphql-scalars';
 import { DateTimeScalar, isoDateTime } from '../src/graphql/date-time.js';
 import { decodeCursor, encodeCursor } from '../src/modules/tasks/task.cursor.js';
-import { ALL_COLUMNS, columnsFor, countQuery, FIELD_COLUMNS, listQuery, OWNER_FIELD_COLUMNS } from '../src/modules/tasks/task.sql.js';
+import { ALL_COLUMNS, columnsFor, countQuery, FIELD_COLUMNS, listQuery, OWNER_FIELD_COLUMNS, whereClause } from '../src/modules/tasks/task.sql.js';
 import { selectedFields } from '../src/graphql/selection.js';
 import { checkPageSize, containsPattern, normalizeDescription, normalizeTags, normalizeTitle } from '../src/modules/tasks/task.rules.js';
 import { TaskPriority, TaskStatus } from '../src/modules/tasks/task.enums.js';
@@ -106,7 +106,7 @@ describe('the task list SQL', () => {
   it('starts from the owner, filters with the GIN-friendly array operators, and pages by keyset', () => {
     const { sql, params } = listQuery(
       OWNER,
-      { status: [TaskStatus.PENDING], priority: [TaskPriority.HIGH, TaskPriority.LOW], tagsAny: ['Home'], tagsAll: ['a', 'b'], search: '50%', overdue: true },
+      { status: [TaskStatus.PENDING], priority: [TaskPriority.HIGH, TaskPriority.LOW], overdue: true },
       { field: TaskOrderField.UPDATED_AT, direction: SortDirection.ASC },
       { field: TaskOrderField.UPDATED_AT, value: '2026-01-01T00:00:00.000Z', id: ID },
       21,
@@ -122,16 +122,35 @@ describe('the task list SQL', () => {
         'where t.owner_id = ?::uuid',
         '  and t.status = any(?::text[])',
         "  and (case t.priority when 'LOW' then 0 when 'MEDIUM' then 1 when 'HIGH' then 2 when 'URGENT' then 3 end) = any(?::int[])",
-        '  and t.tags && ?::text[]',
-        '  and t.tags @> ?::text[]',
-        "  and (t.due_date < now() and t.status <> ?)",
-        "  and (t.title || ' ' || coalesce(t.description, '')) ilike ? escape '\\'",
+        "  and (t.due_date < now() and t.status <> 'COMPLETED')",
         '  and ((t.updated_at, t.id) > (?::timestamptz, ?::uuid))',
         'order by t.updated_at asc, t.id asc',
         'limit 21',
       ].join('\n'),
     );
-    expect(params).toEqual([OWNER, '{"PENDING"}', '{2,0}', '{"home"}', '{"a","b"}', 'COMPLETED', '%50\\%%', '2026-01-01T00:00:00.000Z', ID]);
+    expect(params).toEqual([OWNER, '{"PENDING"}', '{2,0}', '2026-01-01T00:00:00.000Z', ID]);
+  });
+
+  it('finds a page of tags or search through their GIN index when they match few tasks, else through the ordering', () => {
+    const { sql, params, planEachRun } = listQuery(OWNER, { tagsAny: ['Home'], tagsAll: ['a', 'b'], search: '50%' }, { field: TaskOrderField.CREATED_AT, direction: SortDirection.DESC }, null, 21, columnsFor(['id']));
+    const conditions = (opaque: boolean) =>
+      [
+        't.owner_id = ?::uuid',
+        ...["t.tags && ?::text[]", "t.tags @> ?::text[]", "(t.title || ' ' || coalesce(t.description, '')) ilike ? escape '\\'"].map((c) => (opaque ? `(case when ${c} then true end)` : c)),
+      ].join('\n  and ');
+    const page = (opaque: boolean) =>
+      ['select t.id, (extract(epoch from t.created_at) * 1000)::float8 as created_at', 'from tasks t', `where ${conditions(opaque)}`, 'order by t.created_at desc, t.id desc', 'limit 21'].join('\n');
+    expect(sql).toBe(
+      [
+        `with probe as (select count(*) as n from (select 1 from tasks t where ${conditions(false)} limit 200) m)`,
+        `select * from (${page(false)}) few where (select n from probe) < 200`,
+        'union all',
+        `select * from (${page(true)}) many where (select n from probe) >= 200`,
+      ].join('\n'),
+    );
+    const values = [OWNER, '{"home"}', '{"a","b"}', '%50\\%%'];
+    expect(params).toEqual([...values, ...values, ...values]);
+    expect(planEachRun).toBe(true);
   });
 
   it('sorts priority by rank and titles by their lower case in byte order, each as its index does', () => {
@@ -158,7 +177,7 @@ describe('the task list SQL', () => {
         'from tasks t',
         'where t.owner_id = ?::uuid',
         '  and t.due_date is null',
-        'order by t.id desc',
+        'order by t.due_date desc, t.id desc',
         'limit 5)) p',
         'order by p.due_date is null, p.due_date desc, p.id desc',
         'limit 5',
@@ -166,7 +185,7 @@ describe('the task list SQL', () => {
     );
     expect(first.params).toEqual([OWNER, OWNER]);
     const inNulls = listQuery(OWNER, null, { field: TaskOrderField.DUE_DATE, direction: SortDirection.DESC }, { field: TaskOrderField.DUE_DATE, value: null, id: ID }, 5);
-    expect(inNulls.sql).toContain('and t.due_date is null\n  and t.id < ?::uuid\norder by t.id desc');
+    expect(inNulls.sql).toContain('and t.due_date is null\n  and t.id < ?::uuid\norder by t.due_date desc, t.id desc');
     expect(inNulls.sql).not.toContain('union');
   });
 
@@ -174,11 +193,12 @@ describe('the task list SQL', () => {
     expect(countQuery(OWNER, { status: [] })).toEqual({
       sql: 'select count(*)::int as total from tasks t\nwhere t.owner_id = ?::uuid\n  and t.status = any(?::text[])',
       params: [OWNER, '{}'],
+      planEachRun: true,
     });
   });
 
   it('quotes array elements so that no tag can break out of the literal', () => {
-    const { params } = listQuery(OWNER, { tagsAny: ['a"b', 'c\\d', 'e,f}'] }, { field: TaskOrderField.TITLE, direction: SortDirection.ASC }, null, 1);
+    const { params } = whereClause(OWNER, { tagsAny: ['a"b', 'c\\d', 'e,f}'] });
     expect(params[1]).toBe('{"a\\"b","c\\\\d","e,f}"}');
   });
 });

@@ -14,7 +14,7 @@ import {
 } from '@mikro-orm/postgresql';
 import type pg from 'pg';
 import { classifyDbError, type DbErrorKind } from './db-errors.js';
-import { preparable } from './prepared.js';
+import { numbered, preparable } from './prepared.js';
 import { withRetry } from './retry.js';
 
 const READ = /^\s*select\b/i;
@@ -49,8 +49,8 @@ class ResilientConnection extends PostgreSqlConnection {
    * as the first did), its parameters sent apart from its text so that the text can be prepared once per
    * connection (prepared.ts); retried on a transient failure like the reads above.
    */
-  async repeatable<T>(sql: string, params: readonly unknown[]): Promise<T[]> {
-    const text = preparable(sql);
+  async repeatable<T>(sql: string, params: readonly unknown[], planEachRun = false): Promise<T[]> {
+    const text = planEachRun ? numbered(sql) : preparable(sql);
     const values = [...params];
     const pool = (await this.getNativeClient()) as pg.Pool;
     const once = () => this.executeQuery(text, async () => (await pool.query(text, values)).rows as T[], { query: text, params: values });
@@ -68,9 +68,13 @@ class ResilientConnection extends PostgreSqlConnection {
   }
 }
 
-/** `sql` (with MikroORM's `?` placeholders) alone, safe to repeat; see `ResilientConnection.repeatable`. */
-export function repeatable<T>(em: EntityManager, { sql, params }: { sql: string; params: readonly unknown[] }): Promise<T[]> {
-  return (em.getConnection() as ResilientConnection).repeatable<T>(sql, params);
+/**
+ * `sql` (with MikroORM's `?` placeholders) alone, safe to repeat; see `ResilientConnection.repeatable`. With
+ * `planEachRun` it is never prepared under a name, so PostgreSQL plans it for its values every time: a generic
+ * plan, made once for any values, cannot tell a user of a hundred tasks from one of a hundred thousand.
+ */
+export function repeatable<T>(em: EntityManager, { sql, params, planEachRun }: { sql: string; params: readonly unknown[]; planEachRun?: boolean }): Promise<T[]> {
+  return (em.getConnection() as ResilientConnection).repeatable<T>(sql, params, planEachRun);
 }
 
 export class ResilientDriver extends PostgreSqlDriver {

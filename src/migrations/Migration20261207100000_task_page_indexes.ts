@@ -18,6 +18,8 @@ export const TASK_PAGE_INDEXES: Record<string, string> = {
   tasks_owner_priority_rank_idx: `on tasks (owner_id, (case priority when 'LOW' then 0 when 'MEDIUM' then 1 when 'HIGH' then 2 when 'URGENT' then 3 end), id)`,
   // Titles sort by their lower case, byte by byte (collation "C"): the same on every server and libc.
   tasks_owner_title_idx: `on tasks (owner_id, (lower(title) collate "C"), id)`,
+  // Overdue tasks (past their due date and not completed) as a range of the open ones.
+  tasks_owner_open_due_date_idx: `on tasks (owner_id, due_date, id) where status <> 'COMPLETED'`,
   // One user's tags, and their titles and descriptions by trigram: other users' rows are not in the way.
   tasks_owner_tags_idx: `on tasks using gin (owner_id, tags)`,
   tasks_owner_search_idx: `on tasks using gin (owner_id, (title || ' ' || coalesce(description, '')) gin_trgm_ops)`,

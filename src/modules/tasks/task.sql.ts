@@ -6,6 +6,11 @@ import { PRIORITY_RANK, type CursorPosition } from './task.cursor.js';
 export interface Sql {
   sql: string;
   params: unknown[];
+  /**
+   * Plan it for its values on every run (never prepared under a name): a filter's best plan depends on how many of
+   * the owner's tasks match it, which a generic plan cannot know (see repeatable).
+   */
+  planEachRun?: boolean;
 }
 
 /**
@@ -154,28 +159,35 @@ export function textArray(values: readonly string[]): string {
   return `{${values.map((v) => `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(',')}}`;
 }
 
-/** The owner condition first, then the filter's: a filter can only narrow what the owner sees. */
-export function whereClause(ownerId: string, filter: TaskFilter | null | undefined): Sql {
+/**
+ * The owner condition first, then the filter's: a filter can only narrow what the owner sees. The tag and search
+ * conditions are `selective` (served by GIN indexes, or not at all when `opaque`: see listQuery).
+ */
+export function whereClause(ownerId: string, filter: TaskFilter | null | undefined, opaque = false): Sql & { selective: boolean } {
   const conditions = ['t.owner_id = ?::uuid'];
   const params: unknown[] = [ownerId];
+  let selective = false;
   const add = (condition: string, ...values: unknown[]) => {
     conditions.push(condition);
     params.push(...values);
   };
+  // No index can serve a CASE, nor can the planner estimate it as rare: it reads the ordering's index and filters.
+  const addSelective = (condition: string, value: unknown) => {
+    selective = true;
+    add(opaque ? `(case when ${condition} then true end)` : condition, value);
+  };
   if (filter?.status) add('t.status = any(?::text[])', textArray(filter.status));
   // By rank, so that the priority ordering's index serves the filter too.
   if (filter?.priority) add(`${priorityRank('t.priority')} = any(?::int[])`, `{${filter.priority.map((p) => PRIORITY_RANK[p]).join(',')}}`);
-  if (filter?.tagsAny) add('t.tags && ?::text[]', textArray(normalizeTags(filter.tagsAny, 'filter.tagsAny')));
-  if (filter?.tagsAll) add('t.tags @> ?::text[]', textArray(normalizeTags(filter.tagsAll, 'filter.tagsAll')));
-  if (filter?.overdue === true) add(`(t.due_date < now() and t.status <> ?)`, TaskStatus.COMPLETED);
-  if (filter?.overdue === false) add(`not coalesce(t.due_date < now() and t.status <> ?, false)`, TaskStatus.COMPLETED);
+  if (filter?.tagsAny) addSelective('t.tags && ?::text[]', textArray(normalizeTags(filter.tagsAny, 'filter.tagsAny')));
+  if (filter?.tagsAll) addSelective('t.tags @> ?::text[]', textArray(normalizeTags(filter.tagsAll, 'filter.tagsAll')));
+  // The literal status, so that the index of open tasks by due date serves it (its predicate must be implied).
+  if (filter?.overdue === true) add(`(t.due_date < now() and t.status <> '${TaskStatus.COMPLETED}')`);
+  if (filter?.overdue === false) add(`not coalesce(t.due_date < now() and t.status <> '${TaskStatus.COMPLETED}', false)`);
   if (filter?.dueBefore) add('t.due_date < ?::timestamptz', checkDate(filter.dueBefore, 'filter.dueBefore').toISOString());
   if (filter?.dueAfter) add('t.due_date > ?::timestamptz', checkDate(filter.dueAfter, 'filter.dueAfter').toISOString());
-  if (typeof filter?.search === 'string') {
-    const pattern = containsPattern(normalizeSearch(filter.search));
-    add(`${SEARCHED} ilike ? escape '\\'`, pattern);
-  }
-  return { sql: conditions.join('\n  and '), params };
+  if (typeof filter?.search === 'string') addSelective(`${SEARCHED} ilike ? escape '\\'`, containsPattern(normalizeSearch(filter.search)));
+  return { sql: conditions.join('\n  and '), params, planEachRun: conditions.length > 1, selective };
 }
 
 /** Rows strictly after `after` in the order (for DUE_DATE, among the dated tasks). */
@@ -199,6 +211,36 @@ export function listQuery(
   columns: TaskColumns = ALL_COLUMNS,
 ): Sql {
   const where = whereClause(ownerId, filter);
+  if (!where.selective) return pageQuery(where, filter, order, after, limit, columns);
+  // Tags and search: a GIN index finds few matches at the cost of each, but many matches cost more than reading
+  // the ordering's index until a page is found, and the planner cannot tell which it faces (tags go together, and
+  // trigram estimates are rough). A probe counts up to SELECTIVE_PROBE matches, and only one of the two pages runs.
+  const indexed = pageQuery(where, filter, order, after, limit, columns);
+  const scanned = pageQuery(whereClause(ownerId, filter, true), filter, order, after, limit, columns);
+  return {
+    sql: [
+      `with probe as (select count(*) as n from (select 1 from tasks t where ${where.sql} limit ${SELECTIVE_PROBE}) m)`,
+      `select * from (${indexed.sql}) few where (select n from probe) < ${SELECTIVE_PROBE}`,
+      'union all',
+      `select * from (${scanned.sql}) many where (select n from probe) >= ${SELECTIVE_PROBE}`,
+    ].join('\n'),
+    params: [...where.params, ...indexed.params, ...scanned.params],
+    planEachRun: true,
+  };
+}
+
+/** Matches of a tag or search filter up to which a page is found through their GIN index (see listQuery). */
+const SELECTIVE_PROBE = 200;
+
+/** The page for `where`, in one range of the ordering's index (two for DUE_DATE). */
+function pageQuery(
+  where: Sql,
+  filter: TaskFilter | null | undefined,
+  order: TaskOrder,
+  after: CursorPosition | null,
+  limit: number,
+  columns: TaskColumns,
+): Sql {
   const direction = order.direction === SortDirection.ASC ? 'asc' : 'desc';
   const op = order.direction === SortDirection.ASC ? '>' : '<';
   const select = selectFrom(columns, 'tasks t', ORDER_COLUMN[order.field]);
@@ -207,20 +249,25 @@ export function listQuery(
   const page = (conditions: Sql[], orderBy: string): Sql => ({
     sql: [select, `where ${[where, ...conditions].map((c) => c.sql).join('\n  and ')}`, `order by ${orderBy}`, `limit ${integer(limit)}`].join('\n'),
     params: [where, ...conditions].flatMap((c) => c.params),
+    planEachRun: where.planEachRun,
   });
   if (order.field !== TaskOrderField.DUE_DATE) {
     const { expression } = ORDER_KEY[order.field];
     return page(after ? [keysetCondition(order, after)] : [], `${expression} ${direction}, t.id ${direction}`);
   }
+  // Ordered by the due date too (all NULL): the index's order, which `is null` alone does not tell the planner.
   const undated = page(
     [{ sql: 't.due_date is null', params: [] }, ...(after?.value === null ? [{ sql: `t.id ${op} ?::uuid`, params: [after.id] }] : [])],
-    `t.id ${direction}`,
+    `t.due_date ${direction}, t.id ${direction}`,
   );
   if (after?.value === null) return undated;
   const dated = page([{ sql: 't.due_date is not null', params: [] }, ...(after ? [keysetCondition(order, after)] : [])], `t.due_date ${direction}, t.id ${direction}`);
+  // A filter on the due date leaves no undated task to read.
+  if (filter?.dueBefore || filter?.dueAfter || filter?.overdue === true) return dated;
   return {
     sql: `select * from ((${dated.sql})\nunion all\n(${undated.sql})) p\norder by p.due_date is null, p.due_date ${direction}, p.id ${direction}\nlimit ${integer(limit)}`,
     params: [...dated.params, ...undated.params],
+    planEachRun: where.planEachRun,
   };
 }
 
@@ -235,12 +282,12 @@ function integer(n: number): number {
  * page is empty. See TaskConnection.changesCursor.
  */
 export function withSnapshot(page: Sql): Sql {
-  return { sql: `select s.snapshot, p.*\nfrom (select pg_current_snapshot()::text as snapshot) s\nleft join lateral (\n${page.sql}\n) p on true`, params: page.params };
+  return { ...page, sql: `select s.snapshot, p.*\nfrom (select pg_current_snapshot()::text as snapshot) s\nleft join lateral (\n${page.sql}\n) p on true` };
 }
 
 export function countQuery(ownerId: string, filter: TaskFilter | null | undefined): Sql {
   const where = whereClause(ownerId, filter);
-  return { sql: `select count(*)::int as total from tasks t\nwhere ${where.sql}`, params: where.params };
+  return { sql: `select count(*)::int as total from tasks t\nwhere ${where.sql}`, params: where.params, planEachRun: where.planEachRun };
 }
 
 /** A new task's columns, as TaskService.create settled them. */
