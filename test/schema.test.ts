@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isEnumType, isInputObjectType, isObjectType, isSpecifiedScalarType } from 'graphql';
 import { join } from 'node:path';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { PROJECT_ROOT } from '../src/config/app-version.js';
@@ -105,5 +106,25 @@ describe('schema.graphql', () => {
   it('is exactly what the code generates (run `npm run schema:emit` after changing the schema)', async () => {
     const committed = readFileSync(join(PROJECT_ROOT, 'schema.graphql'), 'utf8');
     expect(printAppSchema(await buildAppSchema())).toBe(committed);
+  });
+
+  it('describes every type, field, argument, input field and enum value, for Sandbox and editors', async () => {
+    const schema = await buildAppSchema();
+    const undescribed: string[] = [];
+    const check = (name: string, description: string | null | undefined) => {
+      if (!description?.trim()) undescribed.push(name);
+    };
+    for (const type of Object.values(schema.getTypeMap())) {
+      if (type.name.startsWith('__') || isSpecifiedScalarType(type)) continue;
+      check(type.name, type.description);
+      if (isObjectType(type) || isInputObjectType(type)) {
+        for (const field of Object.values(type.getFields())) {
+          check(`${type.name}.${field.name}`, field.description);
+          for (const arg of 'args' in field ? field.args : []) check(`${type.name}.${field.name}(${arg.name})`, arg.description);
+        }
+      }
+      if (isEnumType(type)) for (const value of type.getValues()) check(`${type.name}.${value.name}`, value.description);
+    }
+    expect(undescribed).toEqual([]);
   });
 });

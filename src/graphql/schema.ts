@@ -22,6 +22,20 @@ const noTopics: PubSub = {
   },
 };
 
+/** What the root types say of themselves in the schema (TypeGraphQL has no option for it). */
+const ROOT_DESCRIPTIONS: [(schema: GraphQLSchema) => GraphQLObjectType | null | undefined, string][] = [
+  [(schema) => schema.getQueryType(), 'Reads. Everything but health and me needs `Authorization: Bearer <token>`'],
+  [
+    (schema) => schema.getMutationType(),
+    'Writes. Each answers what it committed; one that fails writes nothing. Besides the errors each lists, any may answer ' +
+      'RATE_LIMITED (the cost budget), QUERY_TOO_COMPLEX, DATABASE_UNAVAILABLE (try again) or INTERNAL_SERVER_ERROR',
+  ],
+  [
+    (schema) => schema.getSubscriptionType(),
+    'Live changes, over WebSocket (graphql-transport-ws on /graphql) or Server-Sent Events (/graphql/stream)',
+  ],
+];
+
 /** The TypeGraphQL schema; tests may add resolvers of their own. */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
 export async function buildAppSchema(extra: Function[] = []): Promise<GraphQLSchema> {
@@ -34,6 +48,10 @@ export async function buildAppSchema(extra: Function[] = []): Promise<GraphQLSch
   // Every Task value has `isOverdue` as a property (records compute it, the entity has a getter). TypeGraphQL gives
   // a getter field a resolver that first turns the value into a Task instance, which a record is not: read it as is.
   (schema.getType('Task') as GraphQLObjectType).getFields().isOverdue!.resolve = undefined;
+  for (const [root, description] of ROOT_DESCRIPTIONS) {
+    const type = root(schema);
+    if (type) type.description = description;
+  }
   return schema;
 }
 

@@ -4,39 +4,63 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 /** Internal type. DO NOT USE DIRECTLY. */
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-node/core';
+/** A new task; what is not given takes its default */
 export type CreateTaskInput = {
+  /** At most 10,000 characters */
   description?: string | null | undefined;
+  /** Between the years 1 and 9999 */
   dueDate?: string | null | undefined;
   /** A UUID the client chose: creating it again answers that task as it is now and writes nothing */
   id?: string | number | null | undefined;
+  /** MEDIUM unless given */
   priority?: TaskPriority | null | undefined;
+  /** PENDING unless given */
   status?: TaskStatus | null | undefined;
+  /** At most 20, each 1 to 50 characters; trimmed, lower-cased and de-duplicated */
   tags?: Array<string> | null | undefined;
+  /** 1 to 200 characters (code points) after trimming */
   title: string;
 };
 
+/** A new account */
 export type SignUpInput = {
+  /** An email address; trimmed and compared case-insensitively. Taken already: CONFLICT */
   email: string;
+  /** At most 200 characters */
   name?: string | null | undefined;
+  /** 8 to 128 characters; only a hash of it is stored */
   password: string;
 };
 
+/** Which way an order runs */
 export type SortDirection =
+  /** Smallest, earliest or first in the alphabet first */
   | 'ASC'
+  /** Largest, latest or last first */
   | 'DESC';
 
+/** What a change did to a task */
 export type TaskChangeKind =
+  /** The task was created */
   | 'CREATED'
+  /** The task was deleted: task is null */
   | 'DELETED'
+  /** The task changed, completion included */
   | 'UPDATED';
 
+/** Which of the user’s tasks a page holds: every condition given must hold */
 export type TaskFilter = {
+  /** Due strictly after this time (tasks without a due date are left out) */
   dueAfter?: string | null | undefined;
+  /** Due strictly before this time (tasks without a due date are left out) */
   dueBefore?: string | null | undefined;
+  /** true: only overdue tasks (isOverdue); false: only the others */
   overdue?: boolean | null | undefined;
+  /** Has one of these priorities */
   priority?: Array<TaskPriority> | null | undefined;
   /** Case-insensitive match in title or description */
   search?: string | null | undefined;
+  /** Has one of these statuses */
   status?: Array<TaskStatus> | null | undefined;
   /** Has every one of these tags */
   tagsAll?: Array<string> | null | undefined;
@@ -44,35 +68,60 @@ export type TaskFilter = {
   tagsAny?: Array<string> | null | undefined;
 };
 
+/** The order of a page; cursors belong to one order and direction */
 export type TaskOrder = {
+  /** Which way */
   direction: SortDirection;
+  /** What to order by */
   field: TaskOrderField;
 };
 
+/** What a page of tasks is ordered by; the id breaks ties, so paging is stable */
 export type TaskOrderField =
+  /** When it was created (the default order, newest first) */
   | 'CREATED_AT'
+  /** Its due date; tasks without one come last in either direction */
   | 'DUE_DATE'
+  /** Its priority’s rank, LOW to URGENT */
   | 'PRIORITY'
+  /** Its title’s lower case, character by character (letters outside ASCII by code point) */
   | 'TITLE'
+  /** When it last changed */
   | 'UPDATED_AT';
 
+/** How much a task matters, from LOW to URGENT (the PRIORITY order sorts by this rank) */
 export type TaskPriority =
+  /** Rank 2 */
   | 'HIGH'
+  /** Rank 0 */
   | 'LOW'
+  /** Rank 1 (a new task’s priority unless given) */
   | 'MEDIUM'
+  /** Rank 3 */
   | 'URGENT';
 
+/** Where a task stands */
 export type TaskStatus =
+  /** Done: completedAt is set */
   | 'COMPLETED'
+  /** Started */
   | 'IN_PROGRESS'
+  /** Not started (a new task’s status unless given) */
   | 'PENDING';
 
+/** What to change: an absent field is left as it is; null clears description or dueDate and is refused elsewhere */
 export type UpdateTaskInput = {
+  /** At most 10,000 characters; null clears it */
   description?: string | null | undefined;
+  /** Between the years 1 and 9999; null clears it */
   dueDate?: string | null | undefined;
+  /** Not null */
   priority?: TaskPriority | null | undefined;
+  /** Not null; completedAt follows it */
   status?: TaskStatus | null | undefined;
+  /** Replaces every tag: at most 20, each 1 to 50 characters; not null ([] clears them) */
   tags?: Array<string> | null | undefined;
+  /** 1 to 200 characters (code points) after trimming; not null */
   title?: string | null | undefined;
 };
 

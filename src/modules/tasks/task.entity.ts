@@ -9,7 +9,7 @@ import { isOverdue } from './task.record.js';
 import { DESCRIPTION_MAX, TAGS_MAX, TITLE_MAX } from './task.rules.js';
 
 
-@ObjectType({ simpleResolvers: true })
+@ObjectType({ simpleResolvers: true, description: 'A task of the signed-in user' })
 @Entity({ tableName: 'tasks' })
 // The owner leads every index: each ordering and filter of a page is a range of one (docs/scale.md). The
 // expressions are the list query's (task.sql.ts); Migration20261207100000_task_page_indexes built them, and the
@@ -39,35 +39,35 @@ export class Task extends BaseEntity<'description' | 'status' | 'priority' | 'ta
   @Property({ type: 'integer', default: 1 })
   version: number = 1;
 
-  @Field()
+  @Field({ description: `1 to ${TITLE_MAX} characters (code points), trimmed` })
   @Property({ type: 'string', length: TITLE_MAX })
   title!: string;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => String, { nullable: true, description: `At most ${DESCRIPTION_MAX} characters; null when there is none` })
   @Property({ type: 'text', nullable: true })
   description: string | null = null;
 
-  @Field(() => TaskStatus)
+  @Field(() => TaskStatus, { description: 'PENDING, IN_PROGRESS or COMPLETED' })
   @Enum({ items: () => TaskStatus, default: TaskStatus.PENDING })
   status: TaskStatus = TaskStatus.PENDING;
 
-  @Field(() => TaskPriority)
+  @Field(() => TaskPriority, { description: 'LOW, MEDIUM, HIGH or URGENT' })
   @Enum({ items: () => TaskPriority, default: TaskPriority.MEDIUM })
   priority: TaskPriority = TaskPriority.MEDIUM;
 
-  @Field(() => [String])
+  @Field(() => [String], { description: `At most ${TAGS_MAX}, each 1 to 50 characters, stored lower-case, without duplicates` })
   @Property({ type: ArrayType, columnType: 'text[]', defaultRaw: `'{}'` })
   tags: string[] = [];
 
-  @Field(() => Date, { nullable: true })
+  @Field(() => Date, { nullable: true, description: 'When it is due (UTC); null when it has no due date' })
   @Property({ type: 'datetime', length: 3, nullable: true })
   dueDate: Date | null = null;
 
-  @Field(() => Date, { nullable: true })
+  @Field(() => Date, { nullable: true, description: 'Set when the status becomes COMPLETED, cleared (null) when it leaves it' })
   @Property({ type: 'datetime', length: 3, nullable: true })
   completedAt: Date | null = null;
 
-  @Field(() => User)
+  @Field(() => User, { description: 'Whose task it is: always the signed-in user' })
   @ManyToOne(() => User, { deleteRule: 'cascade', index: false })
   owner!: Rel<User>;
 

@@ -9,17 +9,25 @@ import { TaskChangeKind } from './task.changes.js';
 import type { TaskRecord } from './task.record.js';
 import { registerEnumType } from 'type-graphql';
 
-registerEnumType(TaskChangeKind, { name: 'TaskChangeKind' });
+registerEnumType(TaskChangeKind, {
+  name: 'TaskChangeKind',
+  description: 'What a change did to a task',
+  valuesConfig: {
+    CREATED: { description: 'The task was created' },
+    UPDATED: { description: 'The task changed, completion included' },
+    DELETED: { description: 'The task was deleted: task is null' },
+  },
+});
 
-@ObjectType('TaskChange', { simpleResolvers: true })
+@ObjectType('TaskChange', { simpleResolvers: true, description: 'One committed change of one of the user’s tasks' })
 export class TaskChangeEvent {
   @Field({ description: 'Resume point: pass it as `after` to continue right after this change' })
   cursor!: string;
 
-  @Field(() => TaskChangeKind)
+  @Field(() => TaskChangeKind, { description: 'CREATED, UPDATED or DELETED' })
   kind!: TaskChangeKind;
 
-  @Field(() => ID)
+  @Field(() => ID, { description: 'The task it changed' })
   taskId!: string;
 
   @Field(() => Task, { nullable: true, description: 'The task as committed by this change; null when DELETED' })
@@ -50,7 +58,12 @@ export class TaskFeedResolver {
   taskChanges(
     @Root() item: FeedItem,
     // Read by the subscribe function above; declared here for the schema.
-    @Arg('after', () => String, { nullable: true }) _after: string | null,
+    @Arg('after', () => String, {
+      nullable: true,
+      description:
+        'A cursor: an event’s, or a list’s changesCursor. Absent: from now. Older than the log keeps: RESYNC_REQUIRED; not a cursor: BAD_USER_INPUT',
+    })
+    _after: string | null,
     @Ctx() _context: Context,
   ): TaskChangeEvent {
     if (item.end) throw item.end;

@@ -59,25 +59,31 @@ function readsChangesCursor(info: GraphQLResolveInfo): boolean {
 export class TaskResolver {
   @Cost({ sql: 1 })
   @Query(() => Task, { nullable: true, description: 'Null when it does not exist or belongs to someone else' })
-  task(@Arg('id', () => ID) id: string, @Ctx() context: Context, @Info() info: GraphQLResolveInfo): Promise<TaskRecord | null> {
+  task(@Arg('id', () => ID, { description: 'The task’s id' }) id: string, @Ctx() context: Context, @Info() info: GraphQLResolveInfo): Promise<TaskRecord | null> {
     return tasksOf(context).find(id, columnsOf(info, []));
   }
 
   @Cost({ sql: 1, page: { arg: 'first', max: PAGE_MAX } })
-  @Query(() => TaskConnection)
+  @Query(() => TaskConnection, {
+    description: 'A page of the signed-in user’s tasks, by keyset: pass pageInfo.endCursor as after. UNAUTHENTICATED without a token',
+  })
   tasks(@Args(() => TasksArgs) args: TasksArgs, @Ctx() context: Context, @Info() info: GraphQLResolveInfo): Promise<TaskConnection> {
     return tasksOf(context).list({ ...args, columns: columnsOf(info, ['edges', 'node']), changesCursor: readsChangesCursor(info) });
   }
 
   @Cost({ sql: 1 })
-  @Mutation(() => Task)
-  createTask(@Arg('input', () => CreateTaskInput) input: CreateTaskInput, @Ctx() context: Context, @Info() info: GraphQLResolveInfo): Promise<TaskRecord> {
+  @Mutation(() => Task, {
+    description: 'Creates a task of the signed-in user. Errors: BAD_USER_INPUT (with field), CONFLICT (an id of another user’s task), UNAUTHENTICATED',
+  })
+  createTask(@Arg('input', () => CreateTaskInput, { description: 'The new task' }) input: CreateTaskInput, @Ctx() context: Context, @Info() info: GraphQLResolveInfo): Promise<TaskRecord> {
     // One statement, which PostgreSQL commits on its own: no transaction around it (see TaskService.create).
     return announced(context, (owner) => new TaskService(context.em, owner).create(input, columnsOf(info, [])));
   }
 
   @Cost({ sql: 5 })
-  @Mutation(() => Task)
+  @Mutation(() => Task, {
+    description: 'Changes a task and answers it as committed. Errors: BAD_USER_INPUT (with field), NOT_FOUND, CONFLICT (stale expectedVersion), UNAUTHENTICATED',
+  })
   updateTask(
     @Args(() => UpdateTaskArgs) { id, input, expectedVersion }: UpdateTaskArgs,
     @Ctx() context: Context,
@@ -87,9 +93,11 @@ export class TaskResolver {
   }
 
   @Cost({ sql: 5 })
-  @Mutation(() => Task)
+  @Mutation(() => Task, {
+    description: 'Sets the status to COMPLETED (and completedAt). Errors: NOT_FOUND, CONFLICT (stale expectedVersion), UNAUTHENTICATED',
+  })
   completeTask(
-    @Arg('id', () => ID) id: string,
+    @Arg('id', () => ID, { description: 'The task; not the caller’s: NOT_FOUND' }) id: string,
     @Arg('expectedVersion', () => Int, { nullable: true, description: EXPECTED_VERSION }) expectedVersion: number | null,
     @Ctx() context: Context,
     @Info() info: GraphQLResolveInfo,
@@ -98,9 +106,9 @@ export class TaskResolver {
   }
 
   @Cost({ sql: 5 })
-  @Mutation(() => ID, { description: 'The id that was deleted' })
+  @Mutation(() => ID, { description: 'Deletes a task; answers the id that was deleted. Errors: NOT_FOUND, CONFLICT (stale expectedVersion), UNAUTHENTICATED' })
   deleteTask(
-    @Arg('id', () => ID) id: string,
+    @Arg('id', () => ID, { description: 'The task; not the caller’s: NOT_FOUND' }) id: string,
     @Arg('expectedVersion', () => Int, { nullable: true, description: EXPECTED_VERSION }) expectedVersion: number | null,
     @Ctx() context: Context,
   ): Promise<string> {

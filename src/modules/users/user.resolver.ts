@@ -8,13 +8,17 @@ import { AuthPayload, SignInArgs, SignUpInput } from './user.types.js';
 @Resolver()
 export class UserResolver {
   @Cost({ hash: 1, sql: 3 })
-  @Mutation(() => AuthPayload)
-  signUp(@Arg('input', () => SignUpInput) input: SignUpInput, @Ctx() { em, services }: Context): Promise<AuthPayload> {
+  @Mutation(() => AuthPayload, {
+    description: 'Creates an account and signs in. Errors: BAD_USER_INPUT (with field), CONFLICT (email taken), RATE_LIMITED (per client address)',
+  })
+  signUp(@Arg('input', () => SignUpInput, { description: 'The new account' }) input: SignUpInput, @Ctx() { em, services }: Context): Promise<AuthPayload> {
     return services.auth.signUp(em, input);
   }
 
   @Cost({ hash: 1, sql: 1 })
-  @Mutation(() => AuthPayload)
+  @Mutation(() => AuthPayload, {
+    description: 'Signs in. Errors: UNAUTHENTICATED (a wrong email or password, alike), RATE_LIMITED (per client address)',
+  })
   signIn(@Args(() => SignInArgs) { email, password }: SignInArgs, @Ctx() { em, services }: Context): Promise<AuthPayload> {
     return services.auth.signIn(em, email, password);
   }
