@@ -41,6 +41,9 @@ export interface RunningServer {
 }
 
 /** Database check, migrations, ORM, schema, HTTP: everything between configuration and signals. */
+/** A step of stopping that takes longer than this is named in the log. */
+const SLOW_STOP_STEP_MS = 5_000;
+
 export async function startServer({ config, logger, database, resolvers = [], port }: ServerOptions): Promise<RunningServer> {
   const trusted = config.trustedDocuments ? TrustedDocuments.load(config.trustedDocuments) : undefined;
   if (trusted) logger.info({ manifest: config.trustedDocuments, documents: trusted.size }, 'only trusted documents run');
@@ -81,12 +84,19 @@ export async function startServer({ config, logger, database, resolvers = [], po
     metrics,
     feed,
     stop: async () => {
-      await http.stop();
-      await feed.close();
-      await health.close();
-      await orm.close();
+      // Each step that takes longer than it should is named in the log: a stop that hangs says where.
+      const step = async (name: string, work: () => Promise<unknown>) => {
+        const started = Date.now();
+        await work();
+        const ms = Date.now() - started;
+        if (ms > SLOW_STOP_STEP_MS) logger.warn({ step: name, ms }, 'a step of stopping was slow');
+      };
+      await step('http', () => http.stop());
+      await step('change feed', () => feed.close());
+      await step('health', () => health.close());
+      await step('orm', () => orm.close());
       // Kysely ends the pool only if it ran a statement itself.
-      if (!(pool as pg.Pool & { ending: boolean }).ending) await pool.end();
+      if (!(pool as pg.Pool & { ending: boolean }).ending) await step('pool', () => pool.end());
     },
   };
 }
