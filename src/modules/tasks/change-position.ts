@@ -108,8 +108,7 @@ export function union(a: ChangePosition, b: ChangePosition): ChangePosition {
   if (contains(a, b)) return a;
   const xmax = Math.max(a.xmax, b.xmax);
   // Not visible in the union: not visible in either.
-  const hidden = (p: ChangePosition, xid: number) => xid >= p.xmax || has(p.xip, xid);
-  const xip = [...new Set([...a.xip, ...b.xip])].sort((x, y) => x - y).filter((xid) => hidden(a, xid) && hidden(b, xid));
+  const xip = [...new Set([...a.xip, ...b.xip])].sort((x, y) => x - y).filter((xid) => !visible(a, xid) && !visible(b, xid));
   const snapshot = { xmax, xip, partial: null };
   const partials = [a.partial, b.partial].filter((p) => p !== null && !visible(snapshot, p.xid));
   if (partials.length === 0) return snapshot;

@@ -27,32 +27,32 @@ const mutate = <T>(context: Context, work: (tasks: TaskService) => Promise<T>): 
   announced(context, (owner) => inTransaction(context.em, (em) => work(new TaskService(em, owner))));
 
 /**
- * The columns read for a field by its node: the same for every run of one parsed document. Only a field that is its
- * own selection is remembered; fields merged from several nodes (the same response key selected twice) are worked
- * out each time, as a node may be merged with others in another operation of the document.
+ * What a field's selection tells (`compute`), remembered by its node: the same for every run of one parsed
+ * document. Only a field that is its own selection is remembered; fields merged from several nodes (the same
+ * response key selected twice) are worked out each time, as a node may be merged with others in another operation
+ * of the document.
  */
+function perNode<T>(cache: WeakMap<FieldNode, T>, info: GraphQLResolveInfo, compute: () => T): T {
+  const single = info.fieldNodes.length === 1 ? info.fieldNodes[0]! : undefined;
+  const known = single ? cache.get(single) : undefined;
+  if (known !== undefined) return known;
+  const value = compute();
+  if (single) cache.set(single, value);
+  return value;
+}
+
 const columnsByField = new WeakMap<FieldNode, TaskColumns>();
 
 /** What the field reads of each task: what the client selected of the tasks at `path` below it (see selectedFields). */
 function columnsOf(info: GraphQLResolveInfo, path: readonly string[]): TaskColumns {
-  const single = info.fieldNodes.length === 1 ? info.fieldNodes[0]! : undefined;
-  const known = single && columnsByField.get(single);
-  if (known) return known;
-  const columns = columnsFor(selectedFields(info, path), selectedFields(info, [...path, 'owner']));
-  if (single) columnsByField.set(single, columns);
-  return columns;
+  return perNode(columnsByField, info, () => columnsFor(selectedFields(info, path), selectedFields(info, [...path, 'owner'])));
 }
 
 const changesCursorByField = new WeakMap<FieldNode, boolean>();
 
-/** Whether the client selected `changesCursor` of the connection (remembered by node, like columnsOf). */
+/** Whether the client selected `changesCursor` of the connection. */
 function readsChangesCursor(info: GraphQLResolveInfo): boolean {
-  const single = info.fieldNodes.length === 1 ? info.fieldNodes[0]! : undefined;
-  const known = single ? changesCursorByField.get(single) : undefined;
-  if (known !== undefined) return known;
-  const reads = selectedFields(info, []).has('changesCursor');
-  if (single) changesCursorByField.set(single, reads);
-  return reads;
+  return perNode(changesCursorByField, info, () => selectedFields(info, []).has('changesCursor'));
 }
 
 @Resolver(() => Task)
