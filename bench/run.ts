@@ -1,6 +1,7 @@
 // `npm run bench [-- --quick]`: our server against a lean graphql-js + pg baseline, a bare node:http + pg floor
 // and, on the page of tasks, PostGraphile 5 (the peer a team would otherwise pick), on the same data, in the same
-// run. Prints and writes bench/results/latest.md and ratios.svg.
+// run. Prints and writes bench/results/latest.md and ratios.svg (per run, not committed; bench/results/baseline.md is
+// the committed reference).
 import 'reflect-metadata';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
