@@ -6,8 +6,6 @@
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-# Applied by `npm ci` (postinstall: patch-package); see patches/ and bench/README.md, ninth session.
-COPY patches ./patches
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json mikro-orm.config.ts ./
 COPY src ./src
@@ -16,8 +14,8 @@ RUN npm run build
 FROM node:24-bookworm-slim AS runtime
 # V8's heap: a young generation of 2 x 32 MB semi-spaces (Node 24 sizes them from the machine's memory, 64 MB
 # each on a large host) and the old generation capped at 384 MB (3/4 of the manifests' memory limit). Under 200
-# clients this keeps the process near 210 MB of RSS at full throughput (bench/README.md); the manifests set the
-# same value.
+# clients this keeps the process near 210 MB of RSS at full throughput; the manifests set the same value. Why:
+# docs/performance.md, "Heap settings in NODE_OPTIONS".
 ENV NODE_OPTIONS="--max-old-space-size=384 --max-semi-space-size=32"
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
@@ -26,7 +24,6 @@ ENV NODE_ENV=production \
     npm_config_update_notifier=false
 WORKDIR /app
 COPY package.json package-lock.json ./
-COPY patches ./patches
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 RUN groupadd --system --gid 10001 app && useradd --system --uid 10001 --gid app --no-create-home --shell /usr/sbin/nologin app

@@ -1,7 +1,7 @@
 // The contract's production install, made in a folder: what the image's runtime stage holds and what
 // `node dist/src/main.js` runs from. Used by the production-install test and by the benchmarks.
 import { execFile } from 'node:child_process';
-import { copyFileSync, cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -13,7 +13,6 @@ const run = promisify(execFile);
 export async function productionInstall(dir: string): Promise<void> {
   await run(process.execPath, [join(PROJECT_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', join(dir, 'dist')], { cwd: PROJECT_ROOT });
   for (const file of ['package.json', 'package-lock.json']) copyFileSync(join(PROJECT_ROOT, file), join(dir, file));
-  cpSync(join(PROJECT_ROOT, 'patches'), join(dir, 'patches'), { recursive: true });
   await run('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund'], { cwd: dir, env: { ...process.env, NODE_OPTIONS: '' } });
 }
 

@@ -3,19 +3,14 @@ import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
-import type { MikroORM } from '@mikro-orm/postgresql';
 import express from 'express';
-import type { GraphQLSchema } from 'graphql';
-import type { Config } from '../config/config.js';
-import type { Context, Services } from '../graphql/context.js';
+import { RequestContext, type Context } from '../graphql/context.js';
 import { formatError } from '../graphql/errors.js';
 import { compiledExecution } from '../graphql/compiled-executor.js';
 import { InflightOperations } from '../graphql/inflight.plugin.js';
 import { loggingPlugin } from '../graphql/logging.plugin.js';
-import type { Guards } from '../guards/guards.js';
 import { viewerFrom } from '../graphql/viewer.js';
 import { healthRoutes } from '../health/health.routes.js';
-import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { graphqlCors, securityHeaders } from './browser-policy.js';
 import { admission } from './admission.js';
@@ -23,17 +18,12 @@ import { apolloMiddleware } from './apollo-middleware.js';
 import { clientIp } from './client-ip.js';
 import { httpErrors } from './http-errors.js';
 import { requestLogger } from './request-logger.js';
-import { SubscriptionGateway } from '../realtime/gateway.js';
+import { SubscriptionGateway, type GatewayDeps } from '../realtime/gateway.js';
 import { serverSentEventsTransport, webSocketTransport } from '../realtime/transports.js';
 import { StreamsPerIp, TransportFaults } from '../realtime/stream-limits.js';
 
-export interface AppDeps {
-  config: Config;
-  logger: Logger;
-  orm: MikroORM;
-  schema: GraphQLSchema;
-  guards: Guards;
-  services: Services;
+/** What the HTTP app is built from: what the subscription gateway is, and the metrics. */
+export interface AppDeps extends GatewayDeps {
   metrics: Metrics;
 }
 
@@ -64,7 +54,7 @@ export async function createHttpApp({ config, logger, orm, schema, guards, servi
   const inflight = new InflightOperations();
 
   const apollo = new ApolloServer<Context>({
-    gateway: compiledExecution(schema),
+    schema,
     introspection: !production,
     // main.ts owns the signals: it drains Apollo, then closes the ORM and the embedded database, then exits 0.
     stopOnTerminationSignals: false,
@@ -85,6 +75,8 @@ export async function createHttpApp({ config, logger, orm, schema, guards, servi
       metrics.plugin(),
       inflight.plugin(),
       guards.plugin(),
+      // Last: it answers in place of Apollo's execution, once every other plugin has let the operation through.
+      compiledExecution(schema),
     ],
   });
   await apollo.start();
@@ -122,16 +114,9 @@ export async function createHttpApp({ config, logger, orm, schema, guards, servi
     admission(2 * config.db.max, 1000),
     guards.http(),
     apolloMiddleware(apollo, async ({ req, res }) => {
-      const em = orm.em.fork();
-      return {
-        em,
-        viewer: await viewerFrom(req.get('authorization'), services.tokens),
-        logger: res.locals.logger,
-        requestId: res.locals.requestId,
-        outcome: res.locals.outcome,
-        clientIp: clientIp(req, config.trustProxy),
-        services,
-      };
+      const viewer = await viewerFrom(req.get('authorization'), services.tokens);
+      const { logger: requestLog, requestId, outcome } = res.locals;
+      return new RequestContext({ orm, logger }, services, { viewer, clientIp: clientIp(req, config.trustProxy), requestId, logger: requestLog, outcome });
     }),
   );
   app.use(healthRoutes(services.health));
