@@ -2,7 +2,7 @@
 // is unset it starts the embedded PostgreSQL under .data/ (or joins a running `npm start`), as the server does.
 import 'reflect-metadata';
 import { loadConfig } from './src/config/config.js';
-import { resolveDatabase } from './src/db/embedded.js';
+import { resolveDatabase } from './src/db/database-target.js';
 import { migrationUrl } from './src/db/migrate.js';
 import { ormOptions } from './src/db/orm-options.js';
 import { createLogger } from './src/observability/logger.js';

@@ -6,7 +6,7 @@
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { freePort } from '../src/db/embedded.js';
+import { freePort } from '../src/embedded/embedded.js';
 import { temporaryProductionInstall } from '../scripts/production-install.js';
 import { benchDatabase, IMAGE_NODE_OPTIONS, loadWith, startNode, toolScenario, userWithTasks } from './support.js';
 

@@ -2,8 +2,8 @@
 // generation in ours, as production runs it (the image's heap settings): `--trace-gc-nvp` over 8 s of scenario B
 // (or C, D as `bench:profile` runs them) at one connection by default. At one connection a request is over long
 // before the next scavenge, so what survives one is held by something else, and is promoted at the next: the
-// old generation then fills, full collections follow, and their marking takes the core (bench/README.md, seventh
-// and ninth sessions). For comparison, Express answering `/health/live` leaves ~10 KB per scavenge.
+// old generation then fills, full collections follow, and their marking takes the core (docs/performance.md,
+// "What outlives a request"). For comparison, Express answering `/health/live` leaves ~10 KB per scavenge.
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { temporaryProductionInstall } from '../scripts/production-install.js';

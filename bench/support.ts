@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { PROJECT_ROOT } from '../src/config/app-version.js';
-import { freePort, startEmbeddedPostgres, type EmbeddedDatabase } from '../src/db/embedded.js';
+import { freePort, startEmbeddedPostgres, type EmbeddedDatabase } from '../src/embedded/embedded.js';
 import { createLogger } from '../src/observability/logger.js';
 import { temporaryProductionInstall } from '../scripts/production-install.js';
 

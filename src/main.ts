@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { ConfigError, loadConfig, type Config } from './config/config.js';
-import type { DatabaseTarget } from './db/embedded.js';
+import type { DatabaseTarget } from './db/database-target.js';
 import { createLogger } from './observability/logger.js';
 import { startTracing } from './observability/tracing.js';
 import type { RunningServer } from './server.js';
@@ -22,7 +22,7 @@ const logger = createLogger(config);
 const tracing = await startTracing();
 if (tracing.on) logger.info('exporting traces over OTLP');
 else if (tracing.off !== 'no OTLP endpoint is set') logger.warn(`${tracing.off}: tracing is off`);
-const { resolveDatabase } = await import('./db/embedded.js');
+const { resolveDatabase } = await import('./db/database-target.js');
 const { startServer } = await import('./server.js');
 
 /** Exits once the log lines written so far have reached their destination. */

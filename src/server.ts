@@ -4,7 +4,7 @@ import type { Config } from './config/config.js';
 import { waitForDatabase } from './db/connect.js';
 import { migrateUnderLock } from './db/migrate.js';
 import { MIGRATIONS_DIR, ormOptions } from './db/orm-options.js';
-import type { DatabaseTarget } from './db/embedded.js';
+import type { DatabaseTarget } from './db/database-target.js';
 import { buildAppSchema } from './graphql/schema.js';
 import { HealthService } from './health/health.service.js';
 import { shippedMigrations } from './health/migration-files.js';
@@ -12,12 +12,12 @@ import { Guards } from './guards/guards.js';
 import { RateLimits } from './guards/rate-limits.js';
 import { TrustedDocuments } from './guards/trusted-documents.js';
 import { createHttpApp } from './http/app.js';
-import { AuthService } from './modules/users/auth.service.js';
-import { TokenService } from './modules/users/tokens.js';
+import { AuthService, TokenService } from './modules/users/index.js';
 import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
-import { onDbError } from './db/resilient-driver.js';
-import { ChangeFeed } from './realtime/change-feed.js';
+import { onDbError } from './db/driver/resilient-driver.js';
+import { ChangeFeed } from './modules/tasks/index.js';
+import { listenOn } from './realtime/change-listener.js';
 
 export interface ServerOptions {
   config: Config;
@@ -63,7 +63,7 @@ export async function startServer({ config, logger, database, resolvers = [], po
   const tokens = new TokenService(config, logger);
   const auth = new AuthService(tokens, config.bcryptRounds);
   // LISTEN needs a session of its own: over the direct URL, never through a transaction-mode pooler.
-  const feed = new ChangeFeed(orm, config, database.directUrl, logger);
+  const feed = new ChangeFeed(orm, config, listenOn(config, database.directUrl, logger), logger);
   metrics.feed(feed);
 
   const schema = await buildAppSchema(resolvers);

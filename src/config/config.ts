@@ -131,7 +131,7 @@ const secret = makeValidator<string>((input) => {
 });
 
 const MAX_MS = 24 * 60 * 60 * 1000;
-/** Documented in the README; the seeder refuses it in production. */
+/** Documented in docs/configuration.md; the seeder refuses it in production. */
 export const DEV_SEED_PASSWORD = 'todo-dev-password';
 
 /** What each variable must be; printed instead of the value, so a secret never reaches the output. */
@@ -198,6 +198,9 @@ const specs = {
  * Validates the raw environment once. Every bad variable is reported in one ConfigError; values are never
  * echoed, only what the variable must be.
  */
+/** The names of every variable the configuration reads (docs/configuration.md lists each). */
+export const CONFIG_VARIABLES: readonly string[] = Object.freeze(Object.keys(specs));
+
 export function parseConfig(raw: Record<string, string | undefined>): Config {
   const input = { ...raw, NODE_ENV: raw.NODE_ENV || 'development' };
   const env = cleanEnv(input, specs, {

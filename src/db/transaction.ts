@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { isTransient } from './db-errors.js';
-import { withRetry } from './retry.js';
+import { isTransient } from './driver/db-errors.js';
+import { withRetry } from './driver/retry.js';
 
 /**
  * `work` in one transaction: flushed and committed together, or rolled back. A transient failure before COMMIT

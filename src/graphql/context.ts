@@ -1,11 +1,16 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { HealthService } from '../health/health.service.js';
 import type { AuthService } from '../modules/users/auth.service.js';
 import type { TokenService } from '../modules/users/tokens.js';
-import type { RequestOutcome } from '../http/request-logger.js';
 import type { Logger } from '../observability/logger.js';
-import type { ChangeFeed, OpenOptions } from '../realtime/change-feed.js';
+import type { ChangeFeed, OpenOptions } from '../modules/tasks/change-feed.js';
 import type { Viewer } from './viewer.js';
+
+/** What a request's log line says of its GraphQL operation, filled in by the logging plugin. */
+export interface RequestOutcome {
+  operation?: string;
+  errors?: string[];
+}
 
 /** Long-lived services, built once at start-up. */
 export interface Services {
@@ -28,4 +33,53 @@ export interface Context {
   outcome: RequestOutcome;
   /** Over the subscription transports only: what the change feed needs of the subscriber. */
   subscriber?: Pick<OpenOptions, 'expiresAt' | 'writable' | 'observer' | 'charge'>;
+}
+
+/** What a request's context is made of, by whichever transport brought the request. */
+export interface RequestOrigin {
+  viewer: Viewer;
+  clientIp: string;
+  requestId: string;
+  /** The request's own logger; without one, a child of the process's with the request id, made on first use. */
+  logger?: Logger;
+  outcome?: RequestOutcome;
+  subscriber?: Context['subscriber'];
+}
+
+/**
+ * The one way a request's context is built, over HTTP and both subscription transports. Its unit of work (an
+ * EntityManager fork) is made on first use: most subscriptions never need one, since events carry their task.
+ * A class, so that a context holds no closures of its own; its state is in plain properties, since Apollo copies
+ * a context onto a new object of the same prototype for each operation (`cloneObject`), which `#private` fields
+ * would not survive.
+ */
+export class RequestContext implements Context {
+  readonly viewer: Viewer;
+  readonly clientIp: string;
+  readonly requestId: string;
+  readonly outcome: RequestOutcome;
+  readonly subscriber: Context['subscriber'];
+  private forked: EntityManager | undefined;
+  private requestLogger: Logger | undefined;
+
+  constructor(
+    private readonly root: { orm: MikroORM; logger: Logger },
+    readonly services: Services,
+    origin: RequestOrigin,
+  ) {
+    this.viewer = origin.viewer;
+    this.clientIp = origin.clientIp;
+    this.requestId = origin.requestId;
+    this.outcome = origin.outcome ?? {};
+    this.subscriber = origin.subscriber;
+    this.requestLogger = origin.logger;
+  }
+
+  get em(): EntityManager {
+    return (this.forked ??= this.root.orm.em.fork());
+  }
+
+  get logger(): Logger {
+    return (this.requestLogger ??= this.root.logger.child({ requestId: this.requestId }));
+  }
 }

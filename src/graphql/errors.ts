@@ -1,7 +1,7 @@
 import { HeaderMap } from '@apollo/server';
 import { unwrapResolverError } from '@apollo/server/errors';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
-import { isDatabaseUnavailable } from '../db/db-errors.js';
+import { isDatabaseUnavailable } from '../db/driver/db-errors.js';
 import { redactText } from '../observability/logger.js';
 
 /** The contract's error codes, each made in one place. */

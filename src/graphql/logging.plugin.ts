@@ -1,7 +1,7 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import { unwrapResolverError } from '@apollo/server/errors';
 import type { Context } from './context.js';
-import { isDatabaseUnavailable } from '../db/db-errors.js';
+import { isDatabaseUnavailable } from '../db/driver/db-errors.js';
 import { isClientError } from './errors.js';
 
 /** Records each operation's name and error codes for the request's log line, and logs unexpected errors in full. */

@@ -1,8 +1,7 @@
 import { printSchema, type GraphQLObjectType, type GraphQLSchema } from 'graphql';
 import { buildSchema, type NonEmptyArray, type PubSub } from 'type-graphql';
 import { HealthResolver } from '../health/health.resolver.js';
-import { TaskFeedResolver } from '../modules/tasks/task.feed.js';
-import { TaskConnectionResolver, TaskResolver } from '../modules/tasks/task.resolver.js';
+import { TaskConnectionResolver, TaskFeedResolver, TaskResolver } from '../modules/tasks/index.js';
 import { UserResolver } from '../modules/users/user.resolver.js';
 import { DateTimeScalar } from './date-time.js';
 

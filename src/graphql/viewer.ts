@@ -1,5 +1,4 @@
 import type { TokenService } from '../modules/users/tokens.js';
-import type { Context } from './context.js';
 import { unauthenticated } from './errors.js';
 
 /** Who is asking: nobody, a user with a valid token, or someone whose token is tampered, expired or malformed. */
@@ -17,7 +16,7 @@ export async function viewerFrom(authorization: string | undefined, tokens: Toke
 export const invalidToken = () => unauthenticated('The token is invalid or expired');
 
 /** The signed-in user's id, or UNAUTHENTICATED. */
-export function requireUserId({ viewer }: Pick<Context, 'viewer'>): string {
+export function requireUserId({ viewer }: { viewer: Viewer }): string {
   if (viewer.kind === 'user') return viewer.userId;
   throw viewer.kind === 'invalid' ? invalidToken() : unauthenticated();
 }

@@ -8,7 +8,8 @@ import type { RequestHandler } from 'express';
  *
  * Under 200 clients and a pool of 10, every request in progress holds its parsed document, context, EntityManager
  * and promises while it waits for a connection; they live long enough to be promoted to V8's old generation, which
- * then grows by megabytes a second (measured with heap snapshots under `npm run bench:load`, bench/README.md).
+ * then grows by megabytes a second (measured with heap snapshots under `npm run bench:load`; docs/performance.md,
+ * "The admission gate").
  * Waiting here, a request holds its socket and its parsed body only.
  *
  * Placed after the body is read, so that a client trickling its body cannot hold a place; a place is given back

@@ -2,12 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { RequestHandler } from 'express';
 import type { Logger } from '../observability/logger.js';
+import type { RequestOutcome } from '../graphql/context.js';
 
 /** What the GraphQL layer learns about a request, for its log line. */
-export interface RequestOutcome {
-  operation?: string;
-  errors?: string[];
-}
 
 declare module 'express-serve-static-core' {
   interface Locals {

@@ -2,10 +2,10 @@ import type { ApolloServerPlugin } from '@apollo/server';
 import type { RequestHandler } from 'express';
 import type pg from 'pg';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { DbErrorKind } from '../db/db-errors.js';
+import type { DbErrorKind } from '../db/driver/db-errors.js';
 import type { Context } from '../graphql/context.js';
 import type { PoolStats } from '../health/health.types.js';
-import type { FeedObserver } from '../realtime/change-feed.js';
+import type { FeedObserver } from '../modules/tasks/index.js';
 
 export type Transport = 'websocket' | 'sse';
 

@@ -1,17 +1,8 @@
 import pg from 'pg';
 import type { Config } from '../config/config.js';
 import { connectionSettings, isNeonPooler } from '../db/connection-settings.js';
-import { CHANGES_CHANNEL } from '../modules/tasks/task.changes.js';
+import { CHANGES_CHANNEL, type Listener, type ListenerEvents } from '../modules/tasks/index.js';
 import type { Logger } from '../observability/logger.js';
-
-export interface ListenerEvents {
-  /** A change of `ownerId`'s tasks has committed. */
-  change(ownerId: string): void;
-  /** Listening again after a break: anything may have committed meanwhile. */
-  resumed(): void;
-  /** The connection broke and could not be made again in time: subscribers must resume on their own. */
-  lost(): void;
-}
 
 export interface ListenerTimings {
   /** After the last subscriber leaves, the connection stays this long (a client resubscribing costs no new one). */
@@ -41,7 +32,7 @@ const backoffMs = (attempt: number) => Math.min(100 * 2 ** attempt, 5000);
  * Every connection attempt belongs to an epoch; `stop()` starts a new one, so an attempt that finishes after it
  * (or after a newer attempt) closes its own connection instead of installing it.
  */
-export class ChangeListener {
+export class ChangeListener implements Listener {
   #client: pg.Client | undefined;
   #connecting: Promise<void> | undefined;
   #epoch = 0;
@@ -186,3 +177,9 @@ export class ChangeListener {
     this.#retry.unref();
   }
 }
+
+/** The change feed's listener: one `LISTEN` connection over `directUrl`, made when the feed first wants it. */
+export const listenOn =
+  (config: Pick<Config, 'db'>, directUrl: string, logger: Logger) =>
+  (events: ListenerEvents): Listener =>
+    new ChangeListener(config, directUrl, logger, events);

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { EntityManager } from '@mikro-orm/postgresql';
 import {
   GraphQLError,
   NoSchemaIntrospectionCustomRule,
@@ -14,13 +13,16 @@ import {
   type ExecutionResult,
   type FormattedExecutionResult,
   type GraphQLFormattedError,
+  type GraphQLSchema,
 } from 'graphql';
-import type { Context } from '../graphql/context.js';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Config } from '../config/config.js';
+import { RequestContext, type Context, type Services } from '../graphql/context.js';
+import type { Guards } from '../guards/guards.js';
 import { ErrorCode, formatError, isClientError } from '../graphql/errors.js';
 import type { GraphQLParams } from '../guards/trusted-documents.js';
 import type { Logger } from '../observability/logger.js';
-import type { OpenOptions } from './change-feed.js';
-import type { AppDeps } from '../http/app.js';
+import type { OpenOptions } from '../modules/tasks/index.js';
 import { viewerFrom } from '../graphql/viewer.js';
 import { COST_WEIGHTS, type FieldCost } from '../guards/cost.js';
 
@@ -42,8 +44,15 @@ export interface Subscriber {
   expiresAt: number;
 }
 
-/** What the HTTP app is built from, but its metrics: the transports report those. */
-export type GatewayDeps = Omit<AppDeps, 'metrics'>;
+/** What the gateway is built from; the HTTP app is built from the same, and the metrics. */
+export interface GatewayDeps {
+  config: Config;
+  logger: Logger;
+  orm: MikroORM;
+  schema: GraphQLSchema;
+  guards: Guards;
+  services: Services;
+}
 
 /** Validated subscription documents kept by their text. */
 const DOCUMENTS_KEPT = 100;
@@ -185,24 +194,11 @@ export class SubscriptionGateway {
     { clientIp, writable, observer, charge }: Pick<OpenOptions, 'writable' | 'observer' | 'charge'> & { clientIp: string },
   ): Context {
     const { orm, logger, services } = this.deps;
-    const requestId = randomUUID();
-    // Events carry their task and its owner, so most subscriptions never need a unit of work (nor a logger of
-    // their own): made on first use.
-    let em: EntityManager | undefined;
-    let log: Logger | undefined;
-    return {
-      get em() {
-        return (em ??= orm.em.fork());
-      },
+    return new RequestContext({ orm, logger }, services, {
       viewer: { kind: 'user', ...subscriber },
-      get logger() {
-        return (log ??= logger.child({ requestId }));
-      },
-      requestId,
-      outcome: {},
       clientIp,
-      services,
+      requestId: randomUUID(),
       subscriber: { expiresAt: subscriber.expiresAt, writable, observer, charge },
-    };
+    });
   }
 }

@@ -8,7 +8,7 @@ import { ErrorCode, rateLimited, unauthenticated } from '../graphql/errors.js';
 import type { GraphQLParams } from '../guards/trusted-documents.js';
 import type { Metrics } from '../observability/metrics.js';
 import { clientIp } from '../http/client-ip.js';
-import type { BufferLedger, Holder } from './buffer-ledger.js';
+import type { BufferLedger, Holder } from '../modules/tasks/index.js';
 import type { Subscriber, SubscriptionGateway } from './gateway.js';
 import type { StreamsPerIp, TransportFaults } from './stream-limits.js';
 

@@ -2,10 +2,8 @@ import type { EntityManager } from '@mikro-orm/core';
 import { Seeder } from '@mikro-orm/seeder';
 import { DEV_SEED_PASSWORD, loadConfig, type Config } from '../config/config.js';
 import { createLogger } from '../observability/logger.js';
-import { Task } from '../modules/tasks/task.entity.js';
-import { TaskPriority, TaskStatus } from '../modules/tasks/task.enums.js';
-import { hashPassword } from '../modules/users/password.js';
-import { User } from '../modules/users/user.entity.js';
+import { Task, TaskPriority, TaskStatus } from '../modules/tasks/index.js';
+import { hashPassword, User } from '../modules/users/index.js';
 
 export const SEED_EMAIL = 'test@example.com';
 

@@ -5,8 +5,7 @@ import { Field, Int, ObjectType } from 'type-graphql';
 import { BaseEntity } from '../../db/base.entity.js';
 import { User } from '../users/user.entity.js';
 import { TaskPriority, TaskStatus } from './task.enums.js';
-import { isOverdue } from './task.record.js';
-import { DESCRIPTION_MAX, TAGS_MAX, TITLE_MAX } from './task.rules.js';
+import { DESCRIPTION_MAX, isOverdue, TAGS_MAX, TITLE_MAX } from './task.rules.js';
 
 
 @ObjectType({ simpleResolvers: true, description: 'A task of the signed-in user' })

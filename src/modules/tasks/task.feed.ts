@@ -2,7 +2,7 @@ import { Arg, Ctx, Field, ID, ObjectType, Resolver, Root, Subscription } from 't
 import type { Context } from '../../graphql/context.js';
 import { requireUserId } from '../../graphql/viewer.js';
 import { Cost } from '../../guards/cost.js';
-import type { FeedItem } from '../../realtime/change-feed.js';
+import type { FeedItem } from './change-feed.js';
 import { Task } from './task.entity.js';
 import { decodeChangeCursor, encodeChangeCursor } from './change-position.js';
 import { TaskChangeKind } from './task.changes.js';

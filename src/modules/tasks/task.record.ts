@@ -1,6 +1,7 @@
 import type { User } from '../users/user.entity.js';
 import type { Task } from './task.entity.js';
-import { TaskStatus, type TaskPriority } from './task.enums.js';
+import type { TaskPriority, TaskStatus } from './task.enums.js';
+import { isOverdue } from './task.rules.js';
 
 /**
  * What the GraphQL Task type reads: a plain record, made from a row of the task SQL (task.sql.ts) or from an entity
@@ -79,8 +80,4 @@ export function taskRecord(row: TaskRow, owner: TaskRecord['owner'] = ownerRecor
 export function recordOf(task: Task, owner: TaskRecord['owner'], version = task.version): TaskRecord {
   const { id, title, description, status, priority, tags, dueDate, completedAt, createdAt, updatedAt, isOverdue } = task;
   return { id, version, title, description, status, priority, tags, dueDate, completedAt, createdAt, updatedAt, isOverdue, owner };
-}
-
-export function isOverdue(task: Pick<TaskRecord, 'dueDate' | 'status'>, now = Date.now()): boolean {
-  return task.dueDate !== null && task.dueDate.getTime() < now && task.status !== TaskStatus.COMPLETED;
 }

@@ -1,5 +1,6 @@
 import { badUserInput } from '../../graphql/errors.js';
 import { storableText } from '../text.js';
+import { TaskStatus } from './task.enums.js';
 
 export const TITLE_MAX = 200;
 export const DESCRIPTION_MAX = 10_000;
@@ -68,4 +69,9 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Whether an id could be a task's: anything else cannot exist, and must not reach PostgreSQL's uuid parser. */
 export function isUuid(id: string): boolean {
   return UUID.test(id);
+}
+
+/** A task is overdue when it has a due date in the past and is not completed. */
+export function isOverdue(task: { dueDate: Date | null; status: TaskStatus }, now = Date.now()): boolean {
+  return task.dueDate !== null && task.dueDate.getTime() < now && task.status !== TaskStatus.COMPLETED;
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
-import { repeatable } from '../../db/resilient-driver.js';
+import { repeatable } from '../../db/driver/resilient-driver.js';
 import { notFound, badUserInput, conflict, staleVersion } from '../../graphql/errors.js';
 import { Task } from './task.entity.js';
 import { TaskPriority, TaskStatus } from './task.enums.js';
@@ -180,7 +180,7 @@ export class TaskService {
 /**
  * A page's info, whose cursors are encoded only if the client selects them. A class rather than an object literal
  * with getters: each literal's getters were new functions that V8 kept reachable past the request, and with them
- * the whole page, until its next full collection (bench/README.md, ninth session).
+ * the whole page, until its next full collection (docs/performance.md, "Page info as a class instance").
  */
 class PageInfo {
   constructor(

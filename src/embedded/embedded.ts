@@ -12,9 +12,7 @@ import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import pg from 'pg';
-import { PROJECT_ROOT } from '../config/app-version.js';
 import { place, type ServerUser } from './embedded-placement.js';
-import type { Config } from '../config/config.js';
 import type { Logger } from '../observability/logger.js';
 
 export interface EmbeddedDatabase {
@@ -185,28 +183,11 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   };
 }
 
-export interface DatabaseTarget {
-  /** The URL the server's pool uses (a pooler on Neon). */
-  url: string;
-  /** The unpooled URL migrations use. */
-  directUrl: string;
-  /** Stops the embedded server when this process started one. */
-  stop(): void;
+/** The development database: the embedded PostgreSQL under `dataDir`, with the server's database in it. */
+export async function startDevelopmentDatabase(dataDir: string, logger: Logger): Promise<{ url: string; stop(): void }> {
+  const embedded = await startEmbeddedPostgres({ dataDir, logger });
+  await embedded.ensureDatabase(EMBEDDED_DATABASE);
+  return { url: embedded.urlFor(EMBEDDED_DATABASE), stop: () => embedded.stop() };
 }
 
 const EMBEDDED_DATABASE = 'todo';
-
-/** `DATABASE_URL` when set; otherwise (never in production) the embedded PostgreSQL under `.data/`. */
-export async function resolveDatabase(
-  config: Pick<Config, 'databaseUrl' | 'databaseDirectUrl'>,
-  logger: Logger,
-  dataDir = join(PROJECT_ROOT, '.data'),
-): Promise<DatabaseTarget> {
-  if (config.databaseUrl) {
-    return { url: config.databaseUrl, directUrl: config.databaseDirectUrl ?? config.databaseUrl, stop: () => undefined };
-  }
-  const embedded = await startEmbeddedPostgres({ dataDir, logger });
-  await embedded.ensureDatabase(EMBEDDED_DATABASE);
-  const url = embedded.urlFor(EMBEDDED_DATABASE);
-  return { url, directUrl: url, stop: () => embedded.stop() };
-}

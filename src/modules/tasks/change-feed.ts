@@ -1,8 +1,8 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { GraphQLError } from 'graphql';
-import type { Config } from '../config/config.js';
-import { databaseUnavailable, ErrorCode, rateLimited, resyncRequired, unauthenticated } from '../graphql/errors.js';
-import { contains, includes, ORIGIN, union, type ChangePosition } from '../modules/tasks/change-position.js';
+import type { Config } from '../../config/config.js';
+import { databaseUnavailable, ErrorCode, rateLimited, resyncRequired, unauthenticated } from '../../graphql/errors.js';
+import { contains, includes, ORIGIN, union, type ChangePosition } from './change-position.js';
 import {
   announce,
   changesAfter,
@@ -13,15 +13,31 @@ import {
   type LogRead,
   type OldestTransaction,
   type TaskChange,
-} from '../modules/tasks/task.changes.js';
-import type { Logger } from '../observability/logger.js';
+} from './task.changes.js';
+import type { Logger } from '../../observability/logger.js';
 import { BufferLedger, type Holder } from './buffer-ledger.js';
-import { ChangeListener } from './change-listener.js';
 
 /**
  * What a subscription yields: a change and the subscriber's position right after it (its cursor), or the error
  * that ends it (the resolver throws it, then it completes).
  */
+/** What the feed is told by the connection that listens for committed changes (realtime/change-listener.ts). */
+export interface ListenerEvents {
+  /** A change of `ownerId`'s tasks has committed. */
+  change(ownerId: string): void;
+  /** Listening again after a break: anything may have committed meanwhile. */
+  resumed(): void;
+  /** The connection broke and could not be made again in time: subscribers must resume on their own. */
+  lost(): void;
+}
+
+/** The listening connection, as the feed uses it: wanted while anyone subscribes, released when nobody does. */
+export interface Listener {
+  ready(): Promise<void>;
+  release(): void;
+  stop(): Promise<void>;
+}
+
 export type FeedItem =
   | { change: TaskChange; position: ChangePosition; end?: undefined }
   | { end: GraphQLError; change?: undefined; position?: undefined };
@@ -411,7 +427,7 @@ export class ChangeFeed {
   /** What subscriptions and streams hold for slow readers, in bytes (SUBSCRIPTION_BUFFER_TOTAL_BYTES). */
   readonly buffers: BufferLedger;
   readonly limits: FeedLimits;
-  readonly #listener: ChangeListener;
+  readonly #listener: Listener;
   #count = 0;
   #reading = 0;
   readonly #readQueue: (() => void)[] = [];
@@ -435,13 +451,13 @@ export class ChangeFeed {
       Config,
       'db' | 'changesRetentionHours' | 'subscriptionsPerUser' | 'subscriptionBufferBytes' | 'subscriptionBufferTotalBytes'
     >,
-    directUrl: string,
+    listen: (events: ListenerEvents) => Listener,
     readonly logger: Logger,
     limits: Partial<FeedLimits> = {},
   ) {
     this.limits = { batch: BATCH, bufferBytes: config.subscriptionBufferBytes, oldTransactionWarnMs: OLD_TRANSACTION_WARN_MS, ...limits };
     this.buffers = new BufferLedger(config.subscriptionBufferTotalBytes);
-    this.#listener = new ChangeListener(config, directUrl, logger, {
+    this.#listener = listen({
       change: (ownerId) => this.#wake(ownerId),
       resumed: () => this.#each((log) => log.wake()),
       lost: () => this.#each((log) => [...log.subscriptions].forEach((subscription) => subscription.end(databaseUnavailable()))),
