@@ -11,7 +11,7 @@ import { startPgBouncer } from './pgbouncer.js';
  */
 export default async function globalSetup() {
   const { PROJECT_ROOT } = await import('../../src/config/app-version.js');
-  const { freePort, serverUser, startEmbeddedPostgres } = await import('../../src/db/embedded.js');
+  const { freePort, serverUser, startEmbeddedPostgres } = await import('../../src/embedded/embedded.js');
   const { createLogger } = await import('../../src/observability/logger.js');
   const dataDir = join(PROJECT_ROOT, '.data', `test-${process.pid}`);
   const stops = [];

@@ -4,7 +4,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { PROJECT_ROOT } from '../../src/config/app-version.js';
-import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/db/embedded.js';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/embedded/embedded.js';
 import { createLogger } from '../../src/observability/logger.js';
 
 /**

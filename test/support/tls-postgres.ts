@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { TLSSocket } from 'node:tls';
 import pg from 'pg';
 import { PROJECT_ROOT } from '../../src/config/app-version.js';
-import { startEmbeddedPostgres, serverUser, type EmbeddedDatabase } from '../../src/db/embedded.js';
+import { startEmbeddedPostgres, serverUser, type EmbeddedDatabase } from '../../src/embedded/embedded.js';
 import { createLogger } from '../../src/observability/logger.js';
 
 /** The loopback addresses the server listens on: its first certificate names the first one only. */
