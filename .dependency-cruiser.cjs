@@ -1,12 +1,21 @@
 /**
- * `npm run lint:imports` (part of `npm test`): which folder of src/ may import which. The layers, lowest first:
- * config and observability; db (the ORM's wiring; db/driver, the pg driver layer); graphql and guards (the
- * request's shared kernel); the features under modules/; the edges (http/, realtime/); server.ts and main.ts,
- * which wire them. docs/architecture.md draws it.
+ * `npm run lint:imports` (part of `npm run lint`): which folder of src/ may import which. Imports run one way: from
+ * the composition root (main.ts, server.ts, schema.ts, entities.ts) down to the features (modules/), and from the
+ * features down to the plumbing (config, db, graphql, guards, health, http, observability). Plumbing never imports
+ * a feature; the transports (realtime/) reach one only through its index.ts. The script runs the rules twice:
+ * on modules, and on folders (`--collapse`), so that no two folders import each other either.
+ * docs/architecture.md draws it.
  */
 module.exports = {
   forbidden: [
     { name: 'no-circular', severity: 'error', comment: 'A module never reaches itself through its imports.', from: {}, to: { circular: true } },
+    {
+      name: 'plumbing-names-no-feature',
+      severity: 'error',
+      comment: 'Plumbing never imports a feature: the composition root registers entities and resolvers.',
+      from: { path: '^src/(config|db|graphql|guards|health|http|observability|embedded)/' },
+      to: { path: '^src/modules/' },
+    },
     {
       name: 'features-below-the-edges',
       severity: 'error',

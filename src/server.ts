@@ -5,16 +5,17 @@ import { waitForDatabase } from './db/connect.js';
 import { migrateUnderLock } from './db/migrate.js';
 import { MIGRATIONS_DIR, ormOptions } from './db/orm-options.js';
 import type { DatabaseTarget } from './db/database-target.js';
-import { buildAppSchema } from './graphql/schema.js';
+import { ENTITIES } from './entities.js';
+import { buildAppSchema } from './schema.js';
 import { HealthService } from './health/health.service.js';
-import { shippedMigrations } from './health/migration-files.js';
+import { shippedMigrations } from './db/migration-files.js';
 import { Guards } from './guards/guards.js';
 import { RateLimits } from './guards/rate-limits.js';
 import { TrustedDocuments } from './guards/trusted-documents.js';
 import { createHttpApp } from './http/app.js';
 import { AuthService, TokenService } from './modules/users/index.js';
 import type { Logger } from './observability/logger.js';
-import { Metrics } from './observability/metrics.js';
+import { Metrics } from './http/metrics.js';
 import { onDbError } from './db/driver/resilient-driver.js';
 import { ChangeFeed } from './modules/tasks/index.js';
 import { listenOn } from './realtime/change-listener.js';
@@ -52,7 +53,7 @@ export async function startServer({ config, logger, database, resolvers = [], po
 
   if (config.migrateOnStart) await migrateUnderLock(config, database.directUrl, logger);
 
-  const orm = await MikroORM.init(ormOptions(config, database.url, logger));
+  const orm = await MikroORM.init(ormOptions(config, database.url, logger, { entities: ENTITIES }));
   await orm.connect();
   const pool = (await orm.em.getConnection().getNativeClient()) as pg.Pool;
   const health = new HealthService({ pool: () => pool, poolMax: config.db.max, shipped: shippedMigrations(MIGRATIONS_DIR) });
@@ -61,7 +62,7 @@ export async function startServer({ config, logger, database, resolvers = [], po
   onDbError(orm.config, (kind) => metrics.dbError(kind));
 
   const tokens = new TokenService(config, logger);
-  const auth = new AuthService(tokens, config.bcryptRounds);
+  const auth = new AuthService(tokens, config.bcryptRounds, (kind) => metrics.passwordHash(kind));
   // LISTEN needs a session of its own: over the direct URL, never through a transaction-mode pooler.
   const feed = new ChangeFeed(orm, config, listenOn(config, database.directUrl, logger), logger);
   metrics.feed(feed);

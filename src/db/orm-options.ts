@@ -1,13 +1,9 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig, type Options } from '@mikro-orm/postgresql';
-import { Migrator } from '@mikro-orm/migrations';
-import { SeedManager } from '@mikro-orm/seeder';
 import { ReflectMetadataProvider } from '@mikro-orm/decorators/legacy';
 import pg from 'pg';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../observability/logger.js';
-import { Task } from '../modules/tasks/index.js';
-import { User } from '../modules/users/index.js';
 import { connectionSettings } from './connection-settings.js';
 import { releaseDeadClients } from './driver/pool-guard.js';
 import { timedClient } from './driver/timed-client.js';
@@ -52,7 +48,12 @@ function watchPool(pool: pg.Pool, logger: Logger): void {
  * statement timeout and no client-side deadline: a long index build must not fail at 15 s and leave every pod
  * crash-looping on a half-applied deploy.
  */
-export function ormOptions(config: Config, databaseUrl: string, logger: Logger, purpose: 'requests' | 'migrations' = 'requests'): Options {
+export function ormOptions(
+  config: Config,
+  databaseUrl: string,
+  logger: Logger,
+  { purpose = 'requests', entities = [] }: { purpose?: 'requests' | 'migrations'; entities?: Options['entities'] } = {},
+): Options {
   const settings = connectionSettings(databaseUrl);
   const migrations = purpose === 'migrations';
   const { connectTimeoutMs } = config.db;
@@ -62,12 +63,13 @@ export function ormOptions(config: Config, databaseUrl: string, logger: Logger, 
   return defineConfig({
     driver: ResilientDriver,
     clientUrl: databaseUrl,
-    entities: [User, Task],
+    // The server, the CLI and the tests pass src/entities.ts; applying migrations needs none.
+    entities,
+    discovery: { warnWhenNoEntities: false },
     // Created by migrations and written with SQL alone: the rate limits by rate-limiter-flexible, the task change
     // log by the trigger on tasks (task.changes.ts); no entity maps them, nor the trigger.
     schemaGenerator: { skipTables: ['rate_limits', 'task_changes', 'task_change_pruned'], ignoreTriggers: true },
     metadataProvider: ReflectMetadataProvider,
-    extensions: [Migrator, SeedManager],
     forceUtcTimezone: true,
     ensureDatabase: false,
     pool: { min: config.db.min, max: config.db.max, idleTimeoutMillis: config.db.idleTimeoutMs },

@@ -1,9 +1,5 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
-import type { HealthService } from '../health/health.service.js';
-import type { AuthService } from '../modules/users/auth.service.js';
-import type { TokenService } from '../modules/users/tokens.js';
 import type { Logger } from '../observability/logger.js';
-import type { ChangeFeed, OpenOptions } from '../modules/tasks/change-feed.js';
 import type { Viewer } from './viewer.js';
 
 /** What a request's log line says of its GraphQL operation, filled in by the logging plugin. */
@@ -12,12 +8,29 @@ export interface RequestOutcome {
   errors?: string[];
 }
 
-/** Long-lived services, built once at start-up. */
-export interface Services {
-  health: HealthService;
-  auth: AuthService;
-  tokens: TokenService;
-  feed: ChangeFeed;
+/**
+ * Long-lived services, built once at start-up. Each feature adds its own here from its index.ts (TypeScript's
+ * declaration merging), so that this plumbing names no feature.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled in by the features
+export interface Services {}
+
+/** How a subscription transport follows the subscriptions it carries (the metrics). */
+export interface StreamObserver {
+  opened(): void;
+  closed(): void;
+  delivered(): void;
+}
+
+/** What a subscription transport gives each subscription it carries. */
+export interface SubscriberLink {
+  /** When the subscriber's token expires: the subscription then ends with UNAUTHENTICATED. */
+  expiresAt: number;
+  /** Resolves when the transport can take another event (Server-Sent Events wait for the response to drain). */
+  writable?: () => Promise<void>;
+  /** Charges one event to the user's cost budget before it is delivered; throws RATE_LIMITED once it is spent. */
+  charge?: () => Promise<unknown>;
+  observer?: StreamObserver;
 }
 
 /** Built once per request: its own unit of work, its own logger. */
@@ -32,7 +45,7 @@ export interface Context {
   /** Filled in by the logging plugin for the request's log line. */
   outcome: RequestOutcome;
   /** Over the subscription transports only: what the change feed needs of the subscriber. */
-  subscriber?: Pick<OpenOptions, 'expiresAt' | 'writable' | 'observer' | 'charge'>;
+  subscriber?: SubscriberLink;
 }
 
 /** What a request's context is made of, by whichever transport brought the request. */

@@ -146,3 +146,9 @@ export class HealthService {
     }
   }
 }
+
+declare module '../graphql/context.js' {
+  interface Services {
+    health: HealthService;
+  }
+}

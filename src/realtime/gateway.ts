@@ -17,12 +17,11 @@ import {
 } from 'graphql';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Config } from '../config/config.js';
-import { RequestContext, type Context, type Services } from '../graphql/context.js';
+import { RequestContext, type Context, type Services, type SubscriberLink } from '../graphql/context.js';
 import type { Guards } from '../guards/guards.js';
 import { ErrorCode, formatError, isClientError } from '../graphql/errors.js';
 import type { GraphQLParams } from '../guards/trusted-documents.js';
 import type { Logger } from '../observability/logger.js';
-import type { OpenOptions } from '../modules/tasks/index.js';
 import { viewerFrom } from '../graphql/viewer.js';
 import { COST_WEIGHTS, type FieldCost } from '../guards/cost.js';
 
@@ -93,7 +92,7 @@ export class SubscriptionGateway {
   async prepare(
     subscriber: Subscriber,
     request: GraphQLParams,
-    transport: Pick<OpenOptions, 'writable' | 'observer'> & { clientIp: string },
+    transport: Pick<SubscriberLink, 'writable' | 'observer'> & { clientIp: string },
   ): Promise<ExecutionArgs | GraphQLError[]> {
     const { guards, schema } = this.deps;
     try {
@@ -191,7 +190,7 @@ export class SubscriptionGateway {
 
   #context(
     subscriber: Subscriber,
-    { clientIp, writable, observer, charge }: Pick<OpenOptions, 'writable' | 'observer' | 'charge'> & { clientIp: string },
+    { clientIp, writable, observer, charge }: Pick<SubscriberLink, 'writable' | 'observer' | 'charge'> & { clientIp: string },
   ): Context {
     const { orm, logger, services } = this.deps;
     return new RequestContext({ orm, logger }, services, {

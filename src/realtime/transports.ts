@@ -6,8 +6,8 @@ import { WebSocket, WebSocketServer } from 'ws';
 import type { Config } from '../config/config.js';
 import { ErrorCode, rateLimited, unauthenticated } from '../graphql/errors.js';
 import type { GraphQLParams } from '../guards/trusted-documents.js';
-import type { Metrics } from '../observability/metrics.js';
-import { clientIp } from '../http/client-ip.js';
+import type { StreamObserver } from '../graphql/context.js';
+import { clientIp } from '../guards/client-ip.js';
 import type { BufferLedger, Holder } from '../modules/tasks/index.js';
 import type { Subscriber, SubscriptionGateway } from './gateway.js';
 import type { StreamsPerIp, TransportFaults } from './stream-limits.js';
@@ -15,6 +15,16 @@ import type { StreamsPerIp, TransportFaults } from './stream-limits.js';
 export interface Transport {
   /** Closes every connection ("going away" for WebSockets), so that clients resume elsewhere. */
   close(): Promise<void>;
+}
+
+
+export type TransportName = 'websocket' | 'sse';
+
+/** What a subscription transport reports: its connections, and through the feed its subscriptions and events. */
+export interface TransportMetrics {
+  connected(): void;
+  disconnected(): void;
+  feed: StreamObserver;
 }
 
 /** A closing handshake gets this long before the socket is cut. */
@@ -32,7 +42,7 @@ type SocketExtra = { socket: WebSocket; request: IncomingMessage; subscriber?: S
 /** What every transport shares: the gateway, its limits and buffers, and where its faults are logged. */
 export interface TransportDeps {
   gateway: SubscriptionGateway;
-  metrics: Metrics;
+  metrics: { transport(name: TransportName): TransportMetrics };
   config: Config;
   streams: StreamsPerIp;
   buffers: BufferLedger;

@@ -3,7 +3,7 @@ import { isEnumType, isInputObjectType, isObjectType, isSpecifiedScalarType } fr
 import { join } from 'node:path';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { PROJECT_ROOT } from '../../src/config/app-version.js';
-import { buildAppSchema, printAppSchema } from '../../src/graphql/schema.js';
+import { buildAppSchema, printAppSchema } from '../../src/schema.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { openOrm } from '../support/orm.js';
 

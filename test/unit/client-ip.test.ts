@@ -1,4 +1,4 @@
-import { clientIp } from '../../src/http/client-ip.js';
+import { clientIp } from '../../src/guards/client-ip.js';
 
 const request = (socket: string, forwarded?: string | string[]) => ({
   socket: { remoteAddress: socket },

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { getOperationAST, parse } from 'graphql';
-import { buildAppSchema } from '../../src/graphql/schema.js';
+import { buildAppSchema } from '../../src/schema.js';
 import { measureOperation } from '../../src/guards/query-limits.js';
 import { addressKey } from '../../src/guards/rate-limits.js';
 import { TrustedDocuments } from '../../src/guards/trusted-documents.js';

@@ -1,6 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { GraphQLError } from 'graphql';
 import type { Config } from '../../config/config.js';
+import type { SubscriberLink } from '../../graphql/context.js';
 import { databaseUnavailable, ErrorCode, rateLimited, resyncRequired, unauthenticated } from '../../graphql/errors.js';
 import { contains, includes, ORIGIN, union, type ChangePosition } from './change-position.js';
 import {
@@ -70,23 +71,10 @@ export const slowConsumer = () =>
     extensions: { code: ErrorCode.RATE_LIMITED, retryAfterSeconds: 1 },
   });
 
-export interface FeedObserver {
-  opened(): void;
-  closed(): void;
-  delivered(): void;
-}
-
-export interface OpenOptions {
+export interface OpenOptions extends SubscriberLink {
   userId: string;
   /** The position to resume after, or null to start from now. */
   after: ChangePosition | null;
-  /** When the subscriber's token expires: the subscription then ends with UNAUTHENTICATED. */
-  expiresAt: number;
-  /** Resolves when the transport can take another event (Server-Sent Events wait for the response to drain). */
-  writable?: () => Promise<void>;
-  /** Charges one event to the user's cost budget before it is delivered; throws RATE_LIMITED once it is spent. */
-  charge?: () => Promise<unknown>;
-  observer?: FeedObserver;
 }
 
 /** setTimeout's longest delay; a later expiry re-arms. */

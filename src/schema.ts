@@ -1,9 +1,9 @@
 import { printSchema, type GraphQLObjectType, type GraphQLSchema } from 'graphql';
 import { buildSchema, type NonEmptyArray, type PubSub } from 'type-graphql';
-import { HealthResolver } from '../health/health.resolver.js';
-import { TaskConnectionResolver, TaskFeedResolver, TaskResolver } from '../modules/tasks/index.js';
-import { UserResolver } from '../modules/users/user.resolver.js';
-import { DateTimeScalar } from './date-time.js';
+import { HealthResolver } from './health/health.resolver.js';
+import { TaskConnectionResolver, TaskFeedResolver, TaskResolver } from './modules/tasks/index.js';
+import { UserResolver } from './modules/users/index.js';
+import { DateTimeScalar } from './graphql/date-time.js';
 
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
 export const resolvers: NonEmptyArray<Function> = [HealthResolver, UserResolver, TaskResolver, TaskConnectionResolver, TaskFeedResolver];

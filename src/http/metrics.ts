@@ -5,16 +5,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { DbErrorKind } from '../db/driver/db-errors.js';
 import type { Context } from '../graphql/context.js';
 import type { PoolStats } from '../health/health.types.js';
-import type { FeedObserver } from '../modules/tasks/index.js';
-
-export type Transport = 'websocket' | 'sse';
-
-/** What a subscription transport reports: its connections, and through the feed its subscriptions and events. */
-export interface TransportMetrics {
-  connected(): void;
-  disconnected(): void;
-  feed: FeedObserver;
-}
+import type { TransportMetrics, TransportName } from '../realtime/transports.js';
 
 const OPERATION_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 const MAX_OPERATION_NAMES = 200;
@@ -31,6 +22,7 @@ export class Metrics {
   readonly #operationNames = new Set<string>();
   readonly #acquire: Histogram;
   readonly #dbErrors: Counter<'kind'>;
+  readonly #passwordHashes: Counter<'kind'>;
   readonly #operations: Histogram<'operation' | 'type' | 'outcome'>;
   readonly #http: Histogram<'method' | 'route' | 'status'>;
   readonly #connections: Gauge<'transport'>;
@@ -53,6 +45,12 @@ export class Metrics {
       registers,
     });
     this.#dbErrors = new Counter({ name: 'db_errors_total', help: 'Failed database statements, by kind', labelNames: ['kind'], registers });
+    this.#passwordHashes = new Counter({
+      name: 'password_hashes_total',
+      help: 'bcrypt work: passwords hashed (sign-up) and compared (sign-in, a known email or not)',
+      labelNames: ['kind'],
+      registers,
+    });
     this.#operations = new Histogram({
       name: 'graphql_operation_duration_seconds',
       help: 'GraphQL operations by name, type and outcome (ok or the first error code)',
@@ -76,7 +74,7 @@ export class Metrics {
     }
   }
 
-  transport(transport: Transport): TransportMetrics {
+  transport(transport: TransportName): TransportMetrics {
     return {
       connected: () => this.#connections.inc({ transport }),
       disconnected: () => this.#connections.dec({ transport }),
@@ -116,6 +114,10 @@ export class Metrics {
 
   dbError(kind: DbErrorKind): void {
     this.#dbErrors.inc({ kind });
+  }
+
+  passwordHash(kind: 'hash' | 'compare'): void {
+    this.#passwordHashes.inc({ kind });
   }
 
   /** Times every `pool.connect()`: how long requests wait for a connection. */
