@@ -3,7 +3,8 @@ import pg from 'pg';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../observability/logger.js';
 import { connectionSettings, isNeonPooler } from './connection-settings.js';
-import { ormOptions } from './orm-options.js';
+import { shippedMigrations } from './migration-files.js';
+import { MIGRATIONS_DIR, ormOptions } from './orm-options.js';
 
 /** Any fixed 64-bit number, the same for every instance of this server. */
 const MIGRATION_LOCK = 7_262_011_403_915_237n;
@@ -37,6 +38,14 @@ async function takeLock(lock: pg.Client): Promise<void> {
   }
 }
 
+/** Whether the database records every migration this build ships as applied. */
+async function allApplied(client: pg.Client, shipped: string[]): Promise<boolean> {
+  const { rows } = await client.query<{ tracked: boolean }>(`select to_regclass('mikro_orm_migrations') is not null as tracked`);
+  if (!rows[0]!.tracked) return false;
+  const applied = new Set((await client.query<{ name: string }>('select name from mikro_orm_migrations')).rows.map((row) => row.name));
+  return shipped.every((name) => applied.has(name));
+}
+
 /**
  * Applies pending migrations over the direct (unpooled) URL while holding a session advisory lock, so that
  * instances starting together migrate exactly once: the others wait, then find nothing pending.
@@ -49,7 +58,13 @@ export async function migrateUnderLock(config: Config, directUrl: string, logger
   await lock.connect();
   try {
     await takeLock(lock);
-    const orm = await MikroORM.init(ormOptions(config, directUrl, logger, 'migrations'));
+    // Most starts find every migration applied: that is told by one table, without loading the migrator.
+    if (await allApplied(lock, shippedMigrations(MIGRATIONS_DIR))) {
+      log.info({ applied: [] }, 'migrations up to date');
+      return [];
+    }
+    const { Migrator } = await import('@mikro-orm/migrations');
+    const orm = await MikroORM.init({ ...ormOptions(config, directUrl, logger, { purpose: 'migrations' }), extensions: [Migrator] });
     try {
       const applied = await orm.migrator.up();
       const names = applied.map((m) => m.name);

@@ -1,12 +1,13 @@
 import { HeaderMap, type ApolloServerPlugin, type BaseContext, type GraphQLRequestListener, type HTTPGraphQLHead } from '@apollo/server';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import { getVariableValues, GraphQLEnumType, TokenKind, type DocumentNode, type ExecutionResult, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
-import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
+import type { CompiledQuery } from 'graphql-jit';
 
 /** The run of a query from which it runs compiled; the runs before are graphql-js's. */
 export const COMPILE_AFTER = 10;
 
 type Compiled = CompiledQuery | 'graphql-js';
+type Jit = typeof import('graphql-jit');
 
 const tracer = trace.getTracer('todo-graphql-server');
 
@@ -41,7 +42,14 @@ export interface Operation {
  * and only counts in a map of `capacity` documents, the oldest forgotten first; compiled documents are kept apart,
  * `capacity` of them, the least recently run forgotten first, so that such a client cannot push out the hot ones.
  */
-export function compiledRunner(schema: GraphQLSchema, capacity = 500): (operation: Operation) => Promise<ExecutionResult | null> {
+export function compiledRunner(
+  schema: GraphQLSchema,
+  { capacity = 500, jit: given }: { capacity?: number; jit?: Jit } = {},
+): (operation: Operation) => Promise<ExecutionResult | null> {
+  // graphql-jit (with fast-json-stringify and ajv under it) is loaded by the first query, not at start-up; a query
+  // that reaches its compiling run first waits for it.
+  let jit = given;
+  let loading: Promise<Jit> | undefined;
   // Leaves of the built-in scalars and of enums are answered as the resolvers give them, without a serialiser
   // call each (whose arguments graphql-jit builds eagerly: a path and a location array per leaf, ~25 KB of a page
   // of tasks): resolvers give String, ID, Boolean, Int and Float fields values of their type (TypeScript holds
@@ -72,9 +80,14 @@ export function compiledRunner(schema: GraphQLSchema, capacity = 500): (operatio
 
   return async ({ document, operation, operationName, queryHash, variables, context }) => {
     if (operation.operation !== 'query') return null;
-    const entry = entryFor(`${operationName ?? ''}:${queryHash}`, () => {
-      const result = compileQuery(schema, document, operationName ?? undefined, options);
-      return isCompiledQuery(result) ? result : 'graphql-js';
+    const key = `${operationName ?? ''}:${queryHash}`;
+    if (!jit) {
+      loading ??= import('graphql-jit').then((loaded) => (jit = loaded));
+      if (!compiled.has(key) && (runs.get(key) ?? 0) + 1 >= COMPILE_AFTER) await loading;
+    }
+    const entry = entryFor(key, () => {
+      const result = jit!.compileQuery(schema, document, operationName ?? undefined, options);
+      return jit!.isCompiledQuery(result) ? result : 'graphql-js';
     });
     if (entry === undefined || entry === 'graphql-js') return null;
     // A variable graphql-js would refuse is left to it, so that it is refused in graphql-js's words (BAD_USER_INPUT,
@@ -105,8 +118,8 @@ const NO_HEAD: HTTPGraphQLHead = { headers: new HeaderMap() };
  * runner has an answer, and lets Apollo execute otherwise. Last among the plugins, after every one that may refuse
  * the operation in `didResolveOperation`.
  */
-export function compiledExecution<TContext extends BaseContext>(schema: GraphQLSchema, capacity = 500): ApolloServerPlugin<TContext> {
-  const run = compiledRunner(schema, capacity);
+export function compiledExecution<TContext extends BaseContext>(schema: GraphQLSchema): ApolloServerPlugin<TContext> {
+  const run = compiledRunner(schema);
   const listener: GraphQLRequestListener<TContext> = {
     responseForOperation: async ({ source, document, operation, operationName, queryHash, request, contextValue }) => {
       // Apollo hashes every document before it parses it; the source stands in only for the type's sake.

@@ -1,5 +1,8 @@
 import { GraphQLEnumType, GraphQLObjectType, GraphQLSchema, GraphQLString, parse, type GraphQLResolveInfo, type OperationDefinitionNode } from 'graphql';
 import { COMPILE_AFTER, compiledRunner, maskedSource } from '../../src/graphql/compiled-executor.js';
+
+// The server loads graphql-jit on its first query; these runners are given it.
+const jit = await import('graphql-jit');
 import { signUpUser } from '../support/api.js';
 import { serverForTests } from '../support/server.js';
 import { createTask, TASK_FIELDS } from '../support/tasks.js';
@@ -90,7 +93,7 @@ describe('what is compiled', () => {
     // graphql-js gives a resolver the parent type in `info.path`, graphql-jit's compiled code does not.
     const runner = { type: GraphQLString, resolve: (_: unknown, __: unknown, ___: unknown, info: GraphQLResolveInfo) => (info.path.typename ? 'graphql-js' : 'compiled') };
     const schema = new GraphQLSchema({ query: new GraphQLObjectType({ name: 'Query', fields: { runner } }), mutation: new GraphQLObjectType({ name: 'Mutation', fields: { runner } }) });
-    const run = compiledRunner(schema);
+    const run = compiledRunner(schema, { jit });
     const runs = async (source: string) => {
       const document = parse(source);
       const operation = document.definitions[0] as OperationDefinitionNode;
@@ -109,7 +112,7 @@ describe('what is compiled', () => {
 
   it('leaves a run whose answer carries an error, or whose variables graphql-js refuses, to Apollo', async () => {
     const fields = { fails: { type: GraphQLString, resolve: () => { throw new Error('no'); } }, echo: { type: GraphQLString, args: { n: { type: GraphQLString } }, resolve: (_: unknown, { n }: { n: string }) => n } };
-    const run = compiledRunner(new GraphQLSchema({ query: new GraphQLObjectType({ name: 'Query', fields }) }));
+    const run = compiledRunner(new GraphQLSchema({ query: new GraphQLObjectType({ name: 'Query', fields }) }), { jit });
     const twice = async (source: string, variables: Record<string, unknown>) => {
       const document = parse(source);
       const operation = document.definitions[0] as OperationDefinitionNode;
@@ -127,7 +130,7 @@ describe('compiled leaves', () => {
   it('are still serialised where an enum’s values are not its names', async () => {
     const Mood = new GraphQLEnumType({ name: 'Mood', values: { HAPPY: { value: 1 } } });
     const fields = { mood: { type: Mood, resolve: () => 1 }, name: { type: GraphQLString, resolve: () => 'x' } };
-    const run = compiledRunner(new GraphQLSchema({ query: new GraphQLObjectType({ name: 'Query', fields }) }));
+    const run = compiledRunner(new GraphQLSchema({ query: new GraphQLObjectType({ name: 'Query', fields }) }), { jit });
     const document = parse('query Q { mood name }');
     const operation = document.definitions[0] as OperationDefinitionNode;
     for (let n = 1; n < COMPILE_AFTER; n++) await run({ document, operation, operationName: 'Q', queryHash: 'q', variables: {}, context: {} });

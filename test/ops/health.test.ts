@@ -4,7 +4,7 @@ import pg from 'pg';
 import { signUpUser, type ApiResult } from '../support/api.js';
 import { serverForTests } from '../support/server.js';
 import { LIST_TASKS } from '../support/tasks.js';
-import { shippedMigrations } from '../../src/health/migration-files.js';
+import { shippedMigrations } from '../../src/db/migration-files.js';
 import { MIGRATIONS_DIR } from '../../src/db/orm-options.js';
 
 /** Every migration the project ships, oldest first (the health report names them as MikroORM records them). */

@@ -1,5 +1,5 @@
 import { MIGRATIONS_DIR } from '../../src/db/orm-options.js';
-import { shippedMigrations } from '../../src/health/migration-files.js';
+import { shippedMigrations } from '../../src/db/migration-files.js';
 import { api, signUpUser } from '../support/api.js';
 import { instancesForTests } from '../support/server.js';
 import { createTask, GET_TASK, UPDATE_TASK, type TaskView } from '../support/tasks.js';

@@ -1,5 +1,5 @@
 import { MIGRATIONS_DIR } from '../../src/db/orm-options.js';
-import { shippedMigrations } from '../../src/health/migration-files.js';
+import { shippedMigrations } from '../../src/db/migration-files.js';
 import { migrateUnderLock, migrationUrl } from '../../src/db/migrate.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createTestDatabase, databaseForTests, type TestDatabase } from '../support/database.js';

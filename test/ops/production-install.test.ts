@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { PROJECT_ROOT } from '../../src/config/app-version.js';
 import { freePort } from '../../src/embedded/embedded.js';
 import { MIGRATIONS_DIR } from '../../src/db/orm-options.js';
-import { shippedMigrations } from '../../src/health/migration-files.js';
+import { shippedMigrations } from '../../src/db/migration-files.js';
 import { productionInstall } from '../../scripts/production-install.js';
 import { api, signUpUser } from '../support/api.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
