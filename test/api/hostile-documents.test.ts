@@ -44,53 +44,30 @@ describe('hostile documents, in production', () => {
     return { status: res.status, body: (await res.json()) as { data?: unknown; errors?: { message: string; extensions?: { code?: string } }[] } };
   };
 
-  /**
-   * The main thread's CPU time while `work` runs, in milliseconds: the time the event loop was kept busy. Not the
-   * loop's delay, which also counts the time this process waits for a core: on CI's two cores, shared with another
-   * jest worker and PostgreSQL, one request's delay reached 144 ms; the same checks take ~4 ms of CPU here.
-   */
-  const cpuDuring = async (work: () => Promise<unknown>) => {
-    const before = process.threadCpuUsage();
-    await work();
-    const used = process.threadCpuUsage(before);
-    return (used.user + used.system) / 1000;
-  };
-
-  it.each(Object.entries(HOSTILE))('refuses %s with QUERY_TOO_COMPLEX and 400, keeping the event loop free', async (_name, query) => {
-    let result: Awaited<ReturnType<typeof post>> | undefined;
-    const cpu = await cpuDuring(async () => {
-      result = await post({ query });
-    });
-    expect(result!.status).toBe(400);
-    expect(result!.body.data ?? null).toBeNull();
-    expect(result!.body.errors).toHaveLength(1);
-    expect(result!.body.errors![0]!.extensions?.code).toBe('QUERY_TOO_COMPLEX');
-    // Before the limits were linear, the first document here blocked the loop for seconds. Here each takes 2–50 ms,
-    // the first the most (it warms the code up); the margin is for a collection that lands in the window.
-    expect(cpu).toBeLessThan(250);
+  // Each is refused by the document limits, which run before validation and measure a document in time linear in
+  // its tokens (test/unit/guards.test.ts measures 10^30 copies of a field through fragments without expanding them).
+  it.each(Object.entries(HOSTILE))('refuses %s with QUERY_TOO_COMPLEX and 400', async (_name, query) => {
+    const result = await post({ query });
+    expect(result.status).toBe(400);
+    expect(result.body.data ?? null).toBeNull();
+    expect(result.body.errors).toHaveLength(1);
+    expect(result.body.errors![0]!.extensions?.code).toBe('QUERY_TOO_COMPLEX');
   });
 
-  it('answers /health/live at once while a flood of hostile documents is checked', async () => {
+  it('answers /health/live while a flood of hostile documents is checked', async () => {
     const flood = Array.from({ length: 40 }, (_, i) => post({ query: Object.values(HOSTILE)[i % Object.keys(HOSTILE).length]! }));
-    const started = performance.now();
     const live = await fetch(`${t.server.url}/health/live`);
-    const elapsed = performance.now() - started;
     expect(live.status).toBe(200);
     const results = await Promise.all(flood);
     expect(results.every((r) => r.status === 400)).toBe(true);
-    expect(elapsed).toBeLessThan(1000);
   });
 
   it('reads GET parameters as Apollo does, so that padding cannot hide a document or its variables', async () => {
     const padding = 'x&'.repeat(1200);
     const get = (search: string) => fetch(`${t.server.url}/graphql?${search}`, { headers: { 'apollo-require-preflight': 'true' } });
-    let hostile: Response | undefined;
-    const cpu = await cpuDuring(async () => {
-      hostile = await get(`${padding}query=${encodeURIComponent(HOSTILE['the same field hundreds of times (quadratic for validation)']!)}`);
-    });
-    expect(cpu).toBeLessThan(250);
-    expect(hostile!.status).toBe(400);
-    expect(((await hostile!.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe('QUERY_TOO_COMPLEX');
+    const hostile = await get(`${padding}query=${encodeURIComponent(HOSTILE['the same field hundreds of times (quadratic for validation)']!)}`);
+    expect(hostile.status).toBe(400);
+    expect(((await hostile.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe('QUERY_TOO_COMPLEX');
     const pages = Array.from({ length: 20 }, (_, i) => `a${i}: tasks(first: $f) { edges { node { id } } }`).join(' ');
     const query = encodeURIComponent(`query($f: Int = 1) { ${pages} }`);
     const user = await signUpUser(t.server.url);

@@ -247,12 +247,10 @@ describe('the columns a page reads', () => {
   });
 
   it('walk each fragment once per level, however often it is spread', () => {
-    // 2^24 paths through the spreads, 25 fragments to walk.
+    // 2^24 paths through the spreads, 25 fragments to walk: walking every path would not end within the test's time.
     const fragments = Array.from({ length: 24 }, (_, i) => `fragment F${i} on Task { id ...F${i + 1} ...F${i + 1} }`).join('\n');
     const info = resolving(`{ tasks { edges { node { ...F0 } } } }\n${fragments}\nfragment F24 on Task { title }`);
-    const started = performance.now();
     expect([...selectedFields(info, ['edges', 'node'])].sort()).toEqual(['id', 'title']);
-    expect(performance.now() - started).toBeLessThan(1000);
   });
 
   it('are every column for a field they do not know, and cover every field of Task in the committed schema', () => {

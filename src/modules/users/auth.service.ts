@@ -43,6 +43,8 @@ export class AuthService {
   constructor(
     private readonly tokens: TokenService,
     private readonly bcryptRounds: number,
+    /** Told of each bcrypt operation (the password_hashes_total metric). */
+    private readonly onHash: (kind: 'hash' | 'compare') => void = () => undefined,
   ) {
     this.#dummyHash = hashPassword(randomBytes(16).toString('hex'), bcryptRounds);
   }
@@ -53,6 +55,7 @@ export class AuthService {
     const name = normalizeName(input.name);
     // Hash before touching the database, so no connection is held during the slow part.
     const passwordHash = await this.#hashes.run(() => hashPassword(password, this.bcryptRounds));
+    this.onHash('hash');
     let user: User;
     try {
       user = await inTransaction(em, async (tx) => tx.create(User, { email, name, passwordHash }));
@@ -70,6 +73,7 @@ export class AuthService {
     const user = email.length <= EMAIL_MAX && isStorableText(email) ? await em.findOne(User, { email }) : null;
     const hash = user?.passwordHash ?? (await this.#dummyHash);
     const matches = await this.#hashes.run(() => verifyPassword(password, hash));
+    this.onHash('compare');
     if (!user || !matches) throw unauthenticated('Wrong email or password');
     return { ...(await this.tokens.issue(user.id)), user };
   }
