@@ -8,7 +8,13 @@
  */
 module.exports = {
   forbidden: [
-    { name: 'no-circular', severity: 'error', comment: 'A module never reaches itself through its imports.', from: {}, to: { circular: true } },
+    {
+      name: 'no-circular',
+      severity: 'error',
+      comment: 'A module never reaches itself through its imports.',
+      from: {},
+      to: { circular: true },
+    },
     {
       name: 'plumbing-names-no-feature',
       severity: 'error',

@@ -15,7 +15,12 @@ const { document, tasks } = toolScenario(values.scenario);
 const database = await benchDatabase('bench_alloc');
 const inspector = await freePort();
 const env = { DB_POOL_MAX: '10', AUTH_RATE_LIMIT: '1000000', COST_RATE_LIMIT: '1000000000', NODE_OPTIONS: IMAGE_NODE_OPTIONS };
-const server = await startNode([`--inspect=127.0.0.1:${inspector}`, 'dist/src/main.js'], await temporaryProductionInstall(), database.url, env);
+const server = await startNode(
+  [`--inspect=127.0.0.1:${inspector}`, 'dist/src/main.js'],
+  await temporaryProductionInstall(),
+  database.url,
+  env,
+);
 const token = await userWithTasks(server.url, 'alloc@example.com', tasks);
 const load = (seconds: number) => loadWith(server.url, token, document, seconds);
 await load(3);
@@ -37,7 +42,11 @@ const send = <T>(method: string, params: object = {}) =>
     socket.send(JSON.stringify({ id, method, params }));
   });
 await send('HeapProfiler.enable');
-await send('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+await send('HeapProfiler.startSampling', {
+  samplingInterval: 4096,
+  includeObjectsCollectedByMajorGC: true,
+  includeObjectsCollectedByMinorGC: true,
+});
 const result = await load(Number(values.seconds));
 const { profile } = await send<{ profile: { head: Node } }>('HeapProfiler.stopSampling');
 socket.close();
@@ -55,7 +64,13 @@ let total = 0;
 const walk = (node: Node) => {
   const raw = node.callFrame.url;
   const url = raw.includes('node_modules/') ? raw.replace(/^.*node_modules\//, '') : raw.replace(/^.*\/dist\/src\//, 'src/');
-  const pkg = url.startsWith('src/') ? 'src (ours)' : !url || url.startsWith('node:') ? '(node, or code compiled at run time)' : url.startsWith('@') ? url.split('/').slice(0, 2).join('/') : url.split('/')[0]!;
+  const pkg = url.startsWith('src/')
+    ? 'src (ours)'
+    : !url || url.startsWith('node:')
+      ? '(node, or code compiled at run time)'
+      : url.startsWith('@')
+        ? url.split('/').slice(0, 2).join('/')
+        : url.split('/')[0]!;
   const fn = `${node.callFrame.functionName || '(anonymous)'} ${url}:${node.callFrame.lineNumber + 1}`;
   byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + node.selfSize);
   byFunction.set(fn, (byFunction.get(fn) ?? 0) + node.selfSize);
@@ -66,6 +81,12 @@ walk(profile.head);
 const requests = result.requests.total;
 const kb = (bytes: number) => (bytes / requests / 1024).toFixed(1);
 const table = (title: string, rows: Map<string, number>, n: number) =>
-  `| KB per request | ${title} |\n| ---: | --- |\n${[...rows].sort((a, b) => b[1] - a[1]).slice(0, n).map(([key, bytes]) => `| ${kb(bytes)} | ${key} |`).join('\n')}\n`;
-process.stdout.write(`Scenario ${values.scenario}, 20 connections, ${values.seconds} s: ${requests} requests, ${kb(total)} KB allocated per request (sampled every 4 KB)\n\n`);
+  `| KB per request | ${title} |\n| ---: | --- |\n${[...rows]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([key, bytes]) => `| ${kb(bytes)} | ${key} |`)
+    .join('\n')}\n`;
+process.stdout.write(
+  `Scenario ${values.scenario}, 20 connections, ${values.seconds} s: ${requests} requests, ${kb(total)} KB allocated per request (sampled every 4 KB)\n\n`,
+);
 process.stdout.write(`${table('package', byPackage, 12)}\n${table('function', byFunction, 20)}`);

@@ -67,8 +67,5 @@ type PeerPage = { allTasks?: { edges?: { node: { rowId?: unknown; userByOwnerId?
 /** 20 rows, each with a string id and an owner email, as scenario B's check asks of ours. */
 export function checkPeerPage(data: Record<string, unknown>): boolean {
   const edges = (data as PeerPage).allTasks?.edges;
-  return (
-    edges?.length === 20 &&
-    edges.every(({ node }) => typeof node.rowId === 'string' && typeof node.userByOwnerId?.email === 'string')
-  );
+  return edges?.length === 20 && edges.every(({ node }) => typeof node.rowId === 'string' && typeof node.userByOwnerId?.email === 'string');
 }

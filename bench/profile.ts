@@ -42,13 +42,19 @@ profile.samples.forEach((id, i) => {
   const { callFrame } = nodes.get(id)!;
   if (callFrame.functionName === '(idle)') return;
   total += dt;
-  const pkg = /node_modules\/((@[^/]+\/)?[^/]+)/.exec(callFrame.url)?.[1] ?? (callFrame.url.includes('/src/') ? 'src (ours)' : callFrame.url.split(':')[0] || callFrame.functionName);
+  const pkg =
+    /node_modules\/((@[^/]+\/)?[^/]+)/.exec(callFrame.url)?.[1] ??
+    (callFrame.url.includes('/src/') ? 'src (ours)' : callFrame.url.split(':')[0] || callFrame.functionName);
   byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + dt);
   const fn = `${callFrame.functionName || '(anonymous)'} ${callFrame.url.replace(`file://${install}/`, '').replace(`file://${PROJECT_ROOT}/`, '')}:${callFrame.lineNumber + 1}`;
   byFunction.set(fn, (byFunction.get(fn) ?? 0) + dt);
 });
 const top = (map: Map<string, number>, n: number) =>
-  [...map].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, v]) => `| ${((v / total) * 100).toFixed(1)}% | ${k} |`).join('\n');
+  [...map]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([k, v]) => `| ${((v / total) * 100).toFixed(1)}% | ${k} |`)
+    .join('\n');
 process.stdout.write(
   `Scenario ${scenario}, 20 connections, 10 s: ${result.requests.average.toFixed(0)} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms; busy CPU ${(total / 1e6).toFixed(1)} s (profile: ${main[0]})\n\n` +
     `| self time | package |\n| ---: | --- |\n${top(byPackage, 15)}\n\n| self time | function |\n| ---: | --- |\n${top(byFunction, 30)}\n`,

@@ -11,7 +11,18 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { PROJECT_ROOT } from '../src/config/app-version.js';
-import { benchDatabase, graphql, hasTaskset, mb, median, PAGE_QUERY, rssOf, startScript, startServerProcess, type ServerProcess } from './support.js';
+import {
+  benchDatabase,
+  graphql,
+  hasTaskset,
+  mb,
+  median,
+  PAGE_QUERY,
+  rssOf,
+  startScript,
+  startServerProcess,
+  type ServerProcess,
+} from './support.js';
 import { checkPeerPage, ensurePeerInstalled, PEER_PAGE_QUERY, peerVariables, preparePeerDatabase, startPeer } from './peer.js';
 
 const { values } = parseArgs({
@@ -60,7 +71,10 @@ const ALL_SCENARIOS: Scenario[] = [
     variables: () => ({}),
     check: (data) => {
       const edges = (data as Page).tasks.edges;
-      return edges.length === 20 && edges.every(({ node }) => typeof node.id === 'string' && typeof (node.owner as { email?: string })?.email === 'string');
+      return (
+        edges.length === 20 &&
+        edges.every(({ node }) => typeof node.id === 'string' && typeof (node.owner as { email?: string })?.email === 'string')
+      );
     },
     peer: { query: PEER_PAGE_QUERY, variables: () => peerVariables(owner()), check: checkPeerPage },
   },
@@ -171,7 +185,11 @@ async function load(kind: Kind, scenario: Scenario, seconds: number): Promise<Me
           body: JSON.stringify(
             peer
               ? { operationName: scenario.operationName, query: peer.query, variables: peer.variables() }
-              : { operationName: scenario.operationName, query: kind === 'floor' ? undefined : scenario.query[kind as 'ours' | 'lean'], variables: scenario.variables(n++) },
+              : {
+                  operationName: scenario.operationName,
+                  query: kind === 'floor' ? undefined : scenario.query[kind as 'ours' | 'lean'],
+                  variables: scenario.variables(n++),
+                },
           ),
         }),
         onResponse: (status, body) => {
@@ -211,7 +229,9 @@ for (const scenario of SCENARIOS) {
       const measured = await load(kind, scenario, MEASURE_S);
       if (measured.errors > 0 || measured.invalid > 0) {
         voided++;
-        process.stderr.write(`voided: ${scenario.id} ${kind} round ${round + 1} (${measured.errors} errors, ${measured.invalid} invalid answers)\n`);
+        process.stderr.write(
+          `voided: ${scenario.id} ${kind} round ${round + 1} (${measured.errors} errors, ${measured.invalid} invalid answers)\n`,
+        );
       }
       results[scenario.id]![kind].push(measured);
       process.stderr.write(`${scenario.id} ${kind} round ${round + 1}: ${measured.rps.toFixed(0)} req/s\n`);

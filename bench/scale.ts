@@ -23,7 +23,9 @@ await db.query('create extension if not exists pg_stat_statements');
 
 const SIGN_UP = `mutation($input: SignUpInput!) { signUp(input: $input) { token user { id } } }`;
 async function user(email: string): Promise<{ id: string; token: string }> {
-  const { signUp } = await graphql<{ signUp: { token: string; user: { id: string } } }>(server.url, SIGN_UP, { input: { email, password: 'scale-password' } });
+  const { signUp } = await graphql<{ signUp: { token: string; user: { id: string } } }>(server.url, SIGN_UP, {
+    input: { email, password: 'scale-password' },
+  });
   return { id: signUp.user.id, token: signUp.token };
 }
 
@@ -43,10 +45,15 @@ const PAGE = `query($filter: TaskFilter, $orderBy: TaskOrder, $after: String) {
   tasks(first: 20, filter: $filter, orderBy: $orderBy, after: $after) { edges { node { id title status priority dueDate tags } } pageInfo { endCursor } }
 }`;
 const COUNT = `query($filter: TaskFilter) { tasks(first: 1, filter: $filter) { totalCount } }`;
-const due = { dueAfter: new Date(Date.now() - 30 * 86_400_000).toISOString(), dueBefore: new Date(Date.now() + 90 * 86_400_000).toISOString() };
+const due = {
+  dueAfter: new Date(Date.now() - 30 * 86_400_000).toISOString(),
+  dueBefore: new Date(Date.now() + 90 * 86_400_000).toISOString(),
+};
 const QUERIES: Query[] = [
   ...['CREATED_AT', 'UPDATED_AT', 'DUE_DATE', 'PRIORITY', 'TITLE'].flatMap((field) =>
-    ['ASC', 'DESC'].flatMap((direction) => [false, true].map((page2) => ({ name: `${field} ${direction}${page2 ? ', page 2' : ''}`, orderBy: { field, direction }, page2 }))),
+    ['ASC', 'DESC'].flatMap((direction) =>
+      [false, true].map((page2) => ({ name: `${field} ${direction}${page2 ? ', page 2' : ''}`, orderBy: { field, direction }, page2 })),
+    ),
   ),
   { name: 'status PENDING', filter: { status: ['PENDING'] } },
   { name: 'priority URGENT, page 2', filter: { priority: ['URGENT'] }, page2: true },
@@ -95,9 +102,13 @@ await seed([power.id], 100_000);
 
 const measureAll = async () => {
   // Two rounds first: the server's JIT and PostgreSQL's caches warm on every query.
-  for (let round = 0; round < 2; round++) for (const query of QUERIES) for (const { token } of [small, power]) await graphql(server.url, query.count ? COUNT : PAGE, { filter: query.filter, orderBy: query.orderBy }, token);
+  for (let round = 0; round < 2; round++)
+    for (const query of QUERIES)
+      for (const { token } of [small, power])
+        await graphql(server.url, query.count ? COUNT : PAGE, { filter: query.filter, orderBy: query.orderBy }, token);
   const result = new Map<string, { small: Measured; power: Measured }>();
-  for (const query of QUERIES) result.set(query.name, { small: await measure(small.token, query), power: await measure(power.token, query) });
+  for (const query of QUERIES)
+    result.set(query.name, { small: await measure(small.token, query), power: await measure(power.token, query) });
   return result;
 };
 const before = await measureAll();
@@ -124,7 +135,7 @@ const ms = (n: number) => n.toFixed(1);
 const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
 const lines = [
   `Pages of 20, median of ${RUNS} requests; the table at ${rowsBefore.toLocaleString('en')} rows, then ${rowsAfter.toLocaleString('en')}.`,
-  'Each cell: the request through the endpoint in ms / PostgreSQL\'s time for its statements on tasks in ms.',
+  "Each cell: the request through the endpoint in ms / PostgreSQL's time for its statements on tasks in ms.",
   '',
   '| query | 1k user, small table | 1k user, large table | growth (request / database) | 100k user, large table | 100k / 1k (request / database) |',
   '| --- | ---: | ---: | ---: | ---: | ---: |',
@@ -137,7 +148,9 @@ const lines = [
     );
   }),
 ];
-process.stdout.write(`${lines.join('\n')}\n\n| index, built concurrently on ${rowsAfter.toLocaleString('en')} rows | took |\n| --- | ---: |\n${builds.join('\n')}\n`);
+process.stdout.write(
+  `${lines.join('\n')}\n\n| index, built concurrently on ${rowsAfter.toLocaleString('en')} rows | took |\n| --- | ---: |\n${builds.join('\n')}\n`,
+);
 await db.end();
 await server.stop();
 database.stop();

@@ -9,11 +9,19 @@ import { parseArgs } from 'node:util';
 import { temporaryProductionInstall } from '../scripts/production-install.js';
 import { benchDatabase, IMAGE_NODE_OPTIONS, loadWith, median, startNode, toolScenario, userWithTasks } from './support.js';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '8' }, scenario: { type: 'string', default: 'B' }, connections: { type: 'string', default: '1' } } });
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '8' },
+    scenario: { type: 'string', default: 'B' },
+    connections: { type: 'string', default: '1' },
+  },
+});
 const { document, tasks } = toolScenario(values.scenario);
 const database = await benchDatabase('bench_scavenges');
 const env = { DB_POOL_MAX: '10', AUTH_RATE_LIMIT: '1000000', COST_RATE_LIMIT: '1000000000', NODE_OPTIONS: IMAGE_NODE_OPTIONS };
-const server = await startNode(['--trace-gc-nvp', 'dist/src/main.js'], await temporaryProductionInstall(), database.url, env, undefined, { output: 'pipe' });
+const server = await startNode(['--trace-gc-nvp', 'dist/src/main.js'], await temporaryProductionInstall(), database.url, env, undefined, {
+  output: 'pipe',
+});
 let trace = '';
 server.child.stdout!.on('data', (chunk: Buffer) => (trace += chunk.toString()));
 const token = await userWithTasks(server.url, 'scavenges@example.com', tasks);

@@ -33,7 +33,11 @@ const DESCRIPTIONS = `subscription { taskChanges { cursor ${Array.from({ length:
 const EMOJI = '😀'.repeat(9_990);
 
 const database = await benchDatabase('bench_slow_readers');
-const server = await startServerProcess(database.url, { BCRYPT_ROUNDS: '4', AUTH_RATE_LIMIT: '1000000', COST_RATE_LIMIT: values['cost-limit'] });
+const server = await startServerProcess(database.url, {
+  BCRYPT_ROUNDS: '4',
+  AUTH_RATE_LIMIT: '1000000',
+  COST_RATE_LIMIT: values['cost-limit'],
+});
 const pid = server.child.pid!;
 let exited: number | null = null;
 server.child.once('exit', (code) => (exited = code ?? -1));
@@ -45,7 +49,9 @@ const metric = async (name: string) => {
 
 /** A signed-in user with one task and a WebSocket carrying `count` subscriptions; `onNext` sees every event. */
 async function user(i: number, count: number, onNext: () => void = () => undefined) {
-  const { signUp } = await graphql<{ signUp: { token: string } }>(server.url, SIGN_UP, { input: { email: `slow${i}@example.com`, password: 'slow-reader-password' } });
+  const { signUp } = await graphql<{ signUp: { token: string } }>(server.url, SIGN_UP, {
+    input: { email: `slow${i}@example.com`, password: 'slow-reader-password' },
+  });
   const { createTask } = await graphql<{ createTask: { id: string } }>(server.url, CREATE, { input: { title: `task ${i}` } }, signUp.token);
   const socket = new WebSocket(`${server.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
   await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
@@ -76,7 +82,10 @@ let peakRss = rssBefore;
 let peakHeld = 0;
 const sampler = setInterval(() => {
   if (exited === null) peakRss = Math.max(peakRss, rssOf(pid));
-  void metric('subscription_buffered_bytes').then((held) => (peakHeld = Math.max(peakHeld, held || 0)), () => undefined);
+  void metric('subscription_buffered_bytes').then(
+    (held) => (peakHeld = Math.max(peakHeld, held || 0)),
+    () => undefined,
+  );
 }, 100);
 let writing = true;
 const wellBehaved = (async () => {
@@ -91,7 +100,9 @@ await Promise.all(
   slow.map(async ({ token, taskId }) => {
     for (let n = 0; n < edits && exited === null; n += 4) {
       await Promise.all(
-        Array.from({ length: 4 }, (_, j) => graphql(server.url, UPDATE, { id: taskId, input: { description: `${n + j} ${EMOJI}` } }, token).catch(() => undefined)),
+        Array.from({ length: 4 }, (_, j) =>
+          graphql(server.url, UPDATE, { id: taskId, input: { description: `${n + j} ${EMOJI}` } }, token).catch(() => undefined),
+        ),
       );
     }
   }),
@@ -110,7 +121,9 @@ process.stdout.write(
   `${users} users x ${perUser} subscriptions ${values.read ? 'reading' : 'not reading'} (${values.aliases} aliases), ${edits} edits each of 40 KB descriptions, in ${seconds.toFixed(1)} s; clients received ${mb(received)}\n`,
 );
 process.stdout.write(`server: ${alive ? 'alive' : `exited with ${exited}`}; RSS ${mb(rssBefore)} before, peak ${mb(peakRss)}\n`);
-process.stdout.write(`held for slow readers: peak ${mb(peakHeld)} (/metrics subscription_buffered_bytes); cuts ${cuts}; subscriptions still open ${open}\n`);
+process.stdout.write(
+  `held for slow readers: peak ${mb(peakHeld)} (/metrics subscription_buffered_bytes); cuts ${cuts}; subscriptions still open ${open}\n`,
+);
 process.stdout.write(
   `well-behaved user's events after its mutation was sent: ${sorted.length} events, p50 ${(sorted[Math.floor(sorted.length / 2)] ?? NaN).toFixed(0)} ms, max ${(sorted.at(-1) ?? NaN).toFixed(0)} ms\n`,
 );

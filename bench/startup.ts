@@ -60,7 +60,10 @@ for (let i = 0; i < starts; i++) {
       if (buffered.includes('"msg":"server ready"')) resolve(performance.now() - spawnedAt);
     });
   });
-  const [live, ready] = await Promise.all([firstAnswer(url, '/health/live', spawnedAt, () => exited), firstAnswer(url, '/health/ready', spawnedAt, () => exited)]);
+  const [live, ready] = await Promise.all([
+    firstAnswer(url, '/health/live', spawnedAt, () => exited),
+    firstAnswer(url, '/health/ready', spawnedAt, () => exited),
+  ]);
   samples.push({ live, ready, logged: await logged });
   const gone = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');

@@ -25,7 +25,12 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const database = await benchDatabase('bench_subscriptions');
 // Every subscriber connects from 127.0.0.1: no cap per address.
-const server = await startServerProcess(database.url, { BCRYPT_ROUNDS: '4', AUTH_RATE_LIMIT: '1000000', COST_RATE_LIMIT: '1000000000', MAX_STREAMS_PER_IP: '0' });
+const server = await startServerProcess(database.url, {
+  BCRYPT_ROUNDS: '4',
+  AUTH_RATE_LIMIT: '1000000',
+  COST_RATE_LIMIT: '1000000000',
+  MAX_STREAMS_PER_IP: '0',
+});
 const pid = server.child.pid!;
 const SIGN_UP = `mutation($input: SignUpInput!) { signUp(input: $input) { token } }`;
 const CREATE = `mutation($input: CreateTaskInput!) { createTask(input: $input) { id } }`;
@@ -34,7 +39,9 @@ const CHANGES = `subscription { taskChanges { cursor kind taskId at task { id ti
 
 const tokens: string[] = [];
 for (let i = 0; i < Math.ceil(count / perConnection); i++) {
-  const { signUp } = await graphql<{ signUp: { token: string } }>(server.url, SIGN_UP, { input: { email: `sub${i}@example.com`, password: 'subscriber-password' } });
+  const { signUp } = await graphql<{ signUp: { token: string } }>(server.url, SIGN_UP, {
+    input: { email: `sub${i}@example.com`, password: 'subscriber-password' },
+  });
   tokens.push(signUp.token);
 }
 const openSubscriptions = async () => {
@@ -58,17 +65,35 @@ for (let i = 0; i < count; i++) {
     if (i === 0) arrivals.set(++seenByFirst, performance.now());
   };
   if (sse) {
-    const client = createSseClient({ url: `${server.url}/graphql/stream`, headers: { authorization: `Bearer ${tokens[i]}` }, retryAttempts: 0 });
-    const stop = client.subscribe({ query: CHANGES }, { next, error: (error) => process.stderr.write(`subscriber failed: ${JSON.stringify(error)}\n`), complete: () => undefined });
-    closers.push(() => { stop(); client.dispose(); });
+    const client = createSseClient({
+      url: `${server.url}/graphql/stream`,
+      headers: { authorization: `Bearer ${tokens[i]}` },
+      retryAttempts: 0,
+    });
+    const stop = client.subscribe(
+      { query: CHANGES },
+      { next, error: (error) => process.stderr.write(`subscriber failed: ${JSON.stringify(error)}\n`), complete: () => undefined },
+    );
+    closers.push(() => {
+      stop();
+      client.dispose();
+    });
   } else {
     const user = Math.floor(i / perConnection);
     if (i % perConnection === 0) {
-      const client = createClient({ url: `${server.url.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${tokens[user]}` }, retryAttempts: 0 });
+      const client = createClient({
+        url: `${server.url.replace('http', 'ws')}/graphql`,
+        webSocketImpl: WebSocket,
+        connectionParams: { authorization: `Bearer ${tokens[user]}` },
+        retryAttempts: 0,
+      });
       clients.push(client);
       closers.push(() => client.dispose());
     }
-    clients[user]!.subscribe({ query: CHANGES }, { next, error: (error) => process.stderr.write(`subscriber failed: ${JSON.stringify(error)}\n`), complete: () => undefined });
+    clients[user]!.subscribe(
+      { query: CHANGES },
+      { next, error: (error) => process.stderr.write(`subscriber failed: ${JSON.stringify(error)}\n`), complete: () => undefined },
+    );
   }
 }
 const openedAt = performance.now();
@@ -87,7 +112,13 @@ const admin = new pg.Client({ connectionString: database.url });
 await admin.connect();
 await admin.query('create extension if not exists pg_stat_statements');
 const logReads = async () =>
-  Number((await admin.query(`select coalesce(sum(calls), 0)::int8 as n from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database()) and query like '%from task_changes c %'`)).rows[0].n);
+  Number(
+    (
+      await admin.query(
+        `select coalesce(sum(calls), 0)::int8 as n from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database()) and query like '%from task_changes c %'`,
+      )
+    ).rows[0].n,
+  );
 const readsBefore = await logReads();
 const sent: number[] = [];
 const changes = Number(values.changes);
@@ -107,10 +138,18 @@ for (const close of closers) close();
 await server.stop();
 database.stop();
 
-process.stdout.write(`transport: ${sse ? 'Server-Sent Events' : 'WebSocket'}, ${count} subscribers (${perConnection} per user and connection), opened in ${(opened / 1000).toFixed(1)} s\n`);
+process.stdout.write(
+  `transport: ${sse ? 'Server-Sent Events' : 'WebSocket'}, ${count} subscribers (${perConnection} per user and connection), opened in ${(opened / 1000).toFixed(1)} s\n`,
+);
 const each = (bytes: number) => `${(bytes / count / 1024).toFixed(1)} KB each`;
-process.stdout.write(`server RSS: idle ${mb(before.rss)}, with the subscribers ${mb(withSubscribers.rss)} (+${mb(withSubscribers.rss - before.rss)}, ${each(withSubscribers.rss - before.rss)}), after ${changes} changes ${mb(afterWrites)}\n`);
-process.stdout.write(`server heap in use: idle ${mb(before.heap)}, with the subscribers ${mb(withSubscribers.heap)} (+${mb(withSubscribers.heap - before.heap)}, ${each(withSubscribers.heap - before.heap)})\n`);
-process.stdout.write(`delivery of ${changes} changes to one of them, from sending the mutation (its own round trip included): p50 ${pct(50).toFixed(1)} ms, p99 ${pct(99).toFixed(1)} ms, missing ${lost}\n`);
+process.stdout.write(
+  `server RSS: idle ${mb(before.rss)}, with the subscribers ${mb(withSubscribers.rss)} (+${mb(withSubscribers.rss - before.rss)}, ${each(withSubscribers.rss - before.rss)}), after ${changes} changes ${mb(afterWrites)}\n`,
+);
+process.stdout.write(
+  `server heap in use: idle ${mb(before.heap)}, with the subscribers ${mb(withSubscribers.heap)} (+${mb(withSubscribers.heap - before.heap)}, ${each(withSubscribers.heap - before.heap)})\n`,
+);
+process.stdout.write(
+  `delivery of ${changes} changes to one of them, from sending the mutation (its own round trip included): p50 ${pct(50).toFixed(1)} ms, p99 ${pct(99).toFixed(1)} ms, missing ${lost}\n`,
+);
 process.stdout.write(`reads of the change log: ${reads} for ${changes} changes (${(reads / changes).toFixed(2)} per change)\n`);
 process.exit(0);

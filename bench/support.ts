@@ -14,7 +14,10 @@ import { temporaryProductionInstall } from '../scripts/production-install.js';
 export const quietLogger = createLogger({ env: 'test', logLevel: 'warn' });
 
 /** The embedded PostgreSQL under .data/bench with a fresh database, or the server BENCH_DATABASE_URL names. */
-export async function benchDatabase(name: string, settings: Record<string, string> = {}): Promise<{ url: string; admin: string; stop(): void }> {
+export async function benchDatabase(
+  name: string,
+  settings: Record<string, string> = {},
+): Promise<{ url: string; admin: string; stop(): void }> {
   const external = process.env.BENCH_DATABASE_URL;
   let embedded: EmbeddedDatabase | undefined;
   let admin: string;
@@ -24,7 +27,11 @@ export async function benchDatabase(name: string, settings: Record<string, strin
     // Every benchmark starts the shared cluster with pg_stat_statements, so that whichever started it (and may have
     // left it running), `npm run bench` can count statements.
     const statements = { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' };
-    embedded = await startEmbeddedPostgres({ dataDir: join(PROJECT_ROOT, '.data', 'bench'), logger: quietLogger, settings: { ...statements, ...settings } });
+    embedded = await startEmbeddedPostgres({
+      dataDir: join(PROJECT_ROOT, '.data', 'bench'),
+      logger: quietLogger,
+      settings: { ...statements, ...settings },
+    });
     admin = embedded.urlFor('postgres');
   }
   const client = new pg.Client({ connectionString: admin });
@@ -70,7 +77,8 @@ export async function startNode(
   { ready = '/health/ready', output = 'inherit' }: { ready?: string; output?: 'inherit' | 'pipe' } = {},
 ): Promise<ServerProcess> {
   const port = await freePort();
-  const [command, commandArgs] = cpu !== undefined && hasTaskset() ? ['taskset', ['-c', String(cpu), process.execPath, ...args]] : [process.execPath, args];
+  const [command, commandArgs] =
+    cpu !== undefined && hasTaskset() ? ['taskset', ['-c', String(cpu), process.execPath, ...args]] : [process.execPath, args];
   const child = spawn(command as string, commandArgs as string[], {
     cwd,
     env: {
@@ -126,7 +134,10 @@ export function rssOf(pid: number): number {
 
 /** Client connections to `database` right now, as PostgreSQL counts them (not its own autovacuum workers). */
 export async function connectionsTo(admin: pg.Client, database: string): Promise<number> {
-  const { rows } = await admin.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where datname = $1 and backend_type = 'client backend'`, [database]);
+  const { rows } = await admin.query<{ n: number }>(
+    `select count(*)::int as n from pg_stat_activity where datname = $1 and backend_type = 'client backend'`,
+    [database],
+  );
   return rows[0]!.n;
 }
 
@@ -160,7 +171,8 @@ interface ToolScenario {
 const TOOL_SCENARIOS: Record<string, ToolScenario> = {
   B: { document: PAGE_QUERY, tasks: 40 },
   C: {
-    document: 'query Filtered { tasks(first: 100, filter: { tagsAny: ["a", "z"], status: [PENDING, IN_PROGRESS] }) { totalCount edges { node { id title status tags } } } }',
+    document:
+      'query Filtered { tasks(first: 100, filter: { tagsAny: ["a", "z"], status: [PENDING, IN_PROGRESS] }) { totalCount edges { node { id title status tags } } } }',
     tasks: 120,
   },
   D: { document: 'mutation Create { createTask(input: { title: "profiled" }) { id title status } }', tasks: 40 },
@@ -175,11 +187,20 @@ export function toolScenario(id: string): ToolScenario {
 
 /** For the tools that look into ours alone (profile, allocation): a new user with `count` tasks; its token. */
 export async function userWithTasks(url: string, email: string, count = 40): Promise<string> {
-  const { signUp } = await graphql<{ signUp: { token: string } }>(url, 'mutation($input: SignUpInput!) { signUp(input: $input) { token } }', {
-    input: { email, password: 'bench-password' },
-  });
+  const { signUp } = await graphql<{ signUp: { token: string } }>(
+    url,
+    'mutation($input: SignUpInput!) { signUp(input: $input) { token } }',
+    {
+      input: { email, password: 'bench-password' },
+    },
+  );
   for (let i = 0; i < count; i++) {
-    await graphql(url, 'mutation($t: String!) { createTask(input: { title: $t, tags: ["a", "b"], dueDate: "2030-01-01T00:00:00Z" }) { id } }', { t: `t${i}` }, signUp.token);
+    await graphql(
+      url,
+      'mutation($t: String!) { createTask(input: { title: $t, tags: ["a", "b"], dueDate: "2030-01-01T00:00:00Z" }) { id } }',
+      { t: `t${i}` },
+      signUp.token,
+    );
   }
   return signUp.token;
 }

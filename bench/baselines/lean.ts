@@ -10,18 +10,50 @@ const schema = buildSchema(/* GraphQL */ `
     health: Health!
     tasks(first: Int = 20, filter: TaskFilter): TaskConnection!
   }
-  type Mutation { createTask(input: CreateTaskInput!): Task! }
-  type Health { status: String! }
-  input TaskFilter { tagsAny: [String!] status: [String!] }
-  input CreateTaskInput { title: String! }
-  type User { id: ID! email: String! }
-  type Task {
-    id: ID! title: String! description: String status: String! priority: String! tags: [String!]!
-    dueDate: String completedAt: String isOverdue: Boolean! createdAt: String! updatedAt: String! owner: User!
+  type Mutation {
+    createTask(input: CreateTaskInput!): Task!
   }
-  type TaskEdge { cursor: String! node: Task! }
-  type PageInfo { hasNextPage: Boolean! endCursor: String }
-  type TaskConnection { edges: [TaskEdge!]! pageInfo: PageInfo! totalCount: Int }
+  type Health {
+    status: String!
+  }
+  input TaskFilter {
+    tagsAny: [String!]
+    status: [String!]
+  }
+  input CreateTaskInput {
+    title: String!
+  }
+  type User {
+    id: ID!
+    email: String!
+  }
+  type Task {
+    id: ID!
+    title: String!
+    description: String
+    status: String!
+    priority: String!
+    tags: [String!]!
+    dueDate: String
+    completedAt: String
+    isOverdue: Boolean!
+    createdAt: String!
+    updatedAt: String!
+    owner: User!
+  }
+  type TaskEdge {
+    cursor: String!
+    node: Task!
+  }
+  type PageInfo {
+    hasNextPage: Boolean!
+    endCursor: String
+  }
+  type TaskConnection {
+    edges: [TaskEdge!]!
+    pageInfo: PageInfo!
+    totalCount: Int
+  }
 `);
 
 const selects = (info: GraphQLResolveInfo, field: string) =>
@@ -29,7 +61,11 @@ const selects = (info: GraphQLResolveInfo, field: string) =>
 
 const rootValue = {
   health: () => health(),
-  tasks: async (args: { first: number; filter?: { tagsAny?: string[]; status?: string[] } }, context: { userId: string | null }, info: GraphQLResolveInfo) => {
+  tasks: async (
+    args: { first: number; filter?: { tagsAny?: string[]; status?: string[] } },
+    context: { userId: string | null },
+    info: GraphQLResolveInfo,
+  ) => {
     if (!context.userId) throw new Error('UNAUTHENTICATED');
     return tasks(context.userId, args.first, args.filter, selects(info, 'totalCount'));
   },

@@ -5,7 +5,11 @@ import pg from 'pg';
 
 // Without the server's change log (the trigger on tasks): the baselines measure the write alone, as the
 // targets were set against.
-export const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: Number(process.env.DB_POOL_MAX ?? 10), options: '-c todo.log_task_changes=off' });
+export const pool = new pg.Pool({
+  connectionString: process.env.DATABASE_URL,
+  max: Number(process.env.DB_POOL_MAX ?? 10),
+  options: '-c todo.log_task_changes=off',
+});
 const key = new TextEncoder().encode(process.env.JWT_SECRET);
 
 /** The same check the server makes: an HS256 JWT whose subject is the user id. */
@@ -21,7 +25,9 @@ export async function userIdFrom(authorization: string | undefined): Promise<str
 }
 
 export async function health() {
-  const { rows } = await pool.query(`select current_setting('server_version') as version, to_regclass('mikro_orm_migrations') is not null as tracked`);
+  const { rows } = await pool.query(
+    `select current_setting('server_version') as version, to_regclass('mikro_orm_migrations') is not null as tracked`,
+  );
   await pool.query('select name from mikro_orm_migrations order by id');
   return { status: rows[0].version ? 'OK' : 'DOWN' };
 }
@@ -61,7 +67,12 @@ function node(row: Row) {
 }
 
 /** One page, newest first, owners joined; the count only when asked for. */
-export async function tasks(ownerId: string, first: number, filter: { tagsAny?: string[]; status?: string[] } | undefined, withTotal: boolean) {
+export async function tasks(
+  ownerId: string,
+  first: number,
+  filter: { tagsAny?: string[]; status?: string[] } | undefined,
+  withTotal: boolean,
+) {
   const where = ['t.owner_id = $1'];
   const params: unknown[] = [ownerId];
   if (filter?.tagsAny) {

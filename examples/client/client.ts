@@ -97,7 +97,9 @@ export async function firstOverduePage(url: string, email: string, password: str
   const { signUp } = await persistedClient(url)(SignUpDocument, { input: { email, password } });
   const request = persistedClient(url, signUp.token);
 
-  const done = await request(CreateTaskDocument, { input: { title: 'Call the bank', priority: 'HIGH', tags: ['admin'], dueDate: '2020-01-01T00:00:00Z' } });
+  const done = await request(CreateTaskDocument, {
+    input: { title: 'Call the bank', priority: 'HIGH', tags: ['admin'], dueDate: '2020-01-01T00:00:00Z' },
+  });
   await request(CompleteTaskDocument, { id: done.createTask.id });
   await request(CreateTaskDocument, { input: { title: 'Renew the passport', tags: ['admin'], dueDate: '2020-02-02T00:00:00Z' } });
 

@@ -112,7 +112,10 @@ const byteSize = makeValidator<number>((input) => {
 
 /** `https://app.example.com,http://localhost:5173`: origins as browsers send them (scheme, host, port; no path). */
 const originList = makeValidator<string[]>((input) => {
-  const origins = input.split(',').map((origin) => origin.trim()).filter(Boolean);
+  const origins = input
+    .split(',')
+    .map((origin) => origin.trim())
+    .filter(Boolean);
   for (const origin of origins) {
     let url: URL;
     try {
@@ -190,7 +193,7 @@ const specs = {
   SEED_USER_PASSWORD: str({
     default: undefined,
     devDefault: DEV_SEED_PASSWORD,
-    desc: 'the seeded user\'s password, 8..128 characters (required in production)',
+    desc: "the seeded user's password, 8..128 characters (required in production)",
   }),
 };
 

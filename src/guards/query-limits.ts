@@ -77,7 +77,12 @@ export function measureOperation(
 
 const measures = new WeakMap<GraphQLSchema, WeakMap<OperationDefinitionNode, QueryMeasure>>();
 
-function measure(schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode, variables: Record<string, unknown>): QueryMeasure {
+function measure(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+  variables: Record<string, unknown>,
+): QueryMeasure {
   const fragments = new Map<string, FragmentDefinitionNode>();
   for (const definition of document.definitions) {
     if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
@@ -129,7 +134,9 @@ function measure(schema: GraphQLSchema, document: DocumentNode, operation: Opera
     for (const selection of selectionSet.selections) {
       if (selection.kind === Kind.FIELD) add(fieldSummary(selection, parent));
       else if (selection.kind === Kind.INLINE_FRAGMENT) {
-        add(selectionSummary(selection.selectionSet, selection.typeCondition ? schema.getType(selection.typeCondition.name.value) : parent));
+        add(
+          selectionSummary(selection.selectionSet, selection.typeCondition ? schema.getType(selection.typeCondition.name.value) : parent),
+        );
       } else add(fragmentSummary(selection.name.value));
     }
     return total;
@@ -190,9 +197,15 @@ export function checkOperation(
     throw error;
   }
   const { depth, cost, aliases, hashes } = measure;
-  if (hashes > MAX_HASHES_PER_REQUEST) throw tooComplex('At most one signUp or signIn per request', { hashes, maxHashes: MAX_HASHES_PER_REQUEST });
+  if (hashes > MAX_HASHES_PER_REQUEST)
+    throw tooComplex('At most one signUp or signIn per request', { hashes, maxHashes: MAX_HASHES_PER_REQUEST });
   if (depth > maxDepth) throw tooComplex(`The query is ${depth} levels deep; the limit is ${maxDepth}`, { depth, maxDepth });
-  if (aliases > maxAliases) throw tooComplex(`The query has ${fmt(aliases)} aliases; the limit is ${maxAliases}`, { aliases: Math.min(aliases, Number.MAX_SAFE_INTEGER), maxAliases });
-  if (!(cost <= maxCost)) throw tooComplex(`The query costs ${fmt(cost)}; the limit is ${maxCost}`, { cost: Math.min(cost, Number.MAX_SAFE_INTEGER), maxCost });
+  if (aliases > maxAliases)
+    throw tooComplex(`The query has ${fmt(aliases)} aliases; the limit is ${maxAliases}`, {
+      aliases: Math.min(aliases, Number.MAX_SAFE_INTEGER),
+      maxAliases,
+    });
+  if (!(cost <= maxCost))
+    throw tooComplex(`The query costs ${fmt(cost)}; the limit is ${maxCost}`, { cost: Math.min(cost, Number.MAX_SAFE_INTEGER), maxCost });
   return measure;
 }

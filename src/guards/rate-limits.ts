@@ -28,7 +28,10 @@ export function addressKey(ip: string): string {
   const [head = '', tail] = address.split('::');
   const groups = head === '' ? [] : head.split(':');
   if (tail !== undefined) groups.push(...Array(Math.max(0, 8 - groups.length)).fill('0'));
-  return `${groups.slice(0, 4).map((group) => parseInt(group, 16).toString(16)).join(':')}::/64`;
+  return `${groups
+    .slice(0, 4)
+    .map((group) => parseInt(group, 16).toString(16))
+    .join(':')}::/64`;
 }
 
 const secondsUntil = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
@@ -105,7 +108,13 @@ class CostBudget {
         continue;
       }
       const renewal = this.#renew(userId, current, cost, now);
-      this.#renewing.set(userId, renewal.then(() => undefined, () => undefined));
+      this.#renewing.set(
+        userId,
+        renewal.then(
+          () => undefined,
+          () => undefined,
+        ),
+      );
       try {
         await renewal;
       } finally {

@@ -116,7 +116,13 @@ export async function createHttpApp({ config, logger, orm, schema, guards, servi
     apolloMiddleware(apollo, async ({ req, res }) => {
       const viewer = await viewerFrom(req.get('authorization'), services.tokens);
       const { logger: requestLog, requestId, outcome } = res.locals;
-      return new RequestContext({ orm, logger }, services, { viewer, clientIp: clientIp(req, config.trustProxy), requestId, logger: requestLog, outcome });
+      return new RequestContext({ orm, logger }, services, {
+        viewer,
+        clientIp: clientIp(req, config.trustProxy),
+        requestId,
+        logger: requestLog,
+        outcome,
+      });
     }),
   );
   app.use(healthRoutes(services.health));

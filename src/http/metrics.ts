@@ -33,7 +33,14 @@ export class Metrics {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     const poolGauge = (name: string, help: string, read: (stats: PoolStats) => number) =>
-      new Gauge({ name, help, registers, collect() { this.set(read(poolStats())); } });
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(read(poolStats()));
+        },
+      });
     poolGauge('db_pool_max', 'Most connections the pool may open (DB_POOL_MAX)', (s) => s.max);
     poolGauge('db_pool_size', 'Connections open now, busy or idle', (s) => s.total);
     poolGauge('db_pool_idle', 'Open connections waiting for work', (s) => s.idle);
@@ -68,7 +75,11 @@ export class Metrics {
     const transport = { labelNames: ['transport'] as const, registers };
     this.#connections = new Gauge({ name: 'subscription_connections', help: 'Open subscription connections, by transport', ...transport });
     this.#subscriptions = new Gauge({ name: 'subscriptions_open', help: 'Open taskChanges subscriptions, by transport', ...transport });
-    this.#events = new Counter({ name: 'subscription_events_total', help: 'Change events delivered to subscribers, by transport', ...transport });
+    this.#events = new Counter({
+      name: 'subscription_events_total',
+      help: 'Change events delivered to subscribers, by transport',
+      ...transport,
+    });
     for (const name of ['websocket', 'sse'] as const) {
       for (const metric of [this.#connections, this.#subscriptions, this.#events]) metric.inc({ transport: name }, 0);
     }
@@ -101,7 +112,14 @@ export class Metrics {
         this.set(feed.oldestTransactionSeconds);
       },
     });
-    new Gauge({ name: 'subscription_buffered_bytes', help: 'Bytes held for subscribers that have not read them yet', registers, collect() { this.set(ledger.total); } });
+    new Gauge({
+      name: 'subscription_buffered_bytes',
+      help: 'Bytes held for subscribers that have not read them yet',
+      registers,
+      collect() {
+        this.set(ledger.total);
+      },
+    });
     new Gauge({
       name: 'subscription_buffer_cuts',
       help: 'Subscriptions and streams cut since start because the process held SUBSCRIPTION_BUFFER_TOTAL_BYTES',

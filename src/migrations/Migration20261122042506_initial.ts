@@ -31,7 +31,9 @@ export class Migration20261122042506_initial extends Migration {
       "completed_at" timestamptz(3) null,
       "owner_id" uuid not null,
       primary key ("id"));`);
-    this.addSql(`alter table "tasks" add constraint "tasks_owner_id_foreign" foreign key ("owner_id") references "users" ("id") on delete cascade;`);
+    this.addSql(
+      `alter table "tasks" add constraint "tasks_owner_id_foreign" foreign key ("owner_id") references "users" ("id") on delete cascade;`,
+    );
 
     // The owner leads every index: all reads are scoped to one user.
     this.addSql(`create index "tasks_owner_created_at_idx" on "tasks" ("owner_id", "created_at", "id");`);
@@ -42,10 +44,14 @@ export class Migration20261122042506_initial extends Migration {
 
     this.addSql(`alter table "tasks" add constraint "tasks_status_check" check ("status" in ('PENDING', 'IN_PROGRESS', 'COMPLETED'));`);
     this.addSql(`alter table "tasks" add constraint "tasks_priority_check" check ("priority" in ('LOW', 'MEDIUM', 'HIGH', 'URGENT'));`);
-    this.addSql(`alter table "tasks" add constraint "tasks_title_length" check (char_length(btrim(title)) >= 1 and char_length(title) <= 200);`);
+    this.addSql(
+      `alter table "tasks" add constraint "tasks_title_length" check (char_length(btrim(title)) >= 1 and char_length(title) <= 200);`,
+    );
     this.addSql(`alter table "tasks" add constraint "tasks_description_length" check (char_length(description) <= 10000);`);
     this.addSql(`alter table "tasks" add constraint "tasks_tags_count" check (cardinality(tags) <= 20);`);
-    this.addSql(`alter table "tasks" add constraint "tasks_completed_at_matches_status" check ((status = 'COMPLETED') = (completed_at is not null));`);
+    this.addSql(
+      `alter table "tasks" add constraint "tasks_completed_at_matches_status" check ((status = 'COMPLETED') = (completed_at is not null));`,
+    );
   }
 
   override down(): void {

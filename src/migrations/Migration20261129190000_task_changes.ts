@@ -14,7 +14,9 @@ export class Migration20261129190000_task_changes extends Migration {
       "owner_id" uuid not null,
       "seq" bigint not null,
       primary key ("owner_id"));`);
-    this.addSql(`alter table "task_change_seqs" add constraint "task_change_seqs_owner_id_foreign" foreign key ("owner_id") references "users" ("id") on delete cascade;`);
+    this.addSql(
+      `alter table "task_change_seqs" add constraint "task_change_seqs_owner_id_foreign" foreign key ("owner_id") references "users" ("id") on delete cascade;`,
+    );
 
     // The primary key is also the index that reads a user's changes after a seq.
     this.addSql(`create table "task_changes" (
@@ -24,7 +26,9 @@ export class Migration20261129190000_task_changes extends Migration {
       "task_id" uuid not null,
       "at" timestamptz(3) not null default now(),
       primary key ("owner_id", "seq"));`);
-    this.addSql(`alter table "task_changes" add constraint "task_changes_owner_id_foreign" foreign key ("owner_id") references "users" ("id") on delete cascade;`);
+    this.addSql(
+      `alter table "task_changes" add constraint "task_changes_owner_id_foreign" foreign key ("owner_id") references "users" ("id") on delete cascade;`,
+    );
     this.addSql(`alter table "task_changes" add constraint "task_changes_kind_check" check ("kind" in ('CREATED', 'UPDATED', 'DELETED'));`);
   }
 

@@ -44,7 +44,8 @@ export class Migration20261207100000_task_page_indexes extends Migration {
       [`{${Object.keys(TASK_PAGE_INDEXES).join(',')}}`],
     );
     for (const { name } of invalid) this.addSql(`drop index concurrently if exists "${name as string}"`);
-    for (const [name, definition] of Object.entries(TASK_PAGE_INDEXES)) this.addSql(`create index concurrently if not exists "${name}" ${definition}`);
+    for (const [name, definition] of Object.entries(TASK_PAGE_INDEXES))
+      this.addSql(`create index concurrently if not exists "${name}" ${definition}`);
     for (const name of REPLACED) this.addSql(`drop index concurrently if exists "${name}"`);
   }
 

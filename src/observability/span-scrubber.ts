@@ -58,7 +58,8 @@ export function scrubSpan(span: Span): void {
     const attributes = event.attributes as Record<string, unknown> | undefined;
     if (!attributes) continue;
     delete attributes['exception.message'];
-    if (typeof attributes['exception.stacktrace'] === 'string') attributes['exception.stacktrace'] = framesOnly(attributes['exception.stacktrace']);
+    if (typeof attributes['exception.stacktrace'] === 'string')
+      attributes['exception.stacktrace'] = framesOnly(attributes['exception.stacktrace']);
   }
   if (span.status.code === SpanStatusCode.ERROR && span.status.message !== undefined) span.setStatus({ code: SpanStatusCode.ERROR });
 }

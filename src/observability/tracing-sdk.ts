@@ -55,7 +55,9 @@ export function startSdk(instrumentations: InstrumentationBase[], protocol: stri
   const sdk = new NodeSDK({
     spanProcessors: spanProcessors(protocol),
     // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, read by the SDK's own detector, win over these.
-    resource: defaultResource().merge(resourceFromAttributes({ [ATTR_SERVICE_NAME]: 'todo-graphql-server', [ATTR_SERVICE_VERSION]: APP_VERSION })),
+    resource: defaultResource().merge(
+      resourceFromAttributes({ [ATTR_SERVICE_NAME]: 'todo-graphql-server', [ATTR_SERVICE_VERSION]: APP_VERSION }),
+    ),
     instrumentations,
     // Traces only: metrics are Prometheus on /metrics and logs are JSON lines on stdout.
     metricReaders: [],

@@ -38,7 +38,9 @@ export async function startTracing(): Promise<Tracing> {
   }
   const { createInstrumentations, startSdk } = await import('./tracing-sdk.js');
   const instrumentations = createInstrumentations();
-  await registerImportHooks(instrumentations.flatMap((instrumentation) => instrumentation.getModuleDefinitions().map((module) => module.name)));
+  await registerImportHooks(
+    instrumentations.flatMap((instrumentation) => instrumentation.getModuleDefinitions().map((module) => module.name)),
+  );
   const sdk = startSdk(instrumentations, protocol);
   return {
     on: true,
@@ -46,7 +48,13 @@ export async function startTracing(): Promise<Tracing> {
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
       try {
-        return await Promise.race([sdk.shutdown().then(() => true, () => false), late]);
+        return await Promise.race([
+          sdk.shutdown().then(
+            () => true,
+            () => false,
+          ),
+          late,
+        ]);
       } finally {
         clearTimeout(timer);
       }

@@ -92,7 +92,9 @@ export class ChangeListener implements Listener {
   async #connect(epoch: number): Promise<void> {
     try {
       if (isNeonPooler(this.directUrl)) {
-        throw new Error('LISTEN would go through a connection pooler (a "-pooler" host), which drops it: set DATABASE_DIRECT_URL to the direct URL');
+        throw new Error(
+          'LISTEN would go through a connection pooler (a "-pooler" host), which drops it: set DATABASE_DIRECT_URL to the direct URL',
+        );
       }
       const client = new pg.Client({
         ...connectionSettings(this.directUrl),
@@ -135,7 +137,9 @@ export class ChangeListener implements Listener {
     clearTimeout(this.#lostTimer);
     clearInterval(this.#heartbeat);
     this.#heartbeat = setInterval(() => {
-      client.query({ text: 'select 1', query_timeout: HEARTBEAT_TIMEOUT_MS } as pg.QueryConfig).catch((error: Error) => this.#broke(client, error));
+      client
+        .query({ text: 'select 1', query_timeout: HEARTBEAT_TIMEOUT_MS } as pg.QueryConfig)
+        .catch((error: Error) => this.#broke(client, error));
     }, HEARTBEAT_MS);
     this.#heartbeat.unref();
     if (resumed) {

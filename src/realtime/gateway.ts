@@ -76,7 +76,10 @@ export class SubscriptionGateway {
     this.#format = formatError(production);
     this.#rules = production ? [...specifiedRules, NoSchemaIntrospectionCustomRule] : specifiedRules;
     const roots = Object.values(deps.schema.getSubscriptionType()?.getFields() ?? {});
-    this.#subscribeSql = Math.max(0, ...roots.map((field) => ((field.extensions.cost as FieldCost | undefined)?.sql ?? 0) * COST_WEIGHTS.sql));
+    this.#subscribeSql = Math.max(
+      0,
+      ...roots.map((field) => ((field.extensions.cost as FieldCost | undefined)?.sql ?? 0) * COST_WEIGHTS.sql),
+    );
   }
 
   /** The subscriber a `Bearer` token names, if it is valid. */
@@ -97,11 +100,15 @@ export class SubscriptionGateway {
     const { guards, schema } = this.deps;
     try {
       // graphql-ws and graphql-sse clients insist on a `query` string: a document sent by its hash has an empty one.
-      const named = request.query === '' && (request.documentId !== undefined || request.extensions !== undefined) ? { ...request, query: undefined } : request;
+      const named =
+        request.query === '' && (request.documentId !== undefined || request.extensions !== undefined)
+          ? { ...request, query: undefined }
+          : request;
       const params = guards.trusted ? guards.trusted.resolve(named) : named;
       const { query, operationName, variables } = params;
       if (typeof query !== 'string') return [requestError('The request has no query', 'BAD_REQUEST')];
-      if (operationName != null && typeof operationName !== 'string') return [requestError('operationName must be a string', 'BAD_REQUEST')];
+      if (operationName != null && typeof operationName !== 'string')
+        return [requestError('operationName must be a string', 'BAD_REQUEST')];
       if (variables != null && (typeof variables !== 'object' || Array.isArray(variables))) {
         return [requestError('variables must be an object', 'BAD_REQUEST')];
       }
@@ -158,7 +165,9 @@ export class SubscriptionGateway {
     }
     if (invalid.length > 0) {
       const production = this.deps.config.env === 'production';
-      return invalid.map((error) => requestError(production ? error.message.replace(/ ?Did you mean(.+?)\?$/, '') : error.message, 'GRAPHQL_VALIDATION_FAILED'));
+      return invalid.map((error) =>
+        requestError(production ? error.message.replace(/ ?Did you mean(.+?)\?$/, '') : error.message, 'GRAPHQL_VALIDATION_FAILED'),
+      );
     }
     if (query.length <= 10_000) {
       this.#documents.set(query, document);

@@ -17,7 +17,6 @@ export interface Transport {
   close(): Promise<void>;
 }
 
-
 export type TransportName = 'websocket' | 'sse';
 
 /** What a subscription transport reports: its connections, and through the feed its subscriptions and events. */
@@ -202,7 +201,8 @@ function statusOf(errors: readonly GraphQLError[]): number {
 }
 
 /** One Server-Sent Event as graphql-sse writes it. */
-const event = (name: 'next' | 'complete', data?: unknown) => `event: ${name}\ndata:${data === undefined ? '' : ` ${JSON.stringify(data)}`}\n\n`;
+const event = (name: 'next' | 'complete', data?: unknown) =>
+  `event: ${name}\ndata:${data === undefined ? '' : ` ${JSON.stringify(data)}`}\n\n`;
 
 /**
  * Writes a chunk; resolves true once the response has taken it (at once, or when it drains), false when the
@@ -235,7 +235,8 @@ function send(res: Response, chunk: string, buffers: BufferLedger, holder: Holde
 
 /** The GraphQL parameters of a GET (from the URL) or of a POST (its JSON body, already parsed). */
 function paramsOf(req: Request): GraphQLParams | undefined {
-  if (req.method === 'POST') return req.body !== null && typeof req.body === 'object' && !Array.isArray(req.body) ? (req.body as GraphQLParams) : undefined;
+  if (req.method === 'POST')
+    return req.body !== null && typeof req.body === 'object' && !Array.isArray(req.body) ? (req.body as GraphQLParams) : undefined;
   const search = new URLSearchParams(req.url.slice(req.url.indexOf('?') + 1 || req.url.length));
   const params: GraphQLParams = {};
   for (const key of ['query', 'operationName', 'documentId', 'variables', 'extensions']) {
@@ -262,7 +263,13 @@ function paramsOf(req: Request): GraphQLParams | undefined {
  * slow client fills the subscription's own bounded buffer. Its "single connection" mode (streams reserved with
  * PUT, held in memory per token) is not offered.
  */
-export function serverSentEventsTransport({ gateway, metrics, config, streams, buffers }: TransportDeps): Transport & { route: RequestHandler } {
+export function serverSentEventsTransport({
+  gateway,
+  metrics,
+  config,
+  streams,
+  buffers,
+}: TransportDeps): Transport & { route: RequestHandler } {
   const counted = metrics.transport('sse');
   const open = new Set<Response>();
   let closing = false;

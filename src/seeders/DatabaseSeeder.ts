@@ -9,11 +9,42 @@ export const SEED_EMAIL = 'test@example.com';
 
 /** Fixed dates, so that a second run leaves exactly the same rows. */
 export const SEED_TASKS = [
-  { title: 'Renew passport', status: TaskStatus.PENDING, priority: TaskPriority.URGENT, tags: ['admin', 'travel'], dueDate: '2025-01-15T09:00:00Z' },
-  { title: 'Plan the team offsite', status: TaskStatus.PENDING, priority: TaskPriority.MEDIUM, tags: ['work', 'planning'], dueDate: '2030-03-01T09:00:00Z' },
-  { title: 'Write the quarterly report', status: TaskStatus.COMPLETED, priority: TaskPriority.HIGH, tags: ['work'], dueDate: '2025-03-31T17:00:00Z', completedAt: '2025-03-28T15:30:00Z' },
-  { title: 'Fix the leaking tap', status: TaskStatus.COMPLETED, priority: TaskPriority.LOW, tags: ['home', 'diy'], completedAt: '2025-02-02T11:00:00Z' },
-  { title: 'Book a dentist appointment', status: TaskStatus.COMPLETED, priority: TaskPriority.MEDIUM, tags: ['health', 'admin'], completedAt: '2025-01-20T08:45:00Z' },
+  {
+    title: 'Renew passport',
+    status: TaskStatus.PENDING,
+    priority: TaskPriority.URGENT,
+    tags: ['admin', 'travel'],
+    dueDate: '2025-01-15T09:00:00Z',
+  },
+  {
+    title: 'Plan the team offsite',
+    status: TaskStatus.PENDING,
+    priority: TaskPriority.MEDIUM,
+    tags: ['work', 'planning'],
+    dueDate: '2030-03-01T09:00:00Z',
+  },
+  {
+    title: 'Write the quarterly report',
+    status: TaskStatus.COMPLETED,
+    priority: TaskPriority.HIGH,
+    tags: ['work'],
+    dueDate: '2025-03-31T17:00:00Z',
+    completedAt: '2025-03-28T15:30:00Z',
+  },
+  {
+    title: 'Fix the leaking tap',
+    status: TaskStatus.COMPLETED,
+    priority: TaskPriority.LOW,
+    tags: ['home', 'diy'],
+    completedAt: '2025-02-02T11:00:00Z',
+  },
+  {
+    title: 'Book a dentist appointment',
+    status: TaskStatus.COMPLETED,
+    priority: TaskPriority.MEDIUM,
+    tags: ['health', 'admin'],
+    completedAt: '2025-01-20T08:45:00Z',
+  },
 ] as const;
 
 /** The seeded user's clear password: SEED_USER_PASSWORD, whose development default production refuses. */

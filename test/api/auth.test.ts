@@ -9,7 +9,6 @@ const ME = `{ me { id email name } }`;
 describe('accounts and tokens', () => {
   const t = serverForTests({ env: { JWT_SECRET: SECRET, JWT_EXPIRES_IN: '15m' } });
 
-
   it('signs up with a trimmed, lower-cased email and returns a token that works', async () => {
     const email = uniqueEmail('New');
     const { signUp } = await api(t.server.url).ok<{ signUp: SignedUp }>(SIGN_UP, {
@@ -66,7 +65,10 @@ describe('accounts and tokens', () => {
 
   it('signs in with the email in any case and the right password', async () => {
     const user = await signUpUser(t.server.url);
-    const { signIn } = await api(t.server.url).ok<{ signIn: SignedUp }>(SIGN_IN, { email: ` ${user.user.email.toUpperCase()}`, password: user.password });
+    const { signIn } = await api(t.server.url).ok<{ signIn: SignedUp }>(SIGN_IN, {
+      email: ` ${user.user.email.toUpperCase()}`,
+      password: user.password,
+    });
     expect(signIn.user.id).toBe(user.user.id);
     expect(signIn.token).not.toBe('');
   });
@@ -83,7 +85,8 @@ describe('accounts and tokens', () => {
 
     // Both paths do the same bcrypt work, one comparison each (counted on /metrics), so that timing cannot tell them
     // apart; the dummy hash an unknown email is compared with has the configured cost, like every stored one.
-    const compares = async () => Number(/^password_hashes_total\{kind="compare"\} (\d+)/m.exec((await t.server.get('/metrics')).body)?.[1] ?? 0);
+    const compares = async () =>
+      Number(/^password_hashes_total\{kind="compare"\} (\d+)/m.exec((await t.server.get('/metrics')).body)?.[1] ?? 0);
     const before = await compares();
     await client.request(SIGN_IN, wrongEmail);
     expect(await compares()).toBe(before + 1);
@@ -99,12 +102,25 @@ describe('accounts and tokens', () => {
     const user = await signUpUser(t.server.url);
     const [header, payload, signature] = user.token.split('.');
     const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString());
-    const tampered = [header, Buffer.from(JSON.stringify({ ...claims, sub: '00000000-0000-4000-8000-000000000000' })).toString('base64url'), signature].join('.');
+    const tampered = [
+      header,
+      Buffer.from(JSON.stringify({ ...claims, sub: '00000000-0000-4000-8000-000000000000' })).toString('base64url'),
+      signature,
+    ].join('.');
     const key = new TextEncoder().encode(SECRET);
-    const expired = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(user.user.id).setIssuer('todo-graphql-server')
-      .setIssuedAt(Math.floor(Date.now() / 1000) - 7200).setExpirationTime(Math.floor(Date.now() / 1000) - 3600).sign(key);
-    const foreign = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(user.user.id).setIssuer('todo-graphql-server')
-      .setExpirationTime('1h').sign(new TextEncoder().encode('another-secret-that-is-long-enough-too!!'));
+    const expired = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(user.user.id)
+      .setIssuer('todo-graphql-server')
+      .setIssuedAt(Math.floor(Date.now() / 1000) - 7200)
+      .setExpirationTime(Math.floor(Date.now() / 1000) - 3600)
+      .sign(key);
+    const foreign = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(user.user.id)
+      .setIssuer('todo-graphql-server')
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode('another-secret-that-is-long-enough-too!!'));
     const unsigned = [Buffer.from('{"alg":"none"}').toString('base64url'), payload, ''].join('.');
     for (const token of [tampered, expired, foreign, unsigned, 'not-a-jwt', `${user.token}x`]) {
       const result = await api(t.server.url, token).request(ME);

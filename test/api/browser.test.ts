@@ -36,7 +36,14 @@ describe('a browser on another origin', () => {
     env.CORS_ORIGINS = allowedOrigin;
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
     });
   });
 
@@ -56,7 +63,7 @@ describe('a browser on another origin', () => {
   };
 
   /** fetch from inside the page, as the frontend's code would: JSON body, bearer token when signed in. */
-  const gqlFrom = <T = unknown,>(page: Page, query: string, variables: Record<string, unknown> = {}, token?: string) =>
+  const gqlFrom = <T = unknown>(page: Page, query: string, variables: Record<string, unknown> = {}, token?: string) =>
     page.evaluate(
       async ({ url, query, variables, token }): Promise<Outcome<T>> => {
         const headers: Record<string, string> = { 'content-type': 'application/json' };
@@ -84,7 +91,9 @@ describe('a browser on another origin', () => {
   it('lets a page on an allowed origin sign up, create tasks with a bearer token, and list them', async () => {
     const page = await open(allowedOrigin);
     try {
-      const signedUp = await gqlFrom<{ signUp: { token: string } }>(page, SIGN_UP, { input: { email: uniqueEmail('browser'), password: PASSWORD } });
+      const signedUp = await gqlFrom<{ signUp: { token: string } }>(page, SIGN_UP, {
+        input: { email: uniqueEmail('browser'), password: PASSWORD },
+      });
       expect(signedUp).toMatchObject({ status: 200, body: { data: { signUp: { token: expect.any(String) } } } });
       const token = signedUp.body!.data!.signUp.token;
 
@@ -93,7 +102,12 @@ describe('a browser on another origin', () => {
         expect(created).toEqual({ status: 200, body: { data: { createTask: { title } } } });
       }
 
-      const listed = await gqlFrom<{ tasks: { edges: { node: { title: string } }[] } }>(page, `{ tasks { edges { node { title } } } }`, {}, token);
+      const listed = await gqlFrom<{ tasks: { edges: { node: { title: string } }[] } }>(
+        page,
+        `{ tasks { edges { node { title } } } }`,
+        {},
+        token,
+      );
       expect(listed).toMatchObject({ status: 200, body: { data: { tasks: { edges: expect.any(Array) } } } });
       expect(listed.body!.data!.tasks.edges.map((edge) => edge.node.title).sort()).toEqual(['Buy milk', 'Walk the dog']);
     } finally {

@@ -4,7 +4,15 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { generate } from '@graphql-codegen/cli';
 import config from '../../codegen.js';
-import { createTaskOnce, firstOverduePage, followTaskChanges, persistedClient, saveTask, type Request, type TaskChange } from '../../examples/client/client.js';
+import {
+  createTaskOnce,
+  firstOverduePage,
+  followTaskChanges,
+  persistedClient,
+  saveTask,
+  type Request,
+  type TaskChange,
+} from '../../examples/client/client.js';
 import { CompleteTaskDocument, CreateTaskDocument, SignUpDocument, TaskPageDocument } from '../../examples/client/gql/graphql.js';
 import { PROJECT_ROOT } from '../../src/config/app-version.js';
 import { uniqueEmail } from '../support/api.js';
@@ -23,7 +31,9 @@ describe('typed client operations (GraphQL Code Generator)', () => {
 
   it('type-check with the example client that uses them', async () => {
     const tsc = join(PROJECT_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-    await expect(promisify(execFile)(process.execPath, [tsc, '-p', 'examples/client/tsconfig.json'], { cwd: PROJECT_ROOT })).resolves.toBeDefined();
+    await expect(
+      promisify(execFile)(process.execPath, [tsc, '-p', 'examples/client/tsconfig.json'], { cwd: PROJECT_ROOT }),
+    ).resolves.toBeDefined();
   });
 
   describe('against a server that runs only their trusted documents', () => {
@@ -32,18 +42,25 @@ describe('typed client operations (GraphQL Code Generator)', () => {
 
     it('follow the task changes over WebSocket, resuming from the last cursor after the connection is cut', async () => {
       const url = `${t.server.url}/graphql`;
-      const { signUp } = await persistedClient(url)(SignUpDocument, { input: { email: uniqueEmail('follower'), password: 'correct horse battery' } });
+      const { signUp } = await persistedClient(url)(SignUpDocument, {
+        input: { email: uniqueEmail('follower'), password: 'correct horse battery' },
+      });
       const request = persistedClient(url, signUp.token);
       const create = async (title: string) => (await request(CreateTaskDocument, { input: { title } })).createTask.id;
       // Between the client and the server, to cut its socket as a network change or a deploy would.
       const proxy = await TcpProxy.to(t.server.url);
       const seen: TaskChange[] = [];
-      const follower = followTaskChanges(`${proxy.urlFor(t.server.url).replace(/^http/, 'ws').replace(/\/$/, '')}/graphql`, () => signUp.token, {
-        change: (change) => seen.push(change),
-        resync: () => {
-          throw new Error('no resync expected');
+      const follower = followTaskChanges(
+        `${proxy.urlFor(t.server.url).replace(/^http/, 'ws').replace(/\/$/, '')}/graphql`,
+        () => signUp.token,
+        {
+          change: (change) => seen.push(change),
+          resync: () => {
+            throw new Error('no resync expected');
+          },
         },
-      }, FROM_START);
+        FROM_START,
+      );
       const until = async (n: number) => {
         for (const deadline = Date.now() + 15_000; seen.length < n; await new Promise((resolve) => setTimeout(resolve, 25))) {
           if (Date.now() > deadline) throw new Error(`saw ${seen.length} of ${n} changes`);
@@ -75,7 +92,9 @@ describe('typed client operations (GraphQL Code Generator)', () => {
 
     it('retry a create whose answer was lost without making a second task, and show the current task on a conflicting edit', async () => {
       const url = `${t.server.url}/graphql`;
-      const { signUp } = await persistedClient(url)(SignUpDocument, { input: { email: uniqueEmail('devices'), password: 'correct horse battery' } });
+      const { signUp } = await persistedClient(url)(SignUpDocument, {
+        input: { email: uniqueEmail('devices'), password: 'correct horse battery' },
+      });
       const request = persistedClient(url, signUp.token);
       // The first answer is lost on the way back: the task was made, the client does not know it.
       let sent = 0;
@@ -104,13 +123,19 @@ describe('typed client operations (GraphQL Code Generator)', () => {
       const documents = JSON.parse(readFileSync(manifest, 'utf8')) as Record<string, string>;
       const [hash, text] = Object.entries(documents).find(([, document]) => document.startsWith('query Me'))!;
       const post = async (body: unknown) => {
-        const res = await fetch(`${t.server.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        const res = await fetch(`${t.server.url}/graphql`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
         return { status: res.status, body: (await res.json()) as { data?: unknown; errors?: { extensions?: { code?: string } }[] } };
       };
       const apollo = await post({ extensions: { persistedQuery: { version: 1, sha256Hash: hash.replace('sha256:', '') } } });
       expect(apollo).toEqual({ status: 200, body: { data: { me: null } } });
       expect(await post({ query: text })).toEqual({ status: 200, body: { data: { me: null } } });
-      const get = await fetch(`${t.server.url}/graphql?documentId=${encodeURIComponent(hash)}`, { headers: { 'apollo-require-preflight': 'true' } });
+      const get = await fetch(`${t.server.url}/graphql?documentId=${encodeURIComponent(hash)}`, {
+        headers: { 'apollo-require-preflight': 'true' },
+      });
       expect(await get.json()).toEqual({ data: { me: null } });
       for (const refused of [
         { query: '{ me { id } }' },
@@ -123,7 +148,9 @@ describe('typed client operations (GraphQL Code Generator)', () => {
         expect(answer.status).toBe(400);
         expect(answer.body.errors?.[0]?.extensions?.code).toBe('PERSISTED_QUERY_NOT_FOUND');
       }
-      const getRefused = await fetch(`${t.server.url}/graphql?query=${encodeURIComponent('{ health { status } }')}`, { headers: { 'apollo-require-preflight': 'true' } });
+      const getRefused = await fetch(`${t.server.url}/graphql?query=${encodeURIComponent('{ health { status } }')}`, {
+        headers: { 'apollo-require-preflight': 'true' },
+      });
       expect(getRefused.status).toBe(400);
     });
   });

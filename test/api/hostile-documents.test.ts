@@ -41,7 +41,10 @@ describe('hostile documents, in production', () => {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(body),
     });
-    return { status: res.status, body: (await res.json()) as { data?: unknown; errors?: { message: string; extensions?: { code?: string } }[] } };
+    return {
+      status: res.status,
+      body: (await res.json()) as { data?: unknown; errors?: { message: string; extensions?: { code?: string } }[] },
+    };
   };
 
   // Each is refused by the document limits, which run before validation and measure a document in time linear in
@@ -65,7 +68,9 @@ describe('hostile documents, in production', () => {
   it('reads GET parameters as Apollo does, so that padding cannot hide a document or its variables', async () => {
     const padding = 'x&'.repeat(1200);
     const get = (search: string) => fetch(`${t.server.url}/graphql?${search}`, { headers: { 'apollo-require-preflight': 'true' } });
-    const hostile = await get(`${padding}query=${encodeURIComponent(HOSTILE['the same field hundreds of times (quadratic for validation)']!)}`);
+    const hostile = await get(
+      `${padding}query=${encodeURIComponent(HOSTILE['the same field hundreds of times (quadratic for validation)']!)}`,
+    );
     expect(hostile.status).toBe(400);
     expect(((await hostile.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe('QUERY_TOO_COMPLEX');
     const pages = Array.from({ length: 20 }, (_, i) => `a${i}: tasks(first: $f) { edges { node { id } } }`).join(' ');
@@ -75,11 +80,19 @@ describe('hostile documents, in production', () => {
       headers: { 'apollo-require-preflight': 'true', authorization: `Bearer ${user.token}` },
     });
     expect(viaVariables.status).toBe(400);
-    expect(((await viaVariables.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe('QUERY_TOO_COMPLEX');
+    expect(((await viaVariables.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe(
+      'QUERY_TOO_COMPLEX',
+    );
   });
 
   it('answers malformed persisted-query extensions with BAD_REQUEST, not an internal error', async () => {
-    for (const persistedQuery of [{ version: 1, sha256Hash: 'a'.repeat(64) }, { version: 2, sha256Hash: 'a'.repeat(64) }, { sha256Hash: {} }, 'x', []]) {
+    for (const persistedQuery of [
+      { version: 1, sha256Hash: 'a'.repeat(64) },
+      { version: 2, sha256Hash: 'a'.repeat(64) },
+      { sha256Hash: {} },
+      'x',
+      [],
+    ]) {
       const answer = await post({ query: '{ __typename }', extensions: { persistedQuery } });
       expect(answer.status).toBe(400);
       expect(answer.body.errors?.[0]?.extensions?.code).toBe('BAD_REQUEST');

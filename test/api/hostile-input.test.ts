@@ -24,16 +24,21 @@ describe('input PostgreSQL would refuse is the client’s error, never an intern
     return result.errors![0]!.extensions?.field;
   };
 
-  it.each(['0000-01-01T00:00:00Z', '-000001-01-01T00:00:00Z', '10000-01-01T00:00:00Z'])('refuses the date %s outside the years 1 to 9999', async (date) => {
-    const result = await user.api.request(CREATE_TASK, { input: { title: 'old', dueDate: date } });
-    // A date graphql-scalars cannot even read is refused by Apollo as a bad variable (400); one it reads, by our rule.
-    expect(result.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
-    if (result.status === 200) expect(result.errors![0]!.extensions?.field).toBe('dueDate');
-  });
+  it.each(['0000-01-01T00:00:00Z', '-000001-01-01T00:00:00Z', '10000-01-01T00:00:00Z'])(
+    'refuses the date %s outside the years 1 to 9999',
+    async (date) => {
+      const result = await user.api.request(CREATE_TASK, { input: { title: 'old', dueDate: date } });
+      // A date graphql-scalars cannot even read is refused by Apollo as a bad variable (400); one it reads, by our rule.
+      expect(result.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+      if (result.status === 200) expect(result.errors![0]!.extensions?.field).toBe('dueDate');
+    },
+  );
 
   it('refuses dates out of range in updates and filters', async () => {
     const { createTask } = await user.api.ok<{ createTask: TaskView }>(CREATE_TASK, { input: { title: 'dated' } });
-    expect(await fieldOf(`mutation($id: ID!) { updateTask(id: $id, input: { dueDate: "0000-06-01T00:00:00Z" }) { id } }`, { id: createTask.id })).toBe('dueDate');
+    expect(
+      await fieldOf(`mutation($id: ID!) { updateTask(id: $id, input: { dueDate: "0000-06-01T00:00:00Z" }) { id } }`, { id: createTask.id }),
+    ).toBe('dueDate');
     expect(await fieldOf(`{ tasks(filter: { dueBefore: "0000-06-01T00:00:00Z" }) { edges { cursor } } }`)).toBe('filter.dueBefore');
     expect(await fieldOf(`{ tasks(filter: { dueAfter: "0000-06-01T00:00:00Z" }) { edges { cursor } } }`)).toBe('filter.dueAfter');
   });
@@ -60,8 +65,14 @@ describe('input PostgreSQL would refuse is the client’s error, never an intern
 
   it('refuses NUL characters in emails and names, and answers a sign-in with one as a wrong password', async () => {
     const signUp = async (input: Record<string, unknown>) => (await api(t.server.url).request(SIGN_UP, { input })).errors?.[0]?.extensions;
-    expect(await signUp({ email: `a\u0000${uniqueEmail()}`, password: 'long enough password' })).toMatchObject({ code: 'BAD_USER_INPUT', field: 'email' });
-    expect(await signUp({ email: uniqueEmail(), password: 'long enough password', name: 'Ann\u0000' })).toMatchObject({ code: 'BAD_USER_INPUT', field: 'name' });
+    expect(await signUp({ email: `a\u0000${uniqueEmail()}`, password: 'long enough password' })).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: 'email',
+    });
+    expect(await signUp({ email: uniqueEmail(), password: 'long enough password', name: 'Ann\u0000' })).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: 'name',
+    });
     const signIn = `mutation($email: String!) { signIn(email: $email, password: "long enough password") { token } }`;
     expect(await api(t.server.url).code(signIn, { email: `x\u0000@example.com` })).toBe('UNAUTHENTICATED');
     const titled = await user.api.request(CREATE_TASK, { input: { title: 'a\u0000b' } });
@@ -86,9 +97,14 @@ describe('concurrent writes on one task', () => {
       // The test holds the row; the completion queues first, then a change of status that read the same row.
       await holder.query('begin');
       await holder.query('select id from tasks where id = $1 for update', [createTask.id]);
-      const complete = user.api.request<{ completeTask: TaskView }>(`mutation($id: ID!) { completeTask(id: $id) { ${TASK_FIELDS} } }`, { id: createTask.id });
+      const complete = user.api.request<{ completeTask: TaskView }>(`mutation($id: ID!) { completeTask(id: $id) { ${TASK_FIELDS} } }`, {
+        id: createTask.id,
+      });
       await waitFor(async () => (await lockWaiters(holder)) === 1, 5000);
-      const start = user.api.request<{ updateTask: TaskView }>(`mutation($id: ID!) { updateTask(id: $id, input: { status: IN_PROGRESS }) { ${TASK_FIELDS} } }`, { id: createTask.id });
+      const start = user.api.request<{ updateTask: TaskView }>(
+        `mutation($id: ID!) { updateTask(id: $id, input: { status: IN_PROGRESS }) { ${TASK_FIELDS} } }`,
+        { id: createTask.id },
+      );
       await waitFor(async () => (await lockWaiters(holder)) === 2, 5000);
       await holder.query('commit');
       const [completed, started] = await Promise.all([complete, start]);
@@ -98,7 +114,9 @@ describe('concurrent writes on one task', () => {
     } finally {
       await holder.end();
     }
-    const { task } = await user.api.ok<{ task: TaskView }>(`query($id: ID!) { task(id: $id) { status completedAt } }`, { id: createTask.id });
+    const { task } = await user.api.ok<{ task: TaskView }>(`query($id: ID!) { task(id: $id) { status completedAt } }`, {
+      id: createTask.id,
+    });
     expect(task).toEqual({ status: 'IN_PROGRESS', completedAt: null });
   });
 });

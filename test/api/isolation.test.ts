@@ -15,7 +15,12 @@ describe('a user sees and changes only their own tasks', () => {
     alice = await signUpUser(t.server.url);
     bob = await signUpUser(t.server.url);
     await createTask(alice.api, { title: 'Alice shops', tags: ['shared-tag'] });
-    bobsTask = await createTask(bob.api, { title: 'Bob secret plan', tags: ['shared-tag', 'bob-only'], description: 'secret', dueDate: '2020-01-01T00:00:00Z' });
+    bobsTask = await createTask(bob.api, {
+      title: 'Bob secret plan',
+      tags: ['shared-tag', 'bob-only'],
+      description: 'secret',
+      dueDate: '2020-01-01T00:00:00Z',
+    });
   });
 
   /** The whole answer, but the path, which names the operation asked. */
@@ -58,7 +63,9 @@ describe('a user sees and changes only their own tasks', () => {
       expect(listed.every((task) => task.owner.id === alice.user.id)).toBe(true);
       expect(listed.map((task) => task.id)).not.toContain(bobsTask.id);
     }
-    const { tasks } = await alice.api.ok<{ tasks: { totalCount: number } }>(`{ tasks(filter: { tagsAny: ["shared-tag", "bob-only"] }) { totalCount } }`);
+    const { tasks } = await alice.api.ok<{ tasks: { totalCount: number } }>(
+      `{ tasks(filter: { tagsAny: ["shared-tag", "bob-only"] }) { totalCount } }`,
+    );
     expect(tasks.totalCount).toBe(1);
   });
 

@@ -25,7 +25,9 @@ describe('request limits', () => {
   };
 
   it('serves a full page of 100 tasks with every field', async () => {
-    const result = await user.api.request(`{ tasks(first: 100) { totalCount edges { cursor node { ${TASK_FIELDS} } } pageInfo { endCursor } } }`);
+    const result = await user.api.request(
+      `{ tasks(first: 100) { totalCount edges { cursor node { ${TASK_FIELDS} } } pageInfo { endCursor } } }`,
+    );
     expect(result.errors).toBeUndefined();
   });
 

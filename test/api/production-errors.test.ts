@@ -30,7 +30,15 @@ class FailingResolver {
 }
 
 const SECRET = 'production-signing-key-0123456789-abcdef';
-const FORBIDDEN = [/stacktrace/i, /\bselect\b/i, /postgres(ql)?:\/\//i, /hunter2/, /\$2[aby]\$/, /table_that_does_not_exist/, /at .*\.(ts|js):\d+/];
+const FORBIDDEN = [
+  /stacktrace/i,
+  /\bselect\b/i,
+  /postgres(ql)?:\/\//i,
+  /hunter2/,
+  /\$2[aby]\$/,
+  /table_that_does_not_exist/,
+  /at .*\.(ts|js):\d+/,
+];
 
 describe('errors in production', () => {
   const t = serverForTests({
@@ -57,7 +65,14 @@ describe('errors in production', () => {
       expect(status).toBe(200);
       expectClean(text);
       const body = JSON.parse(text);
-      expect(body.errors).toEqual([{ message: 'Internal server error', locations: expect.any(Array), path: [query.slice(2, -2)], extensions: { code: 'INTERNAL_SERVER_ERROR' } }]);
+      expect(body.errors).toEqual([
+        {
+          message: 'Internal server error',
+          locations: expect.any(Array),
+          path: [query.slice(2, -2)],
+          extensions: { code: 'INTERNAL_SERVER_ERROR' },
+        },
+      ]);
     }
     const logged = t.server.logs.filter((line) => line.msg === 'unexpected error');
     expect(logged).toHaveLength(2);
@@ -120,8 +135,19 @@ describe('errors in production', () => {
       const leaky = session.subscribe({}, 'subscription { leakyEvent }');
       await leaky.ended;
       expectClean(JSON.stringify(leaky.results));
-      expect(leaky.errors).toEqual([{ message: 'Internal server error', locations: expect.any(Array), path: ['leakyEvent'], extensions: { code: 'INTERNAL_SERVER_ERROR' } }]);
-      expect(t.server.logs.some((line) => line.msg === 'subscription failed' && JSON.stringify(line).includes('select password_hash from users'))).toBe(true);
+      expect(leaky.errors).toEqual([
+        {
+          message: 'Internal server error',
+          locations: expect.any(Array),
+          path: ['leakyEvent'],
+          extensions: { code: 'INTERNAL_SERVER_ERROR' },
+        },
+      ]);
+      expect(
+        t.server.logs.some(
+          (line) => line.msg === 'subscription failed' && JSON.stringify(line).includes('select password_hash from users'),
+        ),
+      ).toBe(true);
       const typo = session.subscribe({}, 'subscription { taskChanges { curser } }');
       const refused = (await typo.ended) as { message: string; extensions: { code: string } }[];
       expect(refused.map((error) => error.extensions.code)).toEqual(['GRAPHQL_VALIDATION_FAILED']);

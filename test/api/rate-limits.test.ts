@@ -10,12 +10,25 @@ interface Answer {
 }
 
 /** A GraphQL POST from a given loopback address (all of 127.0.0.0/8 is this machine), as a client elsewhere. */
-function postFrom(from: string, server: TestServer, query: string, variables: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<Answer> {
+function postFrom(
+  from: string,
+  server: TestServer,
+  query: string,
+  variables: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+): Promise<Answer> {
   const url = new URL(`${server.url}/graphql`);
   const body = JSON.stringify({ query, variables });
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', localAddress: from, headers: { 'content-type': 'application/json', ...headers } },
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: 'POST',
+        localAddress: from,
+        headers: { 'content-type': 'application/json', ...headers },
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
@@ -129,15 +142,22 @@ describe('the cost budget in the steady state', () => {
 });
 
 describe('rate limits while the database is unreachable', () => {
-  const t = serverForTests({ proxied: true, env: { AUTH_RATE_LIMIT: '3', DB_POOL_ACQUIRE_TIMEOUT_MS: '300', DB_CONNECT_TIMEOUT_MS: '300' } });
+  const t = serverForTests({
+    proxied: true,
+    env: { AUTH_RATE_LIMIT: '3', DB_POOL_ACQUIRE_TIMEOUT_MS: '300', DB_CONNECT_TIMEOUT_MS: '300' },
+  });
 
   it('keep counting in memory', async () => {
     await t.proxy.setMode('refuse');
     try {
       for (let i = 0; i < 3; i++) {
-        expect(codeOf(await postFrom('127.0.0.7', t.server, SIGN_IN, { email: 'x@example.com', password: 'guessing-1234' }))).toBe('DATABASE_UNAVAILABLE');
+        expect(codeOf(await postFrom('127.0.0.7', t.server, SIGN_IN, { email: 'x@example.com', password: 'guessing-1234' }))).toBe(
+          'DATABASE_UNAVAILABLE',
+        );
       }
-      expect(codeOf(await postFrom('127.0.0.7', t.server, SIGN_IN, { email: 'x@example.com', password: 'guessing-1234' }))).toBe('RATE_LIMITED');
+      expect(codeOf(await postFrom('127.0.0.7', t.server, SIGN_IN, { email: 'x@example.com', password: 'guessing-1234' }))).toBe(
+        'RATE_LIMITED',
+      );
     } finally {
       await t.proxy.setMode('forward');
     }
@@ -149,7 +169,13 @@ describe('rate limits behind one trusted proxy (TRUST_PROXY=1)', () => {
 
   it('count per address the proxy appended, whatever the client wrote before it', async () => {
     const attempt = (forwardedFor: string) =>
-      postFrom('127.0.0.8', t.server, SIGN_IN, { email: 'nobody@example.com', password: 'guessing-1234' }, { 'x-forwarded-for': forwardedFor });
+      postFrom(
+        '127.0.0.8',
+        t.server,
+        SIGN_IN,
+        { email: 'nobody@example.com', password: 'guessing-1234' },
+        { 'x-forwarded-for': forwardedFor },
+      );
     expect(codeOf(await attempt('203.0.113.1'))).toBe('UNAUTHENTICATED');
     expect(codeOf(await attempt('198.51.100.7, 203.0.113.1'))).toBe('UNAUTHENTICATED');
     expect(codeOf(await attempt('10.0.0.1, 203.0.113.1'))).toBe('RATE_LIMITED');

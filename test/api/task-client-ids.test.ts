@@ -15,7 +15,10 @@ interface Created {
 describe('createTask with an id the client chose', () => {
   const t = instancesForTests(SECRET);
   const rowsOf = async (table: 'tasks' | 'task_changes', id: string) =>
-    Number((await t.db.query<{ n: string }>(`select count(*) as n from ${table} where ${table === 'tasks' ? 'id' : 'task_id'} = $1`, [id])).rows[0]!.n);
+    Number(
+      (await t.db.query<{ n: string }>(`select count(*) as n from ${table} where ${table === 'tasks' ? 'id' : 'task_id'} = $1`, [id]))
+        .rows[0]!.n,
+    );
 
   it('makes one task and one CREATED change however many times it is sent, racing on two instances', async () => {
     const user = await signUpUser(t.a.url);
@@ -55,7 +58,10 @@ describe('createTask with an id the client chose', () => {
 
   it('keeps choosing the id itself when the client does not', async () => {
     const user = await signUpUser(t.a.url);
-    const [one, two] = await Promise.all([user.api.ok<{ createTask: Created }>(CREATE, { input: { title: 'a' } }), user.api.ok<{ createTask: Created }>(CREATE, { input: { title: 'a' } })]);
+    const [one, two] = await Promise.all([
+      user.api.ok<{ createTask: Created }>(CREATE, { input: { title: 'a' } }),
+      user.api.ok<{ createTask: Created }>(CREATE, { input: { title: 'a' } }),
+    ]);
     expect(one.createTask.id).not.toBe(two.createTask.id);
   });
 });

@@ -162,7 +162,13 @@ describe('listing tasks', () => {
     it('orders a filtered list too', async () => {
       const filter = { tagsAny: ['work'] };
       const listed = await listAll(user.api, { filter, orderBy: { field: 'DUE_DATE', direction: 'DESC' } }, 4);
-      expect(listed.map((t) => t.id)).toEqual(expectedOrder(all.filter((t) => t.tags.includes('work')), 'DUE_DATE', 'DESC'));
+      expect(listed.map((t) => t.id)).toEqual(
+        expectedOrder(
+          all.filter((t) => t.tags.includes('work')),
+          'DUE_DATE',
+          'DESC',
+        ),
+      );
     });
 
     it('reports page info', async () => {
@@ -249,7 +255,10 @@ describe('listing tasks', () => {
     const pageStatements = async (document: string, variables: Record<string, unknown> = {}) => {
       const before = t.server.logs.length;
       const data = await user.api.ok<Page>(document, variables);
-      const sql = t.server.logs.slice(before).filter((line) => line.component === 'mikro-orm' && /from tasks t/.test(line.msg)).map((line) => line.msg);
+      const sql = t.server.logs
+        .slice(before)
+        .filter((line) => line.component === 'mikro-orm' && /from tasks t/.test(line.msg))
+        .map((line) => line.msg);
       return { data, sql };
     };
 
@@ -263,7 +272,10 @@ describe('listing tasks', () => {
         { orderBy },
       );
       expect(data.tasks.edges).toEqual(
-        full.tasks.edges.map(({ cursor, node }) => ({ cursor, node: { id: node.id, name: node.title, late: node.isOverdue, owner: { email: node.owner.email } } })),
+        full.tasks.edges.map(({ cursor, node }) => ({
+          cursor,
+          node: { id: node.id, name: node.title, late: node.isOverdue, owner: { email: node.owner.email } },
+        })),
       );
       expect(data.tasks.pageInfo.endCursor).toBe(full.tasks.pageInfo.endCursor);
       expect(sql).toHaveLength(1);
@@ -274,10 +286,17 @@ describe('listing tasks', () => {
     });
 
     it('are every column of the owner when its selection asks for them, with the same answers', async () => {
-      const full = await user.api.ok<{ me: { id: string; email: string; name: string | null; createdAt: string; updatedAt: string } }>(`{ me { id email name createdAt updatedAt } }`);
-      const { data, sql } = await pageStatements(`{ tasks(first: 2) { edges { node { owner { id name createdAt updatedAt mail: email } } } } }`);
+      const full = await user.api.ok<{ me: { id: string; email: string; name: string | null; createdAt: string; updatedAt: string } }>(
+        `{ me { id email name createdAt updatedAt } }`,
+      );
+      const { data, sql } = await pageStatements(
+        `{ tasks(first: 2) { edges { node { owner { id name createdAt updatedAt mail: email } } } } }`,
+      );
       const { email, ...rest } = full.me;
-      expect(data.tasks.edges.map((edge) => edge.node.owner)).toEqual([{ ...rest, mail: email }, { ...rest, mail: email }]);
+      expect(data.tasks.edges.map((edge) => edge.node.owner)).toEqual([
+        { ...rest, mail: email },
+        { ...rest, mail: email },
+      ]);
       expect(sql[0]).toMatch(/u\.email.*u\.name.*u\.created_at.*u\.updated_at/);
     });
 
@@ -286,7 +305,9 @@ describe('listing tasks', () => {
       expect(sql[0]).not.toMatch(/users/);
       const next = await user.api.ok<Page>(LIST_TASKS, { first: 30, after: data.tasks.pageInfo.endCursor });
       const everything = await listAll(user.api, {});
-      expect([...data.tasks.edges.map((edge) => edge.node.id), ...next.tasks.edges.map((edge) => edge.node.id)]).toEqual(everything.map((task) => task.id));
+      expect([...data.tasks.edges.map((edge) => edge.node.id), ...next.tasks.edges.map((edge) => edge.node.id)]).toEqual(
+        everything.map((task) => task.id),
+      );
     });
     it('are those of the selected fields for a new task too', async () => {
       const before = t.server.logs.length;
@@ -294,7 +315,10 @@ describe('listing tasks', () => {
         `mutation { createTask(input: { title: "selected", dueDate: "2001-01-01T00:00:00Z" }) { id title late: isOverdue } }`,
       );
       expect(task).toMatchObject({ title: 'selected', late: true });
-      const [insert] = t.server.logs.slice(before).filter((line) => line.component === 'mikro-orm' && /insert into tasks/.test(line.msg)).map((line) => line.msg);
+      const [insert] = t.server.logs
+        .slice(before)
+        .filter((line) => line.component === 'mikro-orm' && /insert into tasks/.test(line.msg))
+        .map((line) => line.msg);
       expect(insert).not.toMatch(/users|t\.(description|priority|tags|completed_at|created_at|updated_at)/);
       await user.api.ok(DELETE_TASK, { id: task.id });
     });
@@ -316,7 +340,10 @@ describe('listing tasks', () => {
         // Not the announcement of the last createTask (pg_notify), sent after its answer and logged whenever it ends.
         counts[first] = t.server.logs
           .slice(before)
-          .filter((line) => line.component === 'mikro-orm' && /\b(select|insert|update|delete)\b/i.test(line.msg) && !line.msg.includes('pg_notify')).length;
+          .filter(
+            (line) =>
+              line.component === 'mikro-orm' && /\b(select|insert|update|delete)\b/i.test(line.msg) && !line.msg.includes('pg_notify'),
+          ).length;
       }
       expect(counts[1]).toBe(counts[20]);
       expect(counts[20]).toBe(counts[100]);

@@ -63,7 +63,12 @@ describe('task versions', () => {
       const { errors } = await user.api.request(document, variables);
       expect(errors?.map((error) => [error.extensions?.code, error.extensions?.currentVersion])).toEqual([['CONFLICT', 2]]);
     }
-    expect((await user.api.ok<{ task: TaskView }>(GET, { id: task.id })).task).toMatchObject({ version: 2, title: 'kept', tags: ['a', 'b'], status: 'PENDING' });
+    expect((await user.api.ok<{ task: TaskView }>(GET, { id: task.id })).task).toMatchObject({
+      version: 2,
+      title: 'kept',
+      tags: ['a', 'b'],
+      status: 'PENDING',
+    });
     expect(await changesOf(task.id)).toBe(logged);
     // The current version is accepted, and without one the last writer wins as before.
     expect((await user.api.ok<{ completeTask: TaskView }>(COMPLETE, { id: task.id, v: 2 })).completeTask.version).toBe(3);

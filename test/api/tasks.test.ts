@@ -86,7 +86,10 @@ describe('tasks', () => {
         tags: Array.from({ length: 20 }, (_, i) => `${i}`.padEnd(50, 'x')),
       });
       expect(task.tags).toHaveLength(20);
-      const twentyAfterDedup = await createTask(user.api, { title: 'dupes', tags: [...Array.from({ length: 20 }, (_, i) => `t${i}`), 'T0'] });
+      const twentyAfterDedup = await createTask(user.api, {
+        title: 'dupes',
+        tags: [...Array.from({ length: 20 }, (_, i) => `t${i}`), 'T0'],
+      });
       expect(twentyAfterDedup.tags).toHaveLength(20);
     });
 
@@ -102,15 +105,28 @@ describe('tasks', () => {
 
   describe('updateTask', () => {
     let task: TaskView;
-    const update = (input: Record<string, unknown>) => user.api.ok<{ updateTask: TaskView }>(UPDATE_TASK, { id: task.id, input }).then((r) => r.updateTask);
+    const update = (input: Record<string, unknown>) =>
+      user.api.ok<{ updateTask: TaskView }>(UPDATE_TASK, { id: task.id, input }).then((r) => r.updateTask);
 
     beforeEach(async () => {
-      task = await createTask(user.api, { title: 'Original', description: 'Some text', tags: ['a'], dueDate: '2031-01-01T00:00:00Z', priority: 'LOW' });
+      task = await createTask(user.api, {
+        title: 'Original',
+        description: 'Some text',
+        tags: ['a'],
+        dueDate: '2031-01-01T00:00:00Z',
+        priority: 'LOW',
+      });
     });
 
     it('changes only the fields given', async () => {
       const updated = await update({ title: ' Renamed ' });
-      expect(updated).toMatchObject({ title: 'Renamed', description: 'Some text', tags: ['a'], dueDate: '2031-01-01T00:00:00.000Z', priority: 'LOW' });
+      expect(updated).toMatchObject({
+        title: 'Renamed',
+        description: 'Some text',
+        tags: ['a'],
+        dueDate: '2031-01-01T00:00:00.000Z',
+        priority: 'LOW',
+      });
       expect(Date.parse(updated.updatedAt)).toBeGreaterThanOrEqual(Date.parse(task.updatedAt));
       expect(updated.createdAt).toBe(task.createdAt);
     });

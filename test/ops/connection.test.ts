@@ -27,7 +27,7 @@ describe('connection settings from the URL', () => {
   };
   const problemsOf = (url: string) => configErrorOf(url).problems;
 
-  it('turns TLS on for sslmode=require and stricter, verifying the certificate against the URL\'s host', () => {
+  it("turns TLS on for sslmode=require and stricter, verifying the certificate against the URL's host", () => {
     for (const mode of ['require', 'verify-full']) {
       expect(connectionSettings(`postgresql://u:p@${neon}/db?sslmode=${mode}`).ssl).toEqual({ rejectUnauthorized: true, host: neon });
     }
@@ -158,7 +158,9 @@ describe('the pool', () => {
   });
 
   it('applies the statement timeout on each connection with a statement', async () => {
-    const rows = await orm.em.getConnection().execute(`select current_setting('statement_timeout') as timeout, current_setting('application_name') as app`);
+    const rows = await orm.em
+      .getConnection()
+      .execute(`select current_setting('statement_timeout') as timeout, current_setting('application_name') as app`);
     expect(rows[0]).toEqual({ timeout: '1234ms', app: 'todo-graphql-server' });
     await expect(orm.em.getConnection().execute('select pg_sleep(3)')).rejects.toMatchObject({ code: '57014' });
   });
@@ -167,14 +169,22 @@ describe('the pool', () => {
     // pg warns when a query is queued behind another on one connection (pg 9 refuses it), which the statement
     // timeout's setting did to the first query of every connection.
     const port = await freePort();
-    const server = spawnServer({ DATABASE_URL: db.directUrl, PORT: String(port), JWT_SECRET: 'a-secret-long-enough-for-the-configuration', DB_STATEMENT_TIMEOUT_MS: '1234' });
+    const server = spawnServer({
+      DATABASE_URL: db.directUrl,
+      PORT: String(port),
+      JWT_SECRET: 'a-secret-long-enough-for-the-configuration',
+      DB_STATEMENT_TIMEOUT_MS: '1234',
+    });
     try {
       await server.waitFor(/"msg":"server ready"/);
       const signUp = (i: number) =>
         fetch(`http://127.0.0.1:${port}/graphql`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ query: 'mutation($input: SignUpInput!) { signUp(input: $input) { token } }', variables: { input: { email: `fresh-${i}@example.com`, password: 'a-password-long-enough' } } }),
+          body: JSON.stringify({
+            query: 'mutation($input: SignUpInput!) { signUp(input: $input) { token } }',
+            variables: { input: { email: `fresh-${i}@example.com`, password: 'a-password-long-enough' } },
+          }),
         }).then((res) => res.json() as Promise<{ data?: unknown }>);
       const answers = await Promise.all([1, 2, 3, 4].map(signUp));
       expect(answers.every((answer) => answer.data)).toBe(true);
@@ -239,7 +249,11 @@ describe('start-up connection check', () => {
     });
     const { code } = await server.exited;
     expect(code).toBe(1);
-    const lines = server.output().trim().split('\n').map((line) => JSON.parse(line));
+    const lines = server
+      .output()
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
     expect(lines.filter((l) => l.msg === 'database connection attempt failed')).toHaveLength(2);
     // pino writes a fatal line at once, possibly ahead of lines still buffered: look for it, not at the end.
     expect(lines.filter((l) => l.level === 60)).toEqual([

@@ -63,7 +63,8 @@ describe('the embedded PostgreSQL from a folder closed to other users', () => {
     }
     for (const home of relocationHomes(root)) rmSync(home, { recursive: true, force: true });
     rmSync(outer, { recursive: true, force: true });
-    if (times.length > 0) process.stderr.write(`embedded-anywhere: ready after ${times.map((ms) => `${Math.round(ms)} ms`).join(', then ')}\n`);
+    if (times.length > 0)
+      process.stderr.write(`embedded-anywhere: ready after ${times.map((ms) => `${Math.round(ms)} ms`).join(', then ')}\n`);
   }, 30_000);
 
   function start(args: string[], env: Record<string, string> = {}): Run {

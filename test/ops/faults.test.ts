@@ -46,7 +46,7 @@ describe('when the database fails under a running server', () => {
   let postgres: OwnPostgres;
   let server: TestServer;
   let user: User;
-  const healthStatus = async () => ((await server.gql<{ health: { status: string } }>(HEALTH)).body.data?.health.status ?? 'none');
+  const healthStatus = async () => (await server.gql<{ health: { status: string } }>(HEALTH)).body.data?.health.status ?? 'none';
 
   beforeAll(async () => {
     postgres = await OwnPostgres.start();

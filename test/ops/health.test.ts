@@ -17,7 +17,13 @@ const HEALTH = `{ health { status version uptimeSeconds checkedAt
 interface HealthAnswer {
   health: {
     status: string;
-    database: { connected: boolean; latencyMs: number | null; serverVersion: string | null; error: string | null; pool: Record<string, number> };
+    database: {
+      connected: boolean;
+      latencyMs: number | null;
+      serverVersion: string | null;
+      error: string | null;
+      pool: Record<string, number>;
+    };
     migrations: { upToDate: boolean; applied: number; pending: string[]; latest: string | null };
   };
 }

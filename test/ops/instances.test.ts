@@ -15,7 +15,8 @@ describe('two instances on one database, sharing nothing else', () => {
     expect(rows).toHaveLength(shipped.length);
     const applied = [t.a, t.b].map((server) => server.logs.find((line) => line.component === 'migrations')?.applied as string[]);
     expect(applied.flat()).toHaveLength(shipped.length);
-    for (const server of [t.a, t.b]) expect((await server.gql(`{ health { status } }`)).body).toEqual({ data: { health: { status: 'OK' } } });
+    for (const server of [t.a, t.b])
+      expect((await server.gql(`{ health { status } }`)).body).toEqual({ data: { health: { status: 'OK' } } });
   });
 
   it('accept each other’s tokens and see each other’s writes', async () => {

@@ -22,7 +22,9 @@ describe('the server process with the embedded database', () => {
     const port = await freePort();
     const server = spawnServer({ PORT: String(port) });
     await server.waitFor(/"msg":"server ready"/);
-    expect(await health(port)).toEqual({ data: { health: { status: 'OK', database: { connected: true }, migrations: { upToDate: true } } } });
+    expect(await health(port)).toEqual({
+      data: { health: { status: 'OK', database: { connected: true }, migrations: { upToDate: true } } },
+    });
     const startedHere = /"msg":"embedded PostgreSQL started"/.test(server.output());
 
     server.child.kill('SIGTERM');

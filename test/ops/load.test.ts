@@ -8,7 +8,6 @@ const POOL_MAX = 5;
 describe('a burst of concurrent operations (the short form of `npm run bench:load`)', () => {
   const t = serverForTests({ env: { DB_POOL_MAX: String(POOL_MAX) } });
 
-
   it('serves 600 mixed reads and writes, 150 at a time, with no error and no more connections than DB_POOL_MAX', async () => {
     const users = await Promise.all(Array.from({ length: 10 }, () => signUpUser(t.server.url)));
     const seeds = await Promise.all(users.map((user) => createTask(user.api, { title: 'seed', tags: ['load'] })));
@@ -43,7 +42,9 @@ describe('a burst of concurrent operations (the short form of `npm run bench:loa
         case 2:
           return user.api.request(COMPLETE_TASK, { id: seed.id });
         case 3:
-          return user.api.request(`{ tasks(first: 20, filter: { tagsAny: ["load"] }) { totalCount edges { node { id owner { email } } } } }`);
+          return user.api.request(
+            `{ tasks(first: 20, filter: { tagsAny: ["load"] }) { totalCount edges { node { id owner { email } } } } }`,
+          );
         default:
           return user.api.request(LIST_TASKS, { first: 50 });
       }

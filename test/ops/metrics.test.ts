@@ -25,7 +25,9 @@ describe('/metrics', () => {
   it('shows the pool with the same numbers as health', async () => {
     // Health probes have a connection of their own; an application query is what waits on the pool.
     await t.server.orm.em.fork().getConnection().execute('select 1');
-    const { body } = await t.server.gql<{ health: { database: { pool: Record<string, number> } } }>(`{ health { database { pool { max total idle waiting } } } }`);
+    const { body } = await t.server.gql<{ health: { database: { pool: Record<string, number> } } }>(
+      `{ health { database { pool { max total idle waiting } } } }`,
+    );
     const text = await scrape();
     const pool = body.data!.health.database.pool;
     expect(sample(text, 'db_pool_max')).toBe(6);
@@ -42,9 +44,13 @@ describe('/metrics', () => {
     await user.api.request(`mutation Broken { createTask(input: { title: "  " }) { id } }`);
     const text = await scrape();
     expect(sample(text, 'graphql_operation_duration_seconds_count', { operation: 'ListMine', type: 'query', outcome: 'ok' })).toBe(2);
-    expect(sample(text, 'graphql_operation_duration_seconds_count', { operation: 'Broken', type: 'mutation', outcome: 'BAD_USER_INPUT' })).toBe(1);
+    expect(
+      sample(text, 'graphql_operation_duration_seconds_count', { operation: 'Broken', type: 'mutation', outcome: 'BAD_USER_INPUT' }),
+    ).toBe(1);
     expect(sample(text, 'graphql_operation_duration_seconds_count', { operation: 'SignUp', outcome: 'ok' })).toBe(1);
-    expect(sample(text, 'http_request_duration_seconds_count', { method: 'POST', route: '/graphql', status: '200' })).toBeGreaterThanOrEqual(4);
+    expect(
+      sample(text, 'http_request_duration_seconds_count', { method: 'POST', route: '/graphql', status: '200' }),
+    ).toBeGreaterThanOrEqual(4);
   });
 
   it('counts database errors by kind', async () => {

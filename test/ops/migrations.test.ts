@@ -53,14 +53,25 @@ describe('the MikroORM CLI', () => {
       promisify(execFile)(process.execPath, ['node_modules/@mikro-orm/cli/cli.js', ...args], {
         cwd: PROJECT_ROOT,
         env: Object.fromEntries(
-          Object.entries({ ...process.env, NODE_OPTIONS: '', NODE_ENV: 'test', DATABASE_URL: t.db.url, DATABASE_DIRECT_URL: t.db.directUrl, LOG_LEVEL: 'warn', BCRYPT_ROUNDS: '4', ...env }).filter(
-            ([, value]) => value !== undefined,
-          ),
+          Object.entries({
+            ...process.env,
+            NODE_OPTIONS: '',
+            NODE_ENV: 'test',
+            DATABASE_URL: t.db.url,
+            DATABASE_DIRECT_URL: t.db.directUrl,
+            LOG_LEVEL: 'warn',
+            BCRYPT_ROUNDS: '4',
+            ...env,
+          }).filter(([, value]) => value !== undefined),
         ),
       });
     const pooled = 'postgresql://app:secret@ep-cool-name-123456-pooler.eu-central-1.aws.neon.tech/todo?sslmode=require';
-    const refused = await run(['migration:up'], { DATABASE_URL: pooled, DATABASE_DIRECT_URL: undefined }).catch((error: { stderr: string; stdout: string }) => error);
-    expect('stderr' in refused ? `${refused.stdout}${refused.stderr}` : '').toMatch(/Set DATABASE_DIRECT_URL to the direct \(unpooled\) URL/);
+    const refused = await run(['migration:up'], { DATABASE_URL: pooled, DATABASE_DIRECT_URL: undefined }).catch(
+      (error: { stderr: string; stdout: string }) => error,
+    );
+    expect('stderr' in refused ? `${refused.stdout}${refused.stderr}` : '').toMatch(
+      /Set DATABASE_DIRECT_URL to the direct \(unpooled\) URL/,
+    );
     expect(JSON.stringify(refused)).not.toContain('secret');
     expect((await run(['migration:pending'])).stdout).toMatch(/Migration\d+_initial/);
     await run(['migration:up']);
@@ -90,6 +101,8 @@ describe('migrations and timeouts', () => {
 
   it('refuse a pooler’s URL, naming what to set instead', () => {
     expect(() => migrationUrl('postgresql://u:p@ep-x-123-pooler.eu-central-1.aws.neon.tech/t.db')).toThrow(/DATABASE_DIRECT_URL/);
-    expect(migrationUrl('postgresql://u:p@ep-x-123.eu-central-1.aws.neon.tech/t.db')).toBe('postgresql://u:p@ep-x-123.eu-central-1.aws.neon.tech/t.db');
+    expect(migrationUrl('postgresql://u:p@ep-x-123.eu-central-1.aws.neon.tech/t.db')).toBe(
+      'postgresql://u:p@ep-x-123.eu-central-1.aws.neon.tech/t.db',
+    );
   });
 });

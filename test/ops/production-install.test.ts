@@ -70,7 +70,11 @@ describe('a production install', () => {
   it('serves with `node dist/src/main.js` as an unprivileged user, traced, and stops on SIGTERM with exit 0', async () => {
     const port = await freePort();
     const receiver: OtlpReceiver = await startOtlpReceiver();
-    const traced = { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '100' };
+    const traced = {
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_BSP_SCHEDULE_DELAY: '100',
+    };
     const child = spawn(join(dir, 'runtime/node'), ['dist/src/main.js'], {
       cwd: dir,
       env: { ...env, PORT: String(port), MIGRATE_ON_START: 'false', ...traced },
@@ -96,12 +100,22 @@ describe('a production install', () => {
       const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
       const page = await fetch(`${url}/graphql`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${user.token}`, traceparent: `00-${traceId}-00f067aa0ba902b7-01` },
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${user.token}`,
+          traceparent: `00-${traceId}-00f067aa0ba902b7-01`,
+        },
         body: JSON.stringify({ query: 'query Page { tasks { edges { node { title } } } }' }),
       });
-      expect(((await page.json()) as { data: { tasks: { edges: { node: { title: string } }[] } } }).data.tasks.edges.map((edge) => edge.node.title)).toEqual(['shipped']);
+      expect(
+        ((await page.json()) as { data: { tasks: { edges: { node: { title: string } }[] } } }).data.tasks.edges.map(
+          (edge) => edge.node.title,
+        ),
+      ).toEqual(['shipped']);
       // The compiled entry loads the SDK before the application, as `npm start` does: HTTP, operation and SQL spans.
-      const spans = await receiver.waitFor((all) => all.some((span) => span.traceId === traceId && span.attributes['db.system.name'] === 'postgresql'));
+      const spans = await receiver.waitFor((all) =>
+        all.some((span) => span.traceId === traceId && span.attributes['db.system.name'] === 'postgresql'),
+      );
       const names = spans.filter((span) => span.traceId === traceId).map((span) => span.name);
       expect(names).toEqual(expect.arrayContaining(['POST /graphql', 'query Page']));
       const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]);

@@ -19,7 +19,14 @@ describe('SIGTERM under load', () => {
 
   it('finishes in-flight requests, refuses new ones, leaves no connection open and exits 0 within the grace period', async () => {
     const port = await freePort();
-    const server = spawnServer({ DATABASE_URL: t.db.url, DATABASE_DIRECT_URL: t.db.directUrl, PORT: String(port), DB_POOL_MAX: '8', SHUTDOWN_GRACE_MS: '5000', JWT_SECRET: 'x'.repeat(40) });
+    const server = spawnServer({
+      DATABASE_URL: t.db.url,
+      DATABASE_DIRECT_URL: t.db.directUrl,
+      PORT: String(port),
+      DB_POOL_MAX: '8',
+      SHUTDOWN_GRACE_MS: '5000',
+      JWT_SECRET: 'x'.repeat(40),
+    });
     await server.waitFor(/"msg":"server ready"/);
     const url = `http://127.0.0.1:${port}`;
     const user = await signUpUser(url);
@@ -33,12 +40,16 @@ describe('SIGTERM under load', () => {
       for (let i = 0; performance.now() < signalledAt + 3000; i++) {
         const started = performance.now();
         try {
-          const result = index % 2 === 0 ? await client.request(LIST_TASKS, { first: 10 }) : await client.request(CREATE_TASK, { input: { title: `load ${index}-${i}` } });
+          const result =
+            index % 2 === 0
+              ? await client.request(LIST_TASKS, { first: 10 })
+              : await client.request(CREATE_TASK, { input: { title: `load ${index}-${i}` } });
           if (result.errors || result.status !== 200) badAnswers.push(result);
           else if (started < signalledAt && performance.now() > signalledAt) completedAfterSignal.push(performance.now() - started);
         } catch (error) {
           if (started < signalledAt) connectionErrors.push(String((error as Error).cause ?? error));
-          else if (!/ECONNREFUSED|ECONNRESET|socket|closed/i.test(String((error as Error).cause ?? error))) badAnswers.push(String((error as Error).cause ?? error));
+          else if (!/ECONNREFUSED|ECONNRESET|socket|closed/i.test(String((error as Error).cause ?? error)))
+            badAnswers.push(String((error as Error).cause ?? error));
           if (performance.now() > signalledAt) return;
         }
       }
@@ -68,7 +79,13 @@ describe('signals during the drain', () => {
 
   it('a second SIGTERM or SIGINT does not cut the drain short: the request in flight completes, exit 0', async () => {
     const port = await freePort();
-    const server = spawnServer({ DATABASE_URL: t.db.url, DATABASE_DIRECT_URL: t.db.directUrl, PORT: String(port), SHUTDOWN_GRACE_MS: '8000', JWT_SECRET: 'x'.repeat(40) });
+    const server = spawnServer({
+      DATABASE_URL: t.db.url,
+      DATABASE_DIRECT_URL: t.db.directUrl,
+      PORT: String(port),
+      SHUTDOWN_GRACE_MS: '8000',
+      JWT_SECRET: 'x'.repeat(40),
+    });
     await server.waitFor(/"msg":"server ready"/);
     const url = `http://127.0.0.1:${port}`;
     const user = await signUpUser(url);

@@ -28,7 +28,8 @@ function shapeOf(root: PlanNode) {
   const shape = { seqScan: false, sorted: 0, bitmapRows: 0, read: 0, nodes: new Set<string>() };
   const walk = (node: PlanNode) => {
     shape.nodes.add(node['Node Type']);
-    const rows = (node['Actual Rows'] + (node['Rows Removed by Filter'] ?? 0) + (node['Rows Removed by Index Recheck'] ?? 0)) * node['Actual Loops'];
+    const rows =
+      (node['Actual Rows'] + (node['Rows Removed by Filter'] ?? 0) + (node['Rows Removed by Index Recheck'] ?? 0)) * node['Actual Loops'];
     if (node['Relation Name'] === 'tasks') {
       if (node['Node Type'] === 'Seq Scan') shape.seqScan = true;
       if (node['Node Type'] === 'Bitmap Heap Scan') shape.bitmapRows = Math.max(shape.bitmapRows, rows);
@@ -84,7 +85,11 @@ describePlans('the plans of a page, for a user of 100,000 tasks among 2 million 
     db = await createTestDatabase();
     orm = await openOrm(db.directUrl);
     await orm.migrator.up();
-    owner = (await db.query<{ id: string }>(`insert into users (id, email, password_hash, created_at, updated_at) values (gen_random_uuid(), 'power@example.com', 'x', now(), now()) returning id`)).rows[0]!.id;
+    owner = (
+      await db.query<{ id: string }>(
+        `insert into users (id, email, password_hash, created_at, updated_at) values (gen_random_uuid(), 'power@example.com', 'x', now(), now()) returning id`,
+      )
+    ).rows[0]!.id;
     const client = new pg.Client({ connectionString: db.directUrl });
     await client.connect();
     try {
@@ -117,8 +122,17 @@ describePlans('the plans of a page, for a user of 100,000 tasks among 2 million 
       ] as const) {
         const after = offset === null ? null : await cursorAt(order, offset);
         const shape = await explain(listQuery(owner, null, order, after, 21));
-        report.push(`${order.field} ${order.direction}, ${page} page: read ${shape.read}, sorted ${shape.sorted}, ${[...shape.nodes].join(', ')}`);
-        expect({ order, page, seqScan: shape.seqScan, bitmap: shape.bitmapRows > 0, sorted: shape.sorted <= 2 * 21, read: shape.read <= 2 * 21 }).toEqual({
+        report.push(
+          `${order.field} ${order.direction}, ${page} page: read ${shape.read}, sorted ${shape.sorted}, ${[...shape.nodes].join(', ')}`,
+        );
+        expect({
+          order,
+          page,
+          seqScan: shape.seqScan,
+          bitmap: shape.bitmapRows > 0,
+          sorted: shape.sorted <= 2 * 21,
+          read: shape.read <= 2 * 21,
+        }).toEqual({
           order,
           page,
           seqScan: false,

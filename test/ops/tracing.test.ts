@@ -18,11 +18,26 @@ const SERVER = 2;
 
 const TASK_PAGE = /* GraphQL */ `
   query TaskPage($first: Int, $filter: TaskFilter) {
-    tasks(first: $first, filter: $filter) { totalCount edges { node { id title owner { email } } } }
+    tasks(first: $first, filter: $filter) {
+      totalCount
+      edges {
+        node {
+          id
+          title
+          owner {
+            email
+          }
+        }
+      }
+    }
   }
 `;
 const CREATE_TASK = /* GraphQL */ `
-  mutation CreateTask($input: CreateTaskInput!) { createTask(input: $input) { id } }
+  mutation CreateTask($input: CreateTaskInput!) {
+    createTask(input: $input) {
+      id
+    }
+  }
 `;
 
 const traceparent = () => ({ traceId: randomBytes(16).toString('hex'), parentId: randomBytes(8).toString('hex') });
@@ -35,8 +50,12 @@ describe('the span scrubber', () => {
     expect(sqlShape(`insert into t (a, b, c) values ('it''s', E'back\\slash '' quote', '{tag1,tag2}'::text[])`)).toBe(
       `insert into t (a, b, c) values (?, ?, ?::text[])`,
     );
-    expect(sqlShape(`select $$zq$$, $body$ it's $body$, x'1f', '2026-01-01'::timestamptz /* zq */ -- zq`)).toBe(`select ?, ?, ?, ?::timestamptz  `);
-    expect(sqlShape(`select * from t where title ilike'%zq%' or title ilike '%zq`)).toBe(`select * from t where title ilike? or title ilike ?`);
+    expect(sqlShape(`select $$zq$$, $body$ it's $body$, x'1f', '2026-01-01'::timestamptz /* zq */ -- zq`)).toBe(
+      `select ?, ?, ?, ?::timestamptz  `,
+    );
+    expect(sqlShape(`select * from t where title ilike'%zq%' or title ilike '%zq`)).toBe(
+      `select * from t where title ilike? or title ilike ?`,
+    );
   });
 
   it('keeps the names of query parameters and drops their values', () => {
@@ -54,8 +73,15 @@ describe('the span scrubber', () => {
     span.end();
     const [exported] = exporter.getFinishedSpans();
     expect(JSON.stringify([exported!.attributes, exported!.events, exported!.status])).not.toContain(MARKER);
-    expect(exported!.attributes).toMatchObject({ 'db.query.text': 'select ?', 'url.query': 'q=REDACTED', 'url.full': 'http://h/p?q=REDACTED' });
-    expect(exported!.events[0]!.attributes).toMatchObject({ 'exception.type': 'SyntaxError', 'exception.stacktrace': expect.stringMatching(/^\s+at /) });
+    expect(exported!.attributes).toMatchObject({
+      'db.query.text': 'select ?',
+      'url.query': 'q=REDACTED',
+      'url.full': 'http://h/p?q=REDACTED',
+    });
+    expect(exported!.events[0]!.attributes).toMatchObject({
+      'exception.type': 'SyntaxError',
+      'exception.stacktrace': expect.stringMatching(/^\s+at /),
+    });
     expect(exported!.status).toEqual({ code: SpanStatusCode.ERROR });
   });
 });
@@ -110,15 +136,22 @@ describe('traces', () => {
     await user.api.ok(CREATE_TASK, { input: { title: `${MARKER} by variable` } });
     await user.api.ok(`mutation { createTask(input: { title: "${MARKER} inline", description: """${MARKER} block""" }) { id } }`);
     // The document in the query string, a literal quoted back by validation, and a body that is not JSON.
-    const viaGet = await fetch(`${url}/graphql?query=${encodeURIComponent(`query ByGet { tasks(filter: { search: "${MARKER}" }) { totalCount } }`)}`, {
-      headers: { authorization: `Bearer ${user.token}`, 'apollo-require-preflight': 'true' },
-    });
+    const viaGet = await fetch(
+      `${url}/graphql?query=${encodeURIComponent(`query ByGet { tasks(filter: { search: "${MARKER}" }) { totalCount } }`)}`,
+      {
+        headers: { authorization: `Bearer ${user.token}`, 'apollo-require-preflight': 'true' },
+      },
+    );
     expect(viaGet.status).toBe(200);
     const invalid = await user.api.request(`{ tasks(first: "${MARKER}") { totalCount } }`);
     expect(invalid.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
     const malformed = await user.api.request(`{ tasks(filter: { search: "${MARKER}" "${MARKER}" }) { totalCount } }`);
     expect(malformed.errors?.[0]?.extensions?.code).toBe('GRAPHQL_PARSE_FAILED');
-    const notJson = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"query": ${MARKER}` });
+    const notJson = await fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: `{"query": ${MARKER}`,
+    });
     expect(notJson.status).toBe(400);
     // Probes and scrapes make no trace.
     for (const path of ['/health/live', '/health/ready', '/health', '/metrics']) expect((await fetch(`${url}${path}`)).status).toBe(200);
@@ -150,7 +183,9 @@ describe('traces', () => {
     expect(root).toMatchObject({ parentSpanId: parentId, name: 'POST /graphql', scope: '@opentelemetry/instrumentation-http' });
     expect(trace.filter((span) => span !== root).every((span) => byId.has(span.parentSpanId))).toBe(true);
     // Express names the route, so its hooks were in place before express was imported.
-    expect(trace.some((span) => span.scope === '@opentelemetry/instrumentation-express' && span.name === 'middleware - jsonParser')).toBe(true);
+    expect(trace.some((span) => span.scope === '@opentelemetry/instrumentation-express' && span.name === 'middleware - jsonParser')).toBe(
+      true,
+    );
     const operation = trace.find((span) => span.name === 'query TaskPage')!;
     expect(operation.attributes).toMatchObject({ 'graphql.operation.name': 'TaskPage', 'graphql.operation.type': 'query' });
     expect(operation.attributes['graphql.source']).toMatch(/^query TaskPage /);
@@ -158,16 +193,22 @@ describe('traces', () => {
     const statements = trace.filter((span) => isDb(span) && ancestors(span).includes(operation));
     expect(statements.length).toBeGreaterThan(0);
     // The search goes as a parameter of the page's statement, never exported: only the statement's shape is.
-    expect(statements.map((span) => span.attributes['db.query.text'] ?? span.attributes['db.statement']).join('\n')).toMatch(/ilike \$2 escape \?/i);
+    expect(statements.map((span) => span.attributes['db.query.text'] ?? span.attributes['db.statement']).join('\n')).toMatch(
+      /ilike \$2 escape \?/i,
+    );
     expect(trace.some((span) => span.name.startsWith('graphql.resolve'))).toBe(false);
     expect(receiver.spans().filter((span) => /^\/(health|metrics)/.test(String(span.attributes['url.path'])))).toEqual([]);
 
     const everything = receiver.exports.map((received) => received.body.toString()).join('\n');
     const { rows } = await db.query<{ password_hash: string }>('select password_hash from users');
-    for (const secret of [MARKER, email, password, user.token, ...rows.map((row) => row.password_hash)]) expect(everything).not.toContain(secret);
+    for (const secret of [MARKER, email, password, user.token, ...rows.map((row) => row.password_hash)])
+      expect(everything).not.toContain(secret);
     expect(everything).not.toMatch(/authorization|bearer/i);
 
-    const lines = server.output().split('\n').filter((line) => line.includes(`"requestId":"${requestId}"`));
+    const lines = server
+      .output()
+      .split('\n')
+      .filter((line) => line.includes(`"requestId":"${requestId}"`));
     expect(lines.length).toBeGreaterThan(0);
     for (const line of lines) expect(JSON.parse(line)).toMatchObject({ traceId });
   }, 60_000);

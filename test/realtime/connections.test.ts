@@ -86,7 +86,11 @@ type Upgrade = { status: 101; socket: WebSocket } | { status: number; headers: I
  * A graphql-ws connection as a client opens one: upgraded, `connection_init` with the token, acknowledged. Or the
  * HTTP answer that refused the upgrade.
  */
-function graphqlSocket(serverUrl: string, token: string, options: { localAddress?: string; headers?: Record<string, string> } = {}): Promise<Upgrade> {
+function graphqlSocket(
+  serverUrl: string,
+  token: string,
+  options: { localAddress?: string; headers?: Record<string, string> } = {},
+): Promise<Upgrade> {
   const socket = new WebSocket(`${serverUrl.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws', options);
   leftOpen.push(() => socket.terminate());
   return within(
@@ -123,7 +127,11 @@ interface EventStream {
 }
 
 /** A taskChanges subscription over Server-Sent Events (POST /graphql/stream) on a connection of its own, once answered. */
-function eventStream(serverUrl: string, token: string, options: { localAddress?: string; headers?: Record<string, string> } = {}): Promise<EventStream> {
+function eventStream(
+  serverUrl: string,
+  token: string,
+  options: { localAddress?: string; headers?: Record<string, string> } = {},
+): Promise<EventStream> {
   const { hostname, port } = new URL(serverUrl);
   return within(
     new Promise<EventStream>((resolve, reject) => {
@@ -135,7 +143,12 @@ function eventStream(serverUrl: string, token: string, options: { localAddress?:
           method: 'POST',
           agent: false,
           localAddress: options.localAddress,
-          headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${token}`, ...options.headers },
+          headers: {
+            'content-type': 'application/json',
+            accept: 'text/event-stream',
+            authorization: `Bearer ${token}`,
+            ...options.headers,
+          },
         },
         (res) => {
           let body = '';
@@ -209,7 +222,6 @@ describe('a connection that does not send its whole request in time (REQUEST_HEA
     await waitFor(() => overEvents.body().includes(task.id));
     expect(overWebSocket.ending).toBeUndefined();
   });
-
 });
 
 describe('the server at MAX_CONNECTIONS open connections', () => {
@@ -230,7 +242,13 @@ describe('the server at MAX_CONNECTIONS open connections', () => {
       for (const connection of held) connection.socket.destroy();
     }
     // The server learns of the closes a moment later.
-    await waitFor(async () => (await fetch(`${t.server.url}/health/live`).then((res) => res.status, () => 0)) === 200);
+    await waitFor(
+      async () =>
+        (await fetch(`${t.server.url}/health/live`).then(
+          (res) => res.status,
+          () => 0,
+        )) === 200,
+    );
   });
 });
 

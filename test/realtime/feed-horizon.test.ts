@@ -36,9 +36,21 @@ describe('what the change feed waits for', () => {
     const lines: LogLine[] = [];
     const logger = createLogger(
       { env: 'test', logLevel: 'warn' },
-      new Writable({ write: (chunk, _, done) => (lines.push(...String(chunk).split('\n').filter(Boolean).map((line) => JSON.parse(line))), done()) }),
+      new Writable({
+        write: (chunk, _, done) => (
+          lines.push(
+            ...String(chunk)
+              .split('\n')
+              .filter(Boolean)
+              .map((line) => JSON.parse(line)),
+          ),
+          done()
+        ),
+      }),
     );
-    const feed = new ChangeFeed(t.server.orm, t.server.config, listenOn(t.server.config, t.db.directUrl, logger), logger, { oldTransactionWarnMs: 500 });
+    const feed = new ChangeFeed(t.server.orm, t.server.config, listenOn(t.server.config, t.db.directUrl, logger), logger, {
+      oldTransactionWarnMs: 500,
+    });
     const user = await signUpUser(t.server.url);
     const session = wsSession(t.server.url, user.token);
     const received = session.subscribe({}, 'subscription { taskChanges { kind task { title } } }');
@@ -66,7 +78,12 @@ describe('what the change feed waits for', () => {
       await waitFor(async () => (await oldest()) > 0, 15_000);
       await waitFor(() => lines.some((line) => line.pid === pid), 15_000);
       const warning = lines.find((line) => line.pid === pid)!;
-      expect(warning).toMatchObject({ level: 40, applicationName: 'a repair left open', state: 'idle in transaction', database: t.db.name });
+      expect(warning).toMatchObject({
+        level: 40,
+        applicationName: 'a repair left open',
+        state: 'idle in transaction',
+        database: t.db.name,
+      });
       expect(JSON.stringify(warning)).not.toMatch(/insert|select/i);
       // Named once, however long it stays open; the other database's transaction is not the feed's to wait for.
       await new Promise((resolve) => setTimeout(resolve, 6_000));
@@ -90,7 +107,9 @@ describe('what the change feed waits for', () => {
   }, 60_000);
 
   it('ends its own idle transactions before they can hold every subscriber back (on direct connections; set it on the role behind a pooler)', async () => {
-    const [row] = await t.server.orm.em.fork().execute<{ idle_in_transaction_session_timeout: string }[]>('show idle_in_transaction_session_timeout');
+    const [row] = await t.server.orm.em
+      .fork()
+      .execute<{ idle_in_transaction_session_timeout: string }[]>('show idle_in_transaction_session_timeout');
     const pooled = t.server.config.databaseUrl !== t.server.config.databaseDirectUrl;
     expect(row!.idle_in_transaction_session_timeout).toBe(pooled ? '0' : '15s');
   });

@@ -50,7 +50,9 @@ describe('the change feed across two instances', () => {
     // From sending the mutation to the event's arrival on the other instance (the mutation's own time included).
     const latencies = sent.map((at, i) => overWs.arrivals[i + 1]! - at).sort((x, y) => x - y);
     const [p50, p99] = [percentile(latencies, 50), percentile(latencies, 99)];
-    process.stdout.write(`cross-instance delivery over WebSocket: p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms (${latencies.length} changes)\n`);
+    process.stdout.write(
+      `cross-instance delivery over WebSocket: p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms (${latencies.length} changes)\n`,
+    );
     expect(p99).toBeLessThan(1000);
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(overWs.changes).toHaveLength(count);
@@ -70,7 +72,8 @@ describe('the change feed across two instances', () => {
     expect(new Set(fromA.map((change) => change.taskId)).size).toBe(20);
     // Each read takes what has committed by then: changes to different tasks may come in other batches, in
     // another order, with cursors of other snapshots.
-    const byTask = (changes: typeof fromA) => changes.map(({ cursor: _, ...change }) => change).sort((x, y) => x.taskId.localeCompare(y.taskId));
+    const byTask = (changes: typeof fromA) =>
+      changes.map(({ cursor: _, ...change }) => change).sort((x, y) => x.taskId.localeCompare(y.taskId));
     expect(inOrder(fromB)).toBe(true);
     expect(byTask(fromB)).toEqual(byTask(fromA));
     await Promise.all(sessions.map((session) => session.close()));
@@ -82,7 +85,13 @@ describe('SIGTERM with open subscriptions', () => {
 
   it('closes WebSockets with 1001 "going away" and ends event streams, then exits 0; clients resume elsewhere', async () => {
     const port = await freePort();
-    const server = spawnServer({ DATABASE_URL: t.db.url, DATABASE_DIRECT_URL: t.db.directUrl, PORT: String(port), JWT_SECRET, SHUTDOWN_GRACE_MS: '5000' });
+    const server = spawnServer({
+      DATABASE_URL: t.db.url,
+      DATABASE_DIRECT_URL: t.db.directUrl,
+      PORT: String(port),
+      JWT_SECRET,
+      SHUTDOWN_GRACE_MS: '5000',
+    });
     await server.waitFor(/"msg":"server ready"/);
     const url = `http://127.0.0.1:${port}`;
     const user = await signUpUser(url);
@@ -103,7 +112,11 @@ describe('SIGTERM with open subscriptions', () => {
     expect(performance.now() - signalled).toBeLessThan(5000);
 
     // Another instance takes over: resuming from the last cursor loses nothing.
-    const other = await startTestServer({ databaseUrl: t.db.url, directUrl: t.db.directUrl, env: { JWT_SECRET, MIGRATE_ON_START: 'false' } });
+    const other = await startTestServer({
+      databaseUrl: t.db.url,
+      directUrl: t.db.directUrl,
+      env: { JWT_SECRET, MIGRATE_ON_START: 'false' },
+    });
     try {
       await createTask(api(other.url, user.token), { title: 'while moving' });
       const resumed = wsSession(other.url, user.token);

@@ -124,7 +124,9 @@ describe('what a subscription delivers', () => {
     const session = wsSession(t.server.url, user.token);
     const received = session.subscribe({}, `subscription { taskChanges { ${aliases} } }`);
     await waitFor(() => t.server.feed.size === 1);
-    const { createTask: { id } } = await user.api.ok<{ createTask: { id: string } }>('mutation { createTask(input: { title: "watched" }) { id } }');
+    const {
+      createTask: { id },
+    } = await user.api.ok<{ createTask: { id: string } }>('mutation { createTask(input: { title: "watched" }) { id } }');
     // Edited by hand, so that the edits spend nothing of the budget themselves.
     for (let i = 0; i < 60; i++) await t.db.query(`update tasks set description = $2 where id = $1`, [id, LONGEST.slice(0, 2000 + i)]);
     await received.ended;
@@ -142,14 +144,19 @@ describe('subscription documents and limits', () => {
 
   it('close a socket whose token expired, after its subscriptions end with UNAUTHENTICATED, and give its place back', async () => {
     const user = await signUpUser(t.server.url);
-    const shortLived = new TokenService({ env: 'test', jwtSecret: JWT_SECRET, jwtTtlSeconds: 2 }, createLogger({ env: 'test', logLevel: 'silent' }));
+    const shortLived = new TokenService(
+      { env: 'test', jwtSecret: JWT_SECRET, jwtTtlSeconds: 2 },
+      createLogger({ env: 'test', logLevel: 'silent' }),
+    );
     // A raw socket: a graphql-ws client would close it itself once its last subscription ended.
     const socket = new WebSocket(`${t.server.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
     const messages: { type: string; payload?: { errors?: { extensions?: { code?: string } }[] } }[] = [];
     socket.on('message', (data) => messages.push(JSON.parse(String(data))));
     const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
     await new Promise((resolve) => socket.once('open', resolve));
-    socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${(await shortLived.issue(user.user.id)).token}` } }));
+    socket.send(
+      JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${(await shortLived.issue(user.user.id)).token}` } }),
+    );
     await waitFor(() => messages.some((message) => message.type === 'connection_ack'));
     socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: 'subscription { taskChanges { kind } }' } }));
     await waitFor(() => t.server.feed.size === 1);
@@ -179,7 +186,11 @@ describe('subscription documents and limits', () => {
     for (const [query, variables] of documents) {
       const received = session.subscribe(variables, query);
       const ending = await received.ended;
-      expect([query, (ending as { extensions?: { code?: string } }[])[0]?.extensions?.code, JSON.stringify(t.server.logs.filter((l) => l.level >= 50))]).toEqual([query, "GRAPHQL_VALIDATION_FAILED", "[]"]);
+      expect([
+        query,
+        (ending as { extensions?: { code?: string } }[])[0]?.extensions?.code,
+        JSON.stringify(t.server.logs.filter((l) => l.level >= 50)),
+      ]).toEqual([query, 'GRAPHQL_VALIDATION_FAILED', '[]']);
     }
     // Still open: a subscription on the same socket works.
     const fine = session.subscribe({}, 'subscription { taskChanges { kind } }');
@@ -195,7 +206,9 @@ describe('subscription documents and limits', () => {
       body: JSON.stringify({ query: documents[1]![0], variables: { s: true } }),
     });
     expect(overSse.status).toBe(400);
-    expect(((await overSse.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(((await overSse.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe(
+      'GRAPHQL_VALIDATION_FAILED',
+    );
   });
 
   it('refuse a Server-Sent Events subscription past SUBSCRIPTIONS_PER_USER with 429 and Retry-After', async () => {

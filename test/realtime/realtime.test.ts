@@ -121,7 +121,14 @@ describe('taskChanges over WebSocket', () => {
     const fromList = await subscribed(session(user), { after: list.changesCursor });
     // The empty list reflects none of them: all six follow it, once.
     const fromEmpty = await subscribed(session(user), { after: empty.changesCursor });
-    expect((await fromEmpty.take(6)).map((change) => change.task?.title)).toEqual(['kept 0', 'kept 0, edited', 'kept 1', 'kept 1, edited', 'kept 2', 'kept 2, edited']);
+    expect((await fromEmpty.take(6)).map((change) => change.task?.title)).toEqual([
+      'kept 0',
+      'kept 0, edited',
+      'kept 1',
+      'kept 1, edited',
+      'kept 2',
+      'kept 2, edited',
+    ]);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(fromList.changes).toEqual([]);
     await createTask(user.api, { title: 'later' });
@@ -160,12 +167,17 @@ describe('taskChanges over WebSocket', () => {
     const admin = new pg.Client({ connectionString: t.db.directUrl });
     await admin.connect();
     const logged = async () =>
-      (await admin.query<{ xid: string; id: string }>('select xid::text, id from task_changes where owner_id = $1 order by xid, id', [user.user.id])).rows.map(
-        ({ xid }) => cursorAfter(xid),
-      );
+      (
+        await admin.query<{ xid: string; id: string }>('select xid::text, id from task_changes where owner_id = $1 order by xid, id', [
+          user.user.id,
+        ])
+      ).rows.map(({ xid }) => cursorAfter(xid));
     const [first, second, third] = await logged();
     // The first two changes fall out of the retention (24 hours).
-    await admin.query(`update task_changes set at = now() - interval '25 hours' where owner_id = $1 and task is distinct from null and kind <> 'DELETED'`, [user.user.id]);
+    await admin.query(
+      `update task_changes set at = now() - interval '25 hours' where owner_id = $1 and task is distinct from null and kind <> 'DELETED'`,
+      [user.user.id],
+    );
     expect(await codes(FROM_START)).toEqual([['RESYNC_REQUIRED', undefined]]);
     expect(await codes(first!)).toEqual([['RESYNC_REQUIRED', undefined]]);
     const fromSecond = session(user).subscribe({ after: second });
@@ -187,7 +199,10 @@ describe('taskChanges over WebSocket', () => {
       expect(await refused.ended).toMatchObject({ code: 4403 });
       expect(refused.results).toEqual([]);
     }
-    const shortLived = new TokenService({ env: 'test', jwtSecret: JWT_SECRET, jwtTtlSeconds: 2 }, createLogger({ env: 'test', logLevel: 'silent' }));
+    const shortLived = new TokenService(
+      { env: 'test', jwtSecret: JWT_SECRET, jwtTtlSeconds: 2 },
+      createLogger({ env: 'test', logLevel: 'silent' }),
+    );
     const { token } = await shortLived.issue(user.user.id);
     const s = session(token);
     const received = await subscribed(s);
@@ -211,12 +226,16 @@ describe('taskChanges over WebSocket', () => {
     };
     const deep = `subscription { taskChanges { task { owner { id } ${'__typename '.repeat(1)} } ${Array.from({ length: 40 }, (_, i) => `a${i}: cursor`).join(' ')} } }`;
     expect(await outcome(deep)).toEqual(['QUERY_TOO_COMPLEX']);
-    expect(await outcome(`subscription { ${'taskChanges { cursor } '.repeat(2)} }`.replace('taskChanges', 'x: taskChanges'))).toEqual(['GRAPHQL_VALIDATION_FAILED']);
+    expect(await outcome(`subscription { ${'taskChanges { cursor } '.repeat(2)} }`.replace('taskChanges', 'x: taskChanges'))).toEqual([
+      'GRAPHQL_VALIDATION_FAILED',
+    ]);
     expect(await outcome('subscription { taskChanges { nope } }')).toEqual(['GRAPHQL_VALIDATION_FAILED']);
     expect(await outcome('subscription { taskChanges { cursor }')).toEqual(['GRAPHQL_PARSE_FAILED']);
     expect(await outcome('query { me { id } }')).toEqual(['BAD_REQUEST']);
     expect(await outcome('mutation { deleteTask(id: "x") }')).toEqual(['BAD_REQUEST']);
-    expect(await outcome('subscription ($after: String) { taskChanges(after: $after) { cursor } }', { after: 5 })).toEqual(['BAD_USER_INPUT']);
+    expect(await outcome('subscription ($after: String) { taskChanges(after: $after) { cursor } }', { after: 5 })).toEqual([
+      'BAD_USER_INPUT',
+    ]);
     const huge = `subscription { taskChanges { ${'cursor '.repeat(3000)} } }`;
     expect(await outcome(huge)).toEqual(['QUERY_TOO_COMPLEX']);
   });
@@ -224,7 +243,10 @@ describe('taskChanges over WebSocket', () => {
   it('holds at most SUBSCRIPTIONS_PER_USER subscriptions per user', async () => {
     const user = await signUpUser(t.server.url);
     // Sockets that go away while their token is being checked leave nothing counted behind.
-    const issuer = new TokenService({ env: 'test', jwtSecret: JWT_SECRET, jwtTtlSeconds: 3600 }, createLogger({ env: 'test', logLevel: 'silent' }));
+    const issuer = new TokenService(
+      { env: 'test', jwtSecret: JWT_SECRET, jwtTtlSeconds: 3600 },
+      createLogger({ env: 'test', logLevel: 'silent' }),
+    );
     for (let i = 0; i < 5; i++) {
       const { token } = await issuer.issue(user.user.id, new Date(Date.now() - i * 1000));
       const raw = new WebSocket(`${t.server.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
@@ -274,7 +296,14 @@ describe('taskChanges over WebSocket', () => {
     for (let i = 0; i < 5; i++) await createTask(user.api, { title: `meanwhile ${i}` });
     const changes = await received.take(6);
     expect(inOrder(changes)).toBe(true);
-    await waitFor(async () => (await admin.query(`select 1 from pg_stat_activity where application_name = 'todo-graphql-server listener' and datname = current_database()`)).rowCount === 1);
+    await waitFor(
+      async () =>
+        (
+          await admin.query(
+            `select 1 from pg_stat_activity where application_name = 'todo-graphql-server listener' and datname = current_database()`,
+          )
+        ).rowCount === 1,
+    );
     await createTask(user.api, { title: 'after' });
     expect((await received.take(7)).map((change) => change.task?.title).at(-1)).toBe('after');
     await admin.end();
@@ -285,7 +314,9 @@ describe('taskChanges over WebSocket', () => {
     const listeners = async () => {
       const admin = new pg.Client({ connectionString: t.db.directUrl });
       await admin.connect();
-      const { rowCount } = await admin.query(`select 1 from pg_stat_activity where application_name = 'todo-graphql-server listener' and datname = current_database()`);
+      const { rowCount } = await admin.query(
+        `select 1 from pg_stat_activity where application_name = 'todo-graphql-server listener' and datname = current_database()`,
+      );
       await admin.end();
       return rowCount;
     };
@@ -318,11 +349,16 @@ describe('taskChanges over WebSocket', () => {
 
   it('refuses a Server-Sent Events request without a valid token, or over the limits, with the contract’s codes', async () => {
     const user = await signUpUser(t.server.url);
-    const codeOf = async (res: Response) => ((await res.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code;
+    const codeOf = async (res: Response) =>
+      ((await res.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code;
     const post = (token: string | undefined, query: string) =>
       fetch(`${t.server.url}/graphql/stream`, {
         method: 'POST',
-        headers: { accept: 'text/event-stream', 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        headers: {
+          accept: 'text/event-stream',
+          'content-type': 'application/json',
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
         body: JSON.stringify({ query }),
       });
     const noToken = await post(undefined, 'subscription { taskChanges { cursor } }');
@@ -362,7 +398,9 @@ describe('the cost rate limit on subscriptions', () => {
       for (let i = 0; i < 8 && !codes.includes('RATE_LIMITED'); i++) {
         const received = session.subscribe({}, 'subscription { taskChanges { cursor } }');
         await waitFor(() => t.server.feed.size === 1 || received.ending !== undefined);
-        codes.push(received.errors[0]?.extensions?.code ?? (Array.isArray(received.ending) ? received.ending[0]?.extensions?.code : 'open'));
+        codes.push(
+          received.errors[0]?.extensions?.code ?? (Array.isArray(received.ending) ? received.ending[0]?.extensions?.code : 'open'),
+        );
         await session.close();
         await waitFor(() => t.server.feed.size === 0);
       }
@@ -388,7 +426,10 @@ describe('a subscriber that does not keep up', () => {
   it('is held to a bounded buffer, then ended with a retryable error; resuming from its last cursor loses nothing', async () => {
     const user = await signUpUser(t.server.url);
     const logger = createLogger({ env: 'test', logLevel: 'silent' });
-    const feed = new ChangeFeed(t.server.orm, t.server.config, listenOn(t.server.config, t.db.directUrl, logger), logger, { batch: 5, bufferBytes: 5000 });
+    const feed = new ChangeFeed(t.server.orm, t.server.config, listenOn(t.server.config, t.db.directUrl, logger), logger, {
+      batch: 5,
+      bufferBytes: 5000,
+    });
     try {
       const subscription = await feed.open({ userId: user.user.id, after: null, expiresAt: Date.now() + 60_000 });
       const task = await createTask(user.api, { title: 'c0' });
@@ -414,7 +455,10 @@ describe('a subscriber that does not keep up', () => {
   it('ends a replay with RESYNC_REQUIRED when the changes it has not read yet are pruned under it', async () => {
     const user = await signUpUser(t.server.url);
     const logger = createLogger({ env: 'test', logLevel: 'silent' });
-    const feed = new ChangeFeed(t.server.orm, t.server.config, listenOn(t.server.config, t.db.directUrl, logger), logger, { batch: 5, bufferBytes: 5000 });
+    const feed = new ChangeFeed(t.server.orm, t.server.config, listenOn(t.server.config, t.db.directUrl, logger), logger, {
+      batch: 5,
+      bufferBytes: 5000,
+    });
     try {
       const task = await createTask(user.api, { title: 'p0' });
       for (let i = 1; i < 20; i++) await user.api.ok(UPDATE_TASK, { id: task.id, input: { title: `p${i}` } });
@@ -471,4 +515,3 @@ describe('the listening connection', () => {
     }
   });
 });
-

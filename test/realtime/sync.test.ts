@@ -1,7 +1,13 @@
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../src/config/app-version.js';
 import { ApiError, createTaskOnce, persistedClient, TaskListCopy, type Request } from '../../examples/client/client.js';
-import { CompleteTaskDocument, CreateTaskDocument, DeleteTaskDocument, SignUpDocument, UpdateTaskDocument } from '../../examples/client/gql/graphql.js';
+import {
+  CompleteTaskDocument,
+  CreateTaskDocument,
+  DeleteTaskDocument,
+  SignUpDocument,
+  UpdateTaskDocument,
+} from '../../examples/client/gql/graphql.js';
 import { uniqueEmail } from '../support/api.js';
 import { instancesForTests } from '../support/server.js';
 import { waitFor } from '../support/wait.js';
@@ -16,7 +22,9 @@ describe('the task list on several devices (examples/client)', () => {
 
   it('is exactly the server’s list at rest on every device that loaded it and followed its changesCursor, however writers on two instances raced them', async () => {
     const urls = [t.a.url, t.b.url];
-    const { signUp } = await persistedClient(`${t.a.url}/graphql`)(SignUpDocument, { input: { email: uniqueEmail('devices'), password: 'correct horse battery' } });
+    const { signUp } = await persistedClient(`${t.a.url}/graphql`)(SignUpDocument, {
+      input: { email: uniqueEmail('devices'), password: 'correct horse battery' },
+    });
     const requests: Request[] = urls.map((url) => persistedClient(`${url}/graphql`, signUp.token));
     const ids: string[] = [];
     for (let i = 0; i < 12; i++) ids.push((await requests[i % 2]!(CreateTaskDocument, { input: { title: `seed ${i}` } })).createTask.id);
@@ -64,7 +72,10 @@ describe('the task list on several devices (examples/client)', () => {
       Object.fromEntries([...copy.tasks.values()].map(({ id, version, title, status }) => [id, { version, title, status }]));
     expect(rows.length).toBeGreaterThan(12);
     try {
-      await waitFor(() => devices.every((device) => JSON.stringify(sorted(copyOf(device))) === JSON.stringify(sorted(server))), 15_000).catch(() => undefined);
+      await waitFor(
+        () => devices.every((device) => JSON.stringify(sorted(copyOf(device))) === JSON.stringify(sorted(server))),
+        15_000,
+      ).catch(() => undefined);
       for (const device of devices) expect(sorted(copyOf(device))).toEqual(sorted(server));
     } finally {
       await Promise.all(devices.map((device) => device.follower.stop()));

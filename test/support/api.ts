@@ -55,7 +55,17 @@ export const uniqueEmail = (prefix = 'user') => `${prefix}-${randomBytes(5).toSt
 
 export const SIGN_UP = /* GraphQL */ `
   mutation SignUp($input: SignUpInput!) {
-    signUp(input: $input) { token expiresAt user { id email name createdAt updatedAt } }
+    signUp(input: $input) {
+      token
+      expiresAt
+      user {
+        id
+        email
+        name
+        createdAt
+        updatedAt
+      }
+    }
   }
 `;
 

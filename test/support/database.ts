@@ -76,7 +76,10 @@ export async function createTestDatabase(): Promise<TestDatabase> {
 export async function openConnections(db: TestDatabase): Promise<number> {
   const port = process.env.TEST_POOLER_PORT;
   if (!port) {
-    const { rows } = await db.query<{ n: number }>('select count(*)::int as n from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [db.name]);
+    const { rows } = await db.query<{ n: number }>(
+      'select count(*)::int as n from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()',
+      [db.name],
+    );
     return rows[0]!.n;
   }
   const console = new URL(adminUrl());

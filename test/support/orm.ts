@@ -11,9 +11,17 @@ export function testConfig(databaseUrl: string, env: Record<string, string> = {}
 }
 
 /** The server's own ORM configuration on `databaseUrl` (for requests, or for migrations), with the migrator and the seeder, connected. */
-export async function openOrm(databaseUrl: string, env: Record<string, string> = {}, purpose: 'requests' | 'migrations' = 'requests'): Promise<MikroORM> {
+export async function openOrm(
+  databaseUrl: string,
+  env: Record<string, string> = {},
+  purpose: 'requests' | 'migrations' = 'requests',
+): Promise<MikroORM> {
   const config = testConfig(databaseUrl, env);
-  const orm = await MikroORM.init({ ...ormOptions(config, databaseUrl, createLogger(config), { purpose, entities: ENTITIES }), extensions: [Migrator, SeedManager], preferTs: true });
+  const orm = await MikroORM.init({
+    ...ormOptions(config, databaseUrl, createLogger(config), { purpose, entities: ENTITIES }),
+    extensions: [Migrator, SeedManager],
+    preferTs: true,
+  });
   await orm.connect();
   return orm;
 }

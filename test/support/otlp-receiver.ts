@@ -39,7 +39,11 @@ interface JsonValue {
 }
 
 const plain = (value: JsonValue): unknown =>
-  value.stringValue ?? (value.intValue !== undefined ? Number(value.intValue) : undefined) ?? value.doubleValue ?? value.boolValue ?? value.arrayValue?.values?.map(plain);
+  value.stringValue ??
+  (value.intValue !== undefined ? Number(value.intValue) : undefined) ??
+  value.doubleValue ??
+  value.boolValue ??
+  value.arrayValue?.values?.map(plain);
 
 interface JsonExport {
   resourceSpans?: {
@@ -102,7 +106,8 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     waitFor: async (found, timeoutMs = 10_000) => {
       const deadline = Date.now() + timeoutMs;
       while (!found(spans())) {
-        if (Date.now() > deadline) throw new Error(`spans not received within ${timeoutMs} ms: ${JSON.stringify(spans().map((span) => span.name))}`);
+        if (Date.now() > deadline)
+          throw new Error(`spans not received within ${timeoutMs} ms: ${JSON.stringify(spans().map((span) => span.name))}`);
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
       return spans();

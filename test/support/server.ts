@@ -42,7 +42,12 @@ export interface TestServerOptions {
 }
 
 /** The real server on a free port, configured as the environment would configure it, logging into memory. */
-export async function startTestServer({ databaseUrl, directUrl = directUrlFor(databaseUrl), env = {}, resolvers }: TestServerOptions): Promise<TestServer> {
+export async function startTestServer({
+  databaseUrl,
+  directUrl = directUrlFor(databaseUrl),
+  env = {},
+  resolvers,
+}: TestServerOptions): Promise<TestServer> {
   const config = parseConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: 'info',
@@ -67,7 +72,7 @@ export async function startTestServer({ databaseUrl, directUrl = directUrlFor(da
     ...server,
     config,
     logs,
-    gql: async <T,>(query: string, variables?: Record<string, unknown>) => {
+    gql: async <T>(query: string, variables?: Record<string, unknown>) => {
       const res = await fetch(`${server.url}/graphql`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },

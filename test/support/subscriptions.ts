@@ -98,7 +98,11 @@ export interface WsSession {
 }
 
 /** A graphql-ws client as a frontend runs one: lazy, no retries (tests watch each socket), token in connection_init. */
-export function wsSession(serverUrl: string, token: string | undefined, options: { connectionParams?: Record<string, unknown> } = {}): WsSession {
+export function wsSession(
+  serverUrl: string,
+  token: string | undefined,
+  options: { connectionParams?: Record<string, unknown> } = {},
+): WsSession {
   let socket: WebSocket | undefined;
   const client = createClient({
     url: `${serverUrl.replace(/^http/, 'ws')}/graphql`,
@@ -149,7 +153,13 @@ export function sseSubscribe(serverUrl: string, token: string | undefined, varia
       complete: () => received.finish(),
     },
   );
-  return { received, close: () => { dispose(); client.dispose(); } };
+  return {
+    received,
+    close: () => {
+      dispose();
+      client.dispose();
+    },
+  };
 }
 
 /** A cursor that includes no change: a replay of everything the log holds. */

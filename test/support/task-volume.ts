@@ -36,5 +36,10 @@ export async function seedOtherUsers(db: Pick<pg.Client, 'query'>, users: number
      select gen_random_uuid(), $2 || i || '@example.com', 'x', now(), now() from generate_series(1, $1) i returning id`,
     [users, prefix],
   );
-  for (let i = 0; i < rows.length; i += 100) await seedTasks(db, rows.slice(i, i + 100).map((row) => row.id), tasks);
+  for (let i = 0; i < rows.length; i += 100)
+    await seedTasks(
+      db,
+      rows.slice(i, i + 100).map((row) => row.id),
+      tasks,
+    );
 }

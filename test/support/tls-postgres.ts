@@ -48,15 +48,49 @@ class Certificates {
     this.chainFile = join(dir, 'chain.crt');
     const newKey = ['-config', 'openssl.cnf', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
     writeFileSync(join(dir, 'openssl.cnf'), OPENSSL_CONFIG);
-    this.openssl('', 'req', '-x509', '-extensions', 'ca', ...newKey, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=todo test CA');
+    this.openssl(
+      '',
+      'req',
+      '-x509',
+      '-extensions',
+      'ca',
+      ...newKey,
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=todo test CA',
+    );
     this.openssl('', 'req', '-new', ...newKey, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=todo test server');
   }
 
   /** Signs a certificate for the server's key with `sans` (`DNS:localhost,IP:127.0.0.1`); returns its serial. */
   issue(sans: string): number {
     const serial = ++this.serial;
-    this.openssl(sans, 'x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', String(serial),
-      '-days', '2', '-extfile', 'openssl.cnf', '-extensions', 'server', '-out', 'server.crt');
+    this.openssl(
+      sans,
+      'x509',
+      '-req',
+      '-in',
+      'server.csr',
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-set_serial',
+      String(serial),
+      '-days',
+      '2',
+      '-extfile',
+      'openssl.cnf',
+      '-extensions',
+      'server',
+      '-out',
+      'server.crt',
+    );
     writeFileSync(this.chainFile, readFileSync(join(this.dir, 'server.crt'), 'utf8') + readFileSync(this.caFile, 'utf8'));
     return serial;
   }

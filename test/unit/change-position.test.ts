@@ -69,7 +69,10 @@ class Cluster {
     const wrong = [
       ...this.committed.filter((change) => includes(position, change) !== delivered.has(key(change))).map(key),
       ...[...this.running.keys(), this.nextXid, this.nextXid + 5].filter((xid) => visible(position, xid)),
-      ...[...this.running.values()].flat().filter((change) => includes(position, change)).map(key),
+      ...[...this.running.values()]
+        .flat()
+        .filter((change) => includes(position, change))
+        .map(key),
     ];
     if (wrong.length > 0) expect({ position, wrong }).toEqual({ position, wrong: [] });
   }
@@ -165,7 +168,9 @@ describe('change cursors', () => {
 
   it('answer a cursor of the log before snapshots with RESYNC_REQUIRED', () => {
     for (const old of ['c:5', 'p:12:3']) {
-      expect(() => decodeChangeCursor(Buffer.from(old).toString('base64url'))).toThrow(expect.objectContaining({ extensions: { code: 'RESYNC_REQUIRED' } }));
+      expect(() => decodeChangeCursor(Buffer.from(old).toString('base64url'))).toThrow(
+        expect.objectContaining({ extensions: { code: 'RESYNC_REQUIRED' } }),
+      );
     }
   });
 

@@ -13,7 +13,8 @@ function variablesDocumented(markdown: string): string[] {
     const firstCell = /^\s*\|([^|]*)\|/.exec(line)?.[1]?.trim();
     if (firstCell === undefined) inTable = false;
     else if (firstCell === 'variable') inTable = true;
-    else if (inTable && !/^:?-+:?$/.test(firstCell)) names.push(...[...firstCell.matchAll(/`([A-Z][A-Z0-9_]*)`/g)].map((match) => match[1]!));
+    else if (inTable && !/^:?-+:?$/.test(firstCell))
+      names.push(...[...firstCell.matchAll(/`([A-Z][A-Z0-9_]*)`/g)].map((match) => match[1]!));
   }
   return names;
 }

@@ -52,10 +52,19 @@ describe('the Dockerfile', () => {
     for (const instruction of dockerfile.getInstructions().filter((i) => ['ENV', 'ARG', 'LABEL'].includes(i.getKeyword()))) {
       expect(instruction.getArgumentsContent()).not.toMatch(/DATABASE_URL|DATABASE_DIRECT_URL|JWT_SECRET|PASSWORD|TOKEN|SECRET/i);
     }
-    const ignore = readFileSync(join(PROJECT_ROOT, '.dockerignore'), 'utf8').split('\n').map((line) => line.trim());
+    const ignore = readFileSync(join(PROJECT_ROOT, '.dockerignore'), 'utf8')
+      .split('\n')
+      .map((line) => line.trim());
     // Everything is ignored but what the build copies: no .env, no .data, no node_modules, no .git.
     expect(ignore).toContain('*');
-    expect(ignore.filter((line) => line.startsWith('!'))).toEqual(['!package.json', '!package-lock.json', '!tsconfig.json', '!tsconfig.build.json', '!mikro-orm.config.ts', '!src/']);
+    expect(ignore.filter((line) => line.startsWith('!'))).toEqual([
+      '!package.json',
+      '!package-lock.json',
+      '!tsconfig.json',
+      '!tsconfig.build.json',
+      '!mikro-orm.config.ts',
+      '!src/',
+    ]);
   });
 
   it('ships the V8 heap settings the manifests and the benchmarks use, in a form Node accepts from NODE_OPTIONS', () => {

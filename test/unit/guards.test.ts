@@ -59,13 +59,24 @@ describe('the trusted documents manifest', () => {
 
   it('resolves a hash, with or without its prefix, to the document, and keeps the other parameters', () => {
     expect(trusted.resolve({ documentId: `sha256:${hash}`, variables: { a: 1 } })).toEqual({ query: text, variables: { a: 1 } });
-    expect(trusted.resolve({ extensions: { persistedQuery: { version: 1, sha256Hash: hash }, other: true } })).toEqual({ query: text, extensions: { other: true } });
+    expect(trusted.resolve({ extensions: { persistedQuery: { version: 1, sha256Hash: hash }, other: true } })).toEqual({
+      query: text,
+      extensions: { other: true },
+    });
     expect(trusted.resolve({ query: text })).toEqual({ query: text });
   });
 
   it('refuses anything else with PERSISTED_QUERY_NOT_FOUND', () => {
-    for (const params of [{}, { query: '{ me { id } }' }, { documentId: 42 }, { documentId: hash, query: '{ health { status } }' }, { documentId: ['a'] }]) {
-      expect(() => trusted.resolve(params)).toThrow(expect.objectContaining({ extensions: expect.objectContaining({ code: 'PERSISTED_QUERY_NOT_FOUND' }) }));
+    for (const params of [
+      {},
+      { query: '{ me { id } }' },
+      { documentId: 42 },
+      { documentId: hash, query: '{ health { status } }' },
+      { documentId: ['a'] },
+    ]) {
+      expect(() => trusted.resolve(params)).toThrow(
+        expect.objectContaining({ extensions: expect.objectContaining({ code: 'PERSISTED_QUERY_NOT_FOUND' }) }),
+      );
     }
   });
 });

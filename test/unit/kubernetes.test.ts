@@ -36,7 +36,11 @@ const API = {
   'v1 Service': { model: Service, module: 'kubernetes-models/v1/Service', type: 'IService' },
   'v1 Secret': { model: Secret, module: 'kubernetes-models/v1/Secret', type: 'ISecret' },
   'batch/v1 Job': { model: Job, module: 'kubernetes-models/batch/v1/Job', type: 'IJob' },
-  'policy/v1 PodDisruptionBudget': { model: PodDisruptionBudget, module: 'kubernetes-models/policy/v1/PodDisruptionBudget', type: 'IPodDisruptionBudget' },
+  'policy/v1 PodDisruptionBudget': {
+    model: PodDisruptionBudget,
+    module: 'kubernetes-models/policy/v1/PodDisruptionBudget',
+    type: 'IPodDisruptionBudget',
+  },
   'autoscaling/v2 HorizontalPodAutoscaler': {
     model: HorizontalPodAutoscaler,
     module: 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler',
@@ -59,7 +63,9 @@ interface Kustomization {
   images?: { name: string; newName?: string; newTag?: string }[];
 }
 
-const files = readdirSync(DIR).filter((name) => /\.ya?ml$/.test(name)).sort();
+const files = readdirSync(DIR)
+  .filter((name) => /\.ya?ml$/.test(name))
+  .sort();
 
 /** YAML 1.1, as kubectl reads it (`yes` and `on` are booleans there); duplicate keys and any warning fail. */
 function load(file: string): Manifest[] {
@@ -87,7 +93,10 @@ const job: IJob = only(Job.is);
 const service: IService = only(Service.is);
 const pdb: IPodDisruptionBudget = only(PodDisruptionBudget.is);
 const hpa: IHorizontalPodAutoscaler = only(HorizontalPodAutoscaler.is);
-const exampleSecret: ISecret = only(Secret.is, apiObjects.filter(({ file }) => file === EXAMPLE_SECRET));
+const exampleSecret: ISecret = only(
+  Secret.is,
+  apiObjects.filter(({ file }) => file === EXAMPLE_SECRET),
+);
 const kustomization = only(
   (value): value is Kustomization => (value as Kustomization).kind === 'Kustomization',
   manifests.filter(({ file }) => file === 'kustomization.yaml'),
@@ -255,7 +264,9 @@ describe('deploy/kubernetes', () => {
       for (const name of ['DATABASE_URL', 'DATABASE_DIRECT_URL']) {
         expect(envOf(migrate, name)?.valueFrom?.secretKeyRef?.key).toBe(envOf(server, 'DATABASE_DIRECT_URL')?.valueFrom?.secretKeyRef?.key);
       }
-      expect(envOf(server, 'DATABASE_URL')?.valueFrom?.secretKeyRef?.key).not.toBe(envOf(migrate, 'DATABASE_URL')?.valueFrom?.secretKeyRef?.key);
+      expect(envOf(server, 'DATABASE_URL')?.valueFrom?.secretKeyRef?.key).not.toBe(
+        envOf(migrate, 'DATABASE_URL')?.valueFrom?.secretKeyRef?.key,
+      );
     });
   });
 
@@ -354,7 +365,10 @@ describe('deploy/kubernetes', () => {
       expect(hpa.spec!.maxReplicas).toBeGreaterThan(hpa.spec!.minReplicas!);
       expect(hpa.spec!.metrics).toEqual(
         expect.arrayContaining([
-          expect.objectContaining({ type: 'Resource', resource: expect.objectContaining({ name: 'cpu', target: expect.objectContaining({ type: 'Utilization' }) }) }),
+          expect.objectContaining({
+            type: 'Resource',
+            resource: expect.objectContaining({ name: 'cpu', target: expect.objectContaining({ type: 'Utilization' }) }),
+          }),
         ]),
       );
       expect(server.resources?.requests?.cpu).toBeDefined(); // utilization is measured against the request

@@ -19,7 +19,10 @@ async function headersOf(app: express.Express): Promise<Record<string, string>> 
   }
 }
 
-const appWith = (middleware: express.RequestHandler) => express().use(middleware).get('/', (_req, res) => void res.send('ok'));
+const appWith = (middleware: express.RequestHandler) =>
+  express()
+    .use(middleware)
+    .get('/', (_req, res) => void res.send('ok'));
 
 describe('security headers', () => {
   it.each(['production', 'development'] as const)('are exactly helmet’s own in %s', async (env) => {

@@ -1,9 +1,26 @@
 import { readFileSync } from 'node:fs';
-import { buildSchema, GraphQLError, GraphQLObjectType, parse, printType, type FieldNode, type FragmentDefinitionNode, type OperationDefinitionNode } from 'graphql';
+import {
+  buildSchema,
+  GraphQLError,
+  GraphQLObjectType,
+  parse,
+  printType,
+  type FieldNode,
+  type FragmentDefinitionNode,
+  type OperationDefinitionNode,
+} from 'graphql';
 import { DateTimeResolver } from 'graphql-scalars';
 import { DateTimeScalar, isoDateTime } from '../../src/graphql/date-time.js';
 import { decodeCursor, encodeCursor } from '../../src/modules/tasks/task.cursor.js';
-import { ALL_COLUMNS, columnsFor, countQuery, FIELD_COLUMNS, listQuery, OWNER_FIELD_COLUMNS, whereClause } from '../../src/modules/tasks/task.sql.js';
+import {
+  ALL_COLUMNS,
+  columnsFor,
+  countQuery,
+  FIELD_COLUMNS,
+  listQuery,
+  OWNER_FIELD_COLUMNS,
+  whereClause,
+} from '../../src/modules/tasks/task.sql.js';
 import { selectedFields } from '../../src/graphql/selection.js';
 import { checkPageSize, containsPattern, normalizeDescription, normalizeTags, normalizeTitle } from '../../src/modules/tasks/task.rules.js';
 import { TaskPriority, TaskStatus } from '../../src/modules/tasks/task.enums.js';
@@ -132,14 +149,29 @@ describe('the task list SQL', () => {
   });
 
   it('finds a page of tags or search through their GIN index when they match few tasks, else through the ordering', () => {
-    const { sql, params, planEachRun } = listQuery(OWNER, { tagsAny: ['Home'], tagsAll: ['a', 'b'], search: '50%' }, { field: TaskOrderField.CREATED_AT, direction: SortDirection.DESC }, null, 21, columnsFor(['id']));
+    const { sql, params, planEachRun } = listQuery(
+      OWNER,
+      { tagsAny: ['Home'], tagsAll: ['a', 'b'], search: '50%' },
+      { field: TaskOrderField.CREATED_AT, direction: SortDirection.DESC },
+      null,
+      21,
+      columnsFor(['id']),
+    );
     const conditions = (opaque: boolean) =>
       [
         't.owner_id = ?::uuid',
-        ...["t.tags && ?::text[]", "t.tags @> ?::text[]", "(t.title || ' ' || coalesce(t.description, '')) ilike ? escape '\\'"].map((c) => (opaque ? `(case when ${c} then true end)` : c)),
+        ...['t.tags && ?::text[]', 't.tags @> ?::text[]', "(t.title || ' ' || coalesce(t.description, '')) ilike ? escape '\\'"].map((c) =>
+          opaque ? `(case when ${c} then true end)` : c,
+        ),
       ].join('\n  and ');
     const page = (opaque: boolean) =>
-      ['select t.id, (extract(epoch from t.created_at) * 1000)::float8 as created_at', 'from tasks t', `where ${conditions(opaque)}`, 'order by t.created_at desc, t.id desc', 'limit 21'].join('\n');
+      [
+        'select t.id, (extract(epoch from t.created_at) * 1000)::float8 as created_at',
+        'from tasks t',
+        `where ${conditions(opaque)}`,
+        'order by t.created_at desc, t.id desc',
+        'limit 21',
+      ].join('\n');
     expect(sql).toBe(
       [
         `with probe as (select count(*) as n from (select 1 from tasks t where ${conditions(false)} limit 200) m)`,
@@ -158,8 +190,16 @@ describe('the task list SQL', () => {
     expect(byPriority.sql).toContain(
       "order by (case t.priority when 'LOW' then 0 when 'MEDIUM' then 1 when 'HIGH' then 2 when 'URGENT' then 3 end) desc, t.id desc",
     );
-    const byTitle = listQuery(OWNER, null, { field: TaskOrderField.TITLE, direction: SortDirection.ASC }, { field: TaskOrderField.TITLE, value: 'Émile', id: ID }, 5);
-    expect(byTitle.sql).toContain('and ((lower(t.title) collate "C", t.id) > (lower(?::text) collate "C", ?::uuid))\norder by lower(t.title) collate "C" asc, t.id asc');
+    const byTitle = listQuery(
+      OWNER,
+      null,
+      { field: TaskOrderField.TITLE, direction: SortDirection.ASC },
+      { field: TaskOrderField.TITLE, value: 'Émile', id: ID },
+      5,
+    );
+    expect(byTitle.sql).toContain(
+      'and ((lower(t.title) collate "C", t.id) > (lower(?::text) collate "C", ?::uuid))\norder by lower(t.title) collate "C" asc, t.id asc',
+    );
   });
 
   it('reads dated tasks, then undated ones, as two ranges for the DUE_DATE order, and continues inside the undated', () => {
@@ -184,7 +224,13 @@ describe('the task list SQL', () => {
       ].join('\n'),
     );
     expect(first.params).toEqual([OWNER, OWNER]);
-    const inNulls = listQuery(OWNER, null, { field: TaskOrderField.DUE_DATE, direction: SortDirection.DESC }, { field: TaskOrderField.DUE_DATE, value: null, id: ID }, 5);
+    const inNulls = listQuery(
+      OWNER,
+      null,
+      { field: TaskOrderField.DUE_DATE, direction: SortDirection.DESC },
+      { field: TaskOrderField.DUE_DATE, value: null, id: ID },
+      5,
+    );
     expect(inNulls.sql).toContain('and t.due_date is null\n  and t.id < ?::uuid\norder by t.due_date desc, t.id desc');
     expect(inNulls.sql).not.toContain('union');
   });
@@ -208,7 +254,9 @@ describe('the columns a page reads', () => {
   const resolving = (document: string) => {
     const ast = parse(document);
     const operation = ast.definitions.find((d): d is OperationDefinitionNode => d.kind === 'OperationDefinition')!;
-    const fragments = Object.fromEntries(ast.definitions.filter((d): d is FragmentDefinitionNode => d.kind === 'FragmentDefinition').map((d) => [d.name.value, d]));
+    const fragments = Object.fromEntries(
+      ast.definitions.filter((d): d is FragmentDefinitionNode => d.kind === 'FragmentDefinition').map((d) => [d.name.value, d]),
+    );
     return { fieldNodes: [operation.selectionSet.selections[0] as FieldNode], fragments };
   };
 
@@ -236,10 +284,23 @@ describe('the columns a page reads', () => {
   it('read of the owner what its selection asks, every column for a field of User they do not know', () => {
     expect([...columnsFor(['id', 'owner'], ['id'])]).toEqual(['owner']);
     expect([...columnsFor(['owner'], ['createdAt', '__typename'])].sort()).toEqual(['owner', 'owner_created_at']);
-    expect([...columnsFor(['owner'], ['email', 'somethingNew'])].sort()).toEqual(['owner', 'owner_created_at', 'owner_email', 'owner_name', 'owner_updated_at']);
+    expect([...columnsFor(['owner'], ['email', 'somethingNew'])].sort()).toEqual([
+      'owner',
+      'owner_created_at',
+      'owner_email',
+      'owner_name',
+      'owner_updated_at',
+    ]);
     const user = buildSchema(readFileSync('schema.graphql', 'utf8')).getType('User') as GraphQLObjectType;
     expect(Object.keys(user.getFields()).filter((field) => !OWNER_FIELD_COLUMNS[field])).toEqual([]);
-    const { sql } = listQuery(OWNER, null, { field: TaskOrderField.CREATED_AT, direction: SortDirection.DESC }, null, 21, columnsFor(['id', 'owner'], ['id', 'email']));
+    const { sql } = listQuery(
+      OWNER,
+      null,
+      { field: TaskOrderField.CREATED_AT, direction: SortDirection.DESC },
+      null,
+      21,
+      columnsFor(['id', 'owner'], ['id', 'email']),
+    );
     expect(sql.split('\n').slice(0, 2)).toEqual([
       'select t.id, (extract(epoch from t.created_at) * 1000)::float8 as created_at, u.id as owner_id, u.email as owner_email',
       'from tasks t join users u on u.id = t.owner_id',
@@ -260,8 +321,18 @@ describe('the columns a page reads', () => {
   });
 
   it('leave the users out when the owner is not read, and keep the column the cursors of the order read', () => {
-    const { sql } = listQuery(OWNER, null, { field: TaskOrderField.UPDATED_AT, direction: SortDirection.ASC }, null, 21, columnsFor(['id', 'title']));
-    expect(sql.split('\n').slice(0, 2)).toEqual(['select t.id, t.title, (extract(epoch from t.updated_at) * 1000)::float8 as updated_at', 'from tasks t']);
+    const { sql } = listQuery(
+      OWNER,
+      null,
+      { field: TaskOrderField.UPDATED_AT, direction: SortDirection.ASC },
+      null,
+      21,
+      columnsFor(['id', 'title']),
+    );
+    expect(sql.split('\n').slice(0, 2)).toEqual([
+      'select t.id, t.title, (extract(epoch from t.updated_at) * 1000)::float8 as updated_at',
+      'from tasks t',
+    ]);
   });
 });
 
@@ -281,16 +352,36 @@ describe('the DateTime scalar', () => {
   });
 
   it('writes a date as toISOString does, from year 0000 to 9999, and leaves the others to it', () => {
-    const edges = ['0000-01-01T00:00:00.000Z', '0000-02-29T23:59:59.999Z', '1582-10-15T00:00:00.000Z', '1899-12-31T23:59:59.999Z', '1900-03-01T00:00:00.000Z',
-      '1969-12-31T23:59:59.999Z', '1970-01-01T00:00:00.000Z', '2000-02-29T12:00:00.000Z', '2024-12-31T23:59:59.999Z', '2100-02-28T00:00:00.001Z', '9999-12-31T23:59:59.999Z'];
+    const edges = [
+      '0000-01-01T00:00:00.000Z',
+      '0000-02-29T23:59:59.999Z',
+      '1582-10-15T00:00:00.000Z',
+      '1899-12-31T23:59:59.999Z',
+      '1900-03-01T00:00:00.000Z',
+      '1969-12-31T23:59:59.999Z',
+      '1970-01-01T00:00:00.000Z',
+      '2000-02-29T12:00:00.000Z',
+      '2024-12-31T23:59:59.999Z',
+      '2100-02-28T00:00:00.001Z',
+      '9999-12-31T23:59:59.999Z',
+    ];
     for (const text of edges) expect(isoDateTime(new Date(text))).toBe(text);
     // Every 97th day of the 10,000 years and every day around two leap centuries, each at a random time of day.
-    const days = [...Array.from({ length: 37_654 }, (_, i) => -719_528 + 97 * i), ...Array.from({ length: 3_000 }, (_, i) => -25_567 + i), ...Array.from({ length: 3_000 }, (_, i) => 10_500 + i)];
+    const days = [
+      ...Array.from({ length: 37_654 }, (_, i) => -719_528 + 97 * i),
+      ...Array.from({ length: 3_000 }, (_, i) => -25_567 + i),
+      ...Array.from({ length: 3_000 }, (_, i) => 10_500 + i),
+    ];
     for (const day of days) {
       const at = new Date(day * 86_400_000 + Math.floor(Math.random() * 86_400_000));
       if (isoDateTime(at) !== at.toISOString()) expect(isoDateTime(at)).toBe(at.toISOString());
     }
-    for (const at of [new Date(Date.UTC(-1, 11, 31, 23, 59, 59, 999)), new Date(Date.UTC(10_000, 0, 1)), new Date(8.64e15), new Date(Number.NaN)]) {
+    for (const at of [
+      new Date(Date.UTC(-1, 11, 31, 23, 59, 59, 999)),
+      new Date(Date.UTC(10_000, 0, 1)),
+      new Date(8.64e15),
+      new Date(Number.NaN),
+    ]) {
       expect(isoDateTime(at)).toBeUndefined();
     }
     expect(DateTimeScalar.serialize(new Date(Date.UTC(10_000, 0, 1)))).toBe('+010000-01-01T00:00:00.000Z');

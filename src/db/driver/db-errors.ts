@@ -25,7 +25,8 @@ function* chain(error: unknown): Generator<ErrorLike> {
 /** The connection broke under a query (killed backend, restart, network): a fresh connection may well work. */
 const TRANSIENT_SQLSTATE = /^(08[0-9A-Z]{3}|57P0[123]|53300)$/;
 const TRANSIENT_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
-const TRANSIENT_MESSAGE = /Connection terminated|server closed the connection|Client has encountered a connection error|no answer from the database/i;
+const TRANSIENT_MESSAGE =
+  /Connection terminated|server closed the connection|Client has encountered a connection error|no answer from the database/i;
 /** No connection could be had in time: retrying would only wait longer. */
 const ACQUIRE_TIMEOUT = /timeout exceeded when trying to connect|connection timeout/i;
 /**

@@ -73,7 +73,10 @@ class ResilientConnection extends PostgreSqlConnection {
  * `planEachRun` it is never prepared under a name, so PostgreSQL plans it for its values every time: a generic
  * plan, made once for any values, cannot tell a user of a hundred tasks from one of a hundred thousand.
  */
-export function repeatable<T>(em: EntityManager, { sql, params, planEachRun }: { sql: string; params: readonly unknown[]; planEachRun?: boolean }): Promise<T[]> {
+export function repeatable<T>(
+  em: EntityManager,
+  { sql, params, planEachRun }: { sql: string; params: readonly unknown[]; planEachRun?: boolean },
+): Promise<T[]> {
   return (em.getConnection() as ResilientConnection).repeatable<T>(sql, params, planEachRun);
 }
 

@@ -40,8 +40,7 @@ export interface Listener {
 }
 
 export type FeedItem =
-  | { change: TaskChange; position: ChangePosition; end?: undefined }
-  | { end: GraphQLError; change?: undefined; position?: undefined };
+  { change: TaskChange; position: ChangePosition; end?: undefined } | { end: GraphQLError; change?: undefined; position?: undefined };
 
 interface Queued {
   change: TaskChange;
@@ -201,7 +200,8 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem>, Holder {
             await this.options.charge();
           } catch (error) {
             // The budget is kept in PostgreSQL: when it cannot be read, the subscription ends and is resumed.
-            if (!(error instanceof GraphQLError)) this.feed.logger.warn({ err: error }, 'charging an event failed: ending the subscription');
+            if (!(error instanceof GraphQLError))
+              this.feed.logger.warn({ err: error }, 'charging an event failed: ending the subscription');
             this.end(error instanceof GraphQLError ? error : databaseUnavailable());
             continue;
           }
@@ -613,7 +613,8 @@ export class ChangeFeed {
 
   /** After a new subscription or a commit: prunes the log in the background when due. */
   pruneIfDue(): void {
-    if (!this.#closed && this.#pruneDue()) void this.prune().catch((error: unknown) => this.logger.warn({ err: error }, 'pruning the change log failed'));
+    if (!this.#closed && this.#pruneDue())
+      void this.prune().catch((error: unknown) => this.logger.warn({ err: error }, 'pruning the change log failed'));
   }
 
   /** Deletes the changes past the retention (one run at a time per instance). */

@@ -92,7 +92,9 @@ export function positionsAfter(
   complete: boolean,
 ): { afters: ChangePosition[]; through: ChangePosition } {
   const base = folded(position);
-  const afters = keys.map((key) => (key.xid === position.partial?.xid ? { ...position, partial: { xid: key.xid, id: key.id } } : after(base, now, key)));
+  const afters = keys.map((key) =>
+    key.xid === position.partial?.xid ? { ...position, partial: { xid: key.xid, id: key.id } } : after(base, now, key),
+  );
   // Everything there was: the read is through its own snapshot, and so is its last change.
   if (complete && afters.length > 0) afters[afters.length - 1] = now;
   return { afters, through: complete ? now : (afters.at(-1) ?? position) };
@@ -113,7 +115,8 @@ export function union(a: ChangePosition, b: ChangePosition): ChangePosition {
   const partials = [a.partial, b.partial].filter((p) => p !== null && !visible(snapshot, p.xid));
   if (partials.length === 0) return snapshot;
   const [first, second] = partials as [{ xid: number; id: number }, { xid: number; id: number } | undefined];
-  if (second && second.xid !== first.xid) throw new Error(`positions with two partial transactions (${first.xid}, ${second.xid}) cannot be joined`);
+  if (second && second.xid !== first.xid)
+    throw new Error(`positions with two partial transactions (${first.xid}, ${second.xid}) cannot be joined`);
   return { xmax, xip, partial: { xid: first.xid, id: Math.max(first.id, second?.id ?? 0) } };
 }
 
@@ -163,7 +166,7 @@ function encode({ xmax, xip, partial }: ChangePosition): string {
  */
 export function decodeChangeCursor(cursor: string): ChangePosition {
   const invalid = () => badUserInput('after is not a cursor of this change feed', 'after');
-  if (cursor.length > 12 * MAX_XIP * 4 / 3 + 64 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid();
+  if (cursor.length > (12 * MAX_XIP * 4) / 3 + 64 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid();
   const text = Buffer.from(cursor, 'base64url').toString('latin1');
   if (OLD_CURSOR_TEXT.test(text)) throw resyncRequired();
   const match = CURSOR_TEXT.exec(text);

@@ -131,7 +131,9 @@ export async function changesAfter(em: EntityManager, ownerId: string, position:
   const partialXid = String(position.partial?.xid);
   const found = rows
     .filter((row) => row.xid !== null)
-    .sort((a, b) => Number(b.xid === partialXid) - Number(a.xid === partialXid) || Number(a.xid) - Number(b.xid) || Number(a.id) - Number(b.id));
+    .sort(
+      (a, b) => Number(b.xid === partialXid) - Number(a.xid === partialXid) || Number(a.xid) - Number(b.xid) || Number(a.id) - Number(b.id),
+    );
   const { afters, through } = positionsAfter(
     position,
     now,
@@ -159,7 +161,12 @@ export async function changesAfter(em: EntityManager, ownerId: string, position:
  * RESYNC_REQUIRED when a change it does not include was pruned or is past the retention, or when the cursor is
  * ahead of the log (a snapshot this server has not reached, as after a restore from backup).
  */
-export async function feedStart(em: EntityManager, ownerId: string, position: ChangePosition | null, retentionHours: number): Promise<ChangePosition> {
+export async function feedStart(
+  em: EntityManager,
+  ownerId: string,
+  position: ChangePosition | null,
+  retentionHours: number,
+): Promise<ChangePosition> {
   if (position === null) {
     const [row] = await em.execute<{ snapshot: string }[]>(`select ${SNAPSHOT} as snapshot`);
     return parseSnapshot(row!.snapshot);
@@ -192,12 +199,16 @@ export interface OldestTransaction {
  * their transaction ids: only this role's own are seen then.
  */
 export async function oldestTransaction(em: EntityManager): Promise<OldestTransaction | null> {
-  const [row] = await em.execute<{ pid: number; application_name: string | null; state: string | null; datname: string | null; age: number }[]>(
+  const [row] = await em.execute<
+    { pid: number; application_name: string | null; state: string | null; datname: string | null; age: number }[]
+  >(
     `select pid, application_name, state, datname, extract(epoch from (clock_timestamp() - xact_start))::float8 as age
      from pg_stat_activity where backend_xid is not null and pid <> pg_backend_pid() and datname = current_database()
      order by age(backend_xid) desc limit 1`,
   );
-  return row ? { pid: row.pid, applicationName: row.application_name, state: row.state, database: row.datname, ageSeconds: Math.max(0, row.age) } : null;
+  return row
+    ? { pid: row.pid, applicationName: row.application_name, state: row.state, database: row.datname, ageSeconds: Math.max(0, row.age) }
+    : null;
 }
 
 /** Tells every instance's listener that these owners' tasks changed (outside the transaction; see CHANGES_CHANNEL). */
@@ -206,7 +217,11 @@ export async function announce(em: EntityManager, owners: string[]): Promise<voi
 }
 
 /** Which of `owners` have a change that `since` does not include, and the snapshot to ask from next time. */
-export async function ownersChangedSince(em: EntityManager, owners: string[], since: ChangePosition): Promise<{ now: ChangePosition; owners: string[] }> {
+export async function ownersChangedSince(
+  em: EntityManager,
+  owners: string[],
+  since: ChangePosition,
+): Promise<{ now: ChangePosition; owners: string[] }> {
   const [row] = await em.execute<{ snapshot: string; owners: string[] }[]>(
     `select ${SNAPSHOT} as snapshot, array(
        select distinct owner_id::text from task_changes
@@ -242,4 +257,3 @@ export async function pruneChanges(em: EntityManager, retentionHours: number, ba
     if (row!.n < batch) return deleted;
   }
 }
-

@@ -81,6 +81,7 @@ export function decodeCursor(cursor: string, { field, direction }: TaskOrder): C
   }
   if (!Array.isArray(decoded) || decoded.length !== 4) throw invalid();
   const [cursorField, cursorDirection, value, id] = decoded as unknown[];
-  if (cursorField !== field || cursorDirection !== direction || typeof id !== 'string' || !isUuid(id) || !validValue(field, value)) throw invalid();
+  if (cursorField !== field || cursorDirection !== direction || typeof id !== 'string' || !isUuid(id) || !validValue(field, value))
+    throw invalid();
   return { field, value, id };
 }

@@ -7,7 +7,6 @@ import { User } from '../users/user.entity.js';
 import { TaskPriority, TaskStatus } from './task.enums.js';
 import { DESCRIPTION_MAX, isOverdue, TAGS_MAX, TITLE_MAX } from './task.rules.js';
 
-
 @ObjectType({ simpleResolvers: true, description: 'A task of the signed-in user' })
 @Entity({ tableName: 'tasks' })
 // The owner leads every index: each ordering and filter of a page is a range of one (docs/scale.md). The
@@ -21,8 +20,14 @@ import { DESCRIPTION_MAX, isOverdue, TAGS_MAX, TITLE_MAX } from './task.rules.js
   name: 'tasks_owner_priority_rank_idx',
   expression: `create index "tasks_owner_priority_rank_idx" on tasks (owner_id, (case priority when 'LOW' then 0 when 'MEDIUM' then 1 when 'HIGH' then 2 when 'URGENT' then 3 end), id)`,
 })
-@Index({ name: 'tasks_owner_open_due_date_idx', expression: `create index "tasks_owner_open_due_date_idx" on tasks (owner_id, due_date, id) where status <> 'COMPLETED'` })
-@Index({ name: 'tasks_owner_title_idx', expression: `create index "tasks_owner_title_idx" on tasks (owner_id, (lower(title) collate "C"), id)` })
+@Index({
+  name: 'tasks_owner_open_due_date_idx',
+  expression: `create index "tasks_owner_open_due_date_idx" on tasks (owner_id, due_date, id) where status <> 'COMPLETED'`,
+})
+@Index({
+  name: 'tasks_owner_title_idx',
+  expression: `create index "tasks_owner_title_idx" on tasks (owner_id, (lower(title) collate "C"), id)`,
+})
 @Index({ name: 'tasks_owner_tags_idx', expression: `create index "tasks_owner_tags_idx" on tasks using gin (owner_id, tags)` })
 @Index({
   name: 'tasks_owner_search_idx',

@@ -10,7 +10,18 @@ import { isOverdue } from './task.rules.js';
  */
 export type TaskRecord = Pick<
   Task,
-  'id' | 'version' | 'title' | 'description' | 'status' | 'priority' | 'tags' | 'dueDate' | 'completedAt' | 'createdAt' | 'updatedAt' | 'isOverdue'
+  | 'id'
+  | 'version'
+  | 'title'
+  | 'description'
+  | 'status'
+  | 'priority'
+  | 'tags'
+  | 'dueDate'
+  | 'completedAt'
+  | 'createdAt'
+  | 'updatedAt'
+  | 'isOverdue'
 > & {
   /** The whole user when the client selected the owner; otherwise only its id, which nobody reads. */
   owner: OwnerRecord | { id: string };

@@ -59,7 +59,11 @@ function readsChangesCursor(info: GraphQLResolveInfo): boolean {
 export class TaskResolver {
   @Cost({ sql: 1 })
   @Query(() => Task, { nullable: true, description: 'Null when it does not exist or belongs to someone else' })
-  task(@Arg('id', () => ID, { description: 'The task’s id' }) id: string, @Ctx() context: Context, @Info() info: GraphQLResolveInfo): Promise<TaskRecord | null> {
+  task(
+    @Arg('id', () => ID, { description: 'The task’s id' }) id: string,
+    @Ctx() context: Context,
+    @Info() info: GraphQLResolveInfo,
+  ): Promise<TaskRecord | null> {
     return tasksOf(context).find(id, columnsOf(info, []));
   }
 
@@ -73,16 +77,22 @@ export class TaskResolver {
 
   @Cost({ sql: 1 })
   @Mutation(() => Task, {
-    description: 'Creates a task of the signed-in user. Errors: BAD_USER_INPUT (with field), CONFLICT (an id of another user’s task), UNAUTHENTICATED',
+    description:
+      'Creates a task of the signed-in user. Errors: BAD_USER_INPUT (with field), CONFLICT (an id of another user’s task), UNAUTHENTICATED',
   })
-  createTask(@Arg('input', () => CreateTaskInput, { description: 'The new task' }) input: CreateTaskInput, @Ctx() context: Context, @Info() info: GraphQLResolveInfo): Promise<TaskRecord> {
+  createTask(
+    @Arg('input', () => CreateTaskInput, { description: 'The new task' }) input: CreateTaskInput,
+    @Ctx() context: Context,
+    @Info() info: GraphQLResolveInfo,
+  ): Promise<TaskRecord> {
     // One statement, which PostgreSQL commits on its own: no transaction around it (see TaskService.create).
     return announced(context, (owner) => new TaskService(context.em, owner).create(input, columnsOf(info, [])));
   }
 
   @Cost({ sql: 5 })
   @Mutation(() => Task, {
-    description: 'Changes a task and answers it as committed. Errors: BAD_USER_INPUT (with field), NOT_FOUND, CONFLICT (stale expectedVersion), UNAUTHENTICATED',
+    description:
+      'Changes a task and answers it as committed. Errors: BAD_USER_INPUT (with field), NOT_FOUND, CONFLICT (stale expectedVersion), UNAUTHENTICATED',
   })
   updateTask(
     @Args(() => UpdateTaskArgs) { id, input, expectedVersion }: UpdateTaskArgs,
@@ -106,7 +116,9 @@ export class TaskResolver {
   }
 
   @Cost({ sql: 5 })
-  @Mutation(() => ID, { description: 'Deletes a task; answers the id that was deleted. Errors: NOT_FOUND, CONFLICT (stale expectedVersion), UNAUTHENTICATED' })
+  @Mutation(() => ID, {
+    description: 'Deletes a task; answers the id that was deleted. Errors: NOT_FOUND, CONFLICT (stale expectedVersion), UNAUTHENTICATED',
+  })
   deleteTask(
     @Arg('id', () => ID, { description: 'The task; not the caller’s: NOT_FOUND' }) id: string,
     @Arg('expectedVersion', () => Int, { nullable: true, description: EXPECTED_VERSION }) expectedVersion: number | null,

@@ -12,7 +12,6 @@ export const PAGE_MAX = 100;
 /** Characters as the rules count them: code points, not UTF-16 units (an emoji is one, not two). */
 export const length = (text: string) => [...text].length;
 
-
 export function normalizeTitle(raw: string): string {
   const title = storableText(raw, 'title').trim();
   if (title === '' || length(title) > TITLE_MAX) throw badUserInput(`The title must be 1 to ${TITLE_MAX} characters`, 'title');

@@ -5,7 +5,17 @@ import { notFound, badUserInput, conflict, staleVersion } from '../../graphql/er
 import { Task } from './task.entity.js';
 import { TaskPriority, TaskStatus } from './task.enums.js';
 import { decodeCursor, encodeCursor, positionOf } from './task.cursor.js';
-import { ALL_COLUMNS, countQuery, DEFAULT_ORDER, insertQuery, listQuery, taskQuery, withSnapshot, type NewTask, type TaskColumns } from './task.sql.js';
+import {
+  ALL_COLUMNS,
+  countQuery,
+  DEFAULT_ORDER,
+  insertQuery,
+  listQuery,
+  taskQuery,
+  withSnapshot,
+  type NewTask,
+  type TaskColumns,
+} from './task.sql.js';
 import { encodeChangeCursor, parseSnapshot } from './change-position.js';
 import { checkDate, checkPageSize, isUuid, normalizeDescription, normalizeTags, normalizeTitle } from './task.rules.js';
 import { ownerRecord, recordOf, taskRecord, type TaskRecord, type TaskRow } from './task.record.js';
@@ -39,7 +49,15 @@ function refuseNull(input: UpdateTaskInput, field: 'title' | 'status' | 'priorit
 
 /** What a change of the task compares: when none of it differs, nothing is written and the version stays. */
 const stateOf = (task: Task) =>
-  JSON.stringify([task.title, task.description, task.status, task.priority, task.tags, task.dueDate?.getTime(), task.completedAt?.getTime()]);
+  JSON.stringify([
+    task.title,
+    task.description,
+    task.status,
+    task.priority,
+    task.tags,
+    task.dueDate?.getTime(),
+    task.completedAt?.getTime(),
+  ]);
 
 /** One user's tasks. Every query starts from the owner, so another user's task is indistinguishable from none. */
 export class TaskService {
@@ -105,7 +123,12 @@ export class TaskService {
   }
 
   /** Every rule is checked before anything changes; an absent field is left alone, null clears the nullable ones. */
-  async update(id: string, input: UpdateTaskInput, expectedVersion?: number | null, columns: TaskColumns = ALL_COLUMNS): Promise<TaskRecord> {
+  async update(
+    id: string,
+    input: UpdateTaskInput,
+    expectedVersion?: number | null,
+    columns: TaskColumns = ALL_COLUMNS,
+  ): Promise<TaskRecord> {
     for (const field of ['title', 'status', 'priority', 'tags'] as const) refuseNull(input, field);
     const title = input.title === undefined ? undefined : normalizeTitle(input.title!);
     const description = input.description === undefined ? undefined : normalizeDescription(input.description);

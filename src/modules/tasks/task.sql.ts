@@ -140,7 +140,8 @@ function selectFrom(columns: TaskColumns, tasks = 'tasks t', alsoRead?: TaskColu
   }
   let texts = selectTexts.get(tasks);
   if (!texts) selectTexts.set(tasks, (texts = []));
-  return (texts[bits] ??= `select ${['t.id', ...COLUMN_ORDER.filter((_, i) => bits & (1 << i)).map((column) => COLUMNS[column])].join(', ')}\nfrom ${tasks}${bits & OWNER_BITS ? ' join users u on u.id = t.owner_id' : ''}`);
+  return (texts[bits] ??=
+    `select ${['t.id', ...COLUMN_ORDER.filter((_, i) => bits & (1 << i)).map((column) => COLUMNS[column])].join(', ')}\nfrom ${tasks}${bits & OWNER_BITS ? ' join users u on u.id = t.owner_id' : ''}`);
 }
 
 /** The column a cursor of each order reads. */
@@ -247,7 +248,12 @@ function pageQuery(
   // In the text, not a parameter: PostgreSQL costs a generic plan's `limit $n` at a tenth of the rows, so a
   // prepared page (prepared.ts) would be planned afresh on every run. A page size is one of a hundred integers.
   const page = (conditions: Sql[], orderBy: string): Sql => ({
-    sql: [select, `where ${[where, ...conditions].map((c) => c.sql).join('\n  and ')}`, `order by ${orderBy}`, `limit ${integer(limit)}`].join('\n'),
+    sql: [
+      select,
+      `where ${[where, ...conditions].map((c) => c.sql).join('\n  and ')}`,
+      `order by ${orderBy}`,
+      `limit ${integer(limit)}`,
+    ].join('\n'),
     params: [where, ...conditions].flatMap((c) => c.params),
     planEachRun: where.planEachRun,
   });
@@ -261,7 +267,10 @@ function pageQuery(
     `t.due_date ${direction}, t.id ${direction}`,
   );
   if (after?.value === null) return undated;
-  const dated = page([{ sql: 't.due_date is not null', params: [] }, ...(after ? [keysetCondition(order, after)] : [])], `t.due_date ${direction}, t.id ${direction}`);
+  const dated = page(
+    [{ sql: 't.due_date is not null', params: [] }, ...(after ? [keysetCondition(order, after)] : [])],
+    `t.due_date ${direction}, t.id ${direction}`,
+  );
   // A filter on the due date leaves no undated task to read.
   if (filter?.dueBefore || filter?.dueAfter || filter?.overdue === true) return dated;
   return {
@@ -282,7 +291,10 @@ function integer(n: number): number {
  * page is empty. See TaskConnection.changesCursor.
  */
 export function withSnapshot(page: Sql): Sql {
-  return { ...page, sql: `select s.snapshot, p.*\nfrom (select pg_current_snapshot()::text as snapshot) s\nleft join lateral (\n${page.sql}\n) p on true` };
+  return {
+    ...page,
+    sql: `select s.snapshot, p.*\nfrom (select pg_current_snapshot()::text as snapshot) s\nleft join lateral (\n${page.sql}\n) p on true`,
+  };
 }
 
 export function countQuery(ownerId: string, filter: TaskFilter | null | undefined): Sql {

@@ -17,7 +17,10 @@ export enum TaskOrderField {
 registerEnumType(SortDirection, {
   name: 'SortDirection',
   description: 'Which way an order runs',
-  valuesConfig: { ASC: { description: 'Smallest, earliest or first in the alphabet first' }, DESC: { description: 'Largest, latest or last first' } },
+  valuesConfig: {
+    ASC: { description: 'Smallest, earliest or first in the alphabet first' },
+    DESC: { description: 'Largest, latest or last first' },
+  },
 });
 registerEnumType(TaskOrderField, {
   name: 'TaskOrderField',
@@ -37,9 +40,12 @@ export class TaskFilter {
   @Field(() => [TaskPriority], { nullable: true, description: 'Has one of these priorities' }) priority?: TaskPriority[] | null;
   @Field(() => [String], { nullable: true, description: 'Has at least one of these tags' }) tagsAny?: string[] | null;
   @Field(() => [String], { nullable: true, description: 'Has every one of these tags' }) tagsAll?: string[] | null;
-  @Field(() => Boolean, { nullable: true, description: 'true: only overdue tasks (isOverdue); false: only the others' }) overdue?: boolean | null;
-  @Field(() => Date, { nullable: true, description: 'Due strictly before this time (tasks without a due date are left out)' }) dueBefore?: Date | null;
-  @Field(() => Date, { nullable: true, description: 'Due strictly after this time (tasks without a due date are left out)' }) dueAfter?: Date | null;
+  @Field(() => Boolean, { nullable: true, description: 'true: only overdue tasks (isOverdue); false: only the others' }) overdue?:
+    boolean | null;
+  @Field(() => Date, { nullable: true, description: 'Due strictly before this time (tasks without a due date are left out)' })
+  dueBefore?: Date | null;
+  @Field(() => Date, { nullable: true, description: 'Due strictly after this time (tasks without a due date are left out)' })
+  dueAfter?: Date | null;
   @Field(() => String, { nullable: true, description: 'Case-insensitive match in title or description' }) search?: string | null;
 }
 
@@ -72,7 +78,10 @@ export class UpdateTaskInput {
   @Field(() => String, { nullable: true, description: 'At most 10,000 characters; null clears it' }) description?: string | null;
   @Field(() => TaskStatus, { nullable: true, description: 'Not null; completedAt follows it' }) status?: TaskStatus | null;
   @Field(() => TaskPriority, { nullable: true, description: 'Not null' }) priority?: TaskPriority | null;
-  @Field(() => [String], { nullable: true, description: 'Replaces every tag: at most 20, each 1 to 50 characters; not null ([] clears them)' })
+  @Field(() => [String], {
+    nullable: true,
+    description: 'Replaces every tag: at most 20, each 1 to 50 characters; not null ([] clears them)',
+  })
   tags?: string[] | null;
   @Field(() => Date, { nullable: true, description: 'Between the years 1 and 9999; null clears it' }) dueDate?: Date | null;
 }
@@ -82,7 +91,8 @@ export class PageInfo {
   @Field({ description: 'More tasks follow: ask for them with after: endCursor' }) hasNextPage!: boolean;
   @Field({ description: 'This page was asked for with after (tasks come before it)' }) hasPreviousPage!: boolean;
   @Field(() => String, { nullable: true, description: 'The first task’s cursor; null on an empty page' }) startCursor!: string | null;
-  @Field(() => String, { nullable: true, description: 'The last task’s cursor, to pass as after; null on an empty page' }) endCursor!: string | null;
+  @Field(() => String, { nullable: true, description: 'The last task’s cursor, to pass as after; null on an empty page' }) endCursor!:
+    string | null;
 }
 
 @ObjectType({ simpleResolvers: true, description: 'A task of a page, and its place' })
@@ -110,13 +120,16 @@ export class TasksArgs {
   @Field(() => TaskFilter, { nullable: true, description: 'Which tasks; all of the user’s when absent' }) filter?: TaskFilter | null;
   @Field(() => TaskOrder, { nullable: true, description: 'CREATED_AT DESC when absent' }) orderBy?: TaskOrder | null;
   @Field(() => Int, { nullable: true, defaultValue: 20, description: 'The page size, 1 to 100' }) first!: number;
-  @Field(() => String, { nullable: true, description: 'A cursor of this order and direction: the page starts after it. Not one: BAD_USER_INPUT' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'A cursor of this order and direction: the page starts after it. Not one: BAD_USER_INPUT',
+  })
   after?: string | null;
 }
 
-
 /** The optional argument of updateTask, completeTask and deleteTask that catches a conflicting edit. */
-export const EXPECTED_VERSION = 'When given and not the task’s current version, nothing is written: CONFLICT with extensions.currentVersion';
+export const EXPECTED_VERSION =
+  'When given and not the task’s current version, nothing is written: CONFLICT with extensions.currentVersion';
 
 @ArgsType()
 export class UpdateTaskArgs {

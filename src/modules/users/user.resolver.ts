@@ -9,9 +9,13 @@ import { AuthPayload, SignInArgs, SignUpInput } from './user.types.js';
 export class UserResolver {
   @Cost({ hash: 1, sql: 3 })
   @Mutation(() => AuthPayload, {
-    description: 'Creates an account and signs in. Errors: BAD_USER_INPUT (with field), CONFLICT (email taken), RATE_LIMITED (per client address)',
+    description:
+      'Creates an account and signs in. Errors: BAD_USER_INPUT (with field), CONFLICT (email taken), RATE_LIMITED (per client address)',
   })
-  signUp(@Arg('input', () => SignUpInput, { description: 'The new account' }) input: SignUpInput, @Ctx() { em, services }: Context): Promise<AuthPayload> {
+  signUp(
+    @Arg('input', () => SignUpInput, { description: 'The new account' }) input: SignUpInput,
+    @Ctx() { em, services }: Context,
+  ): Promise<AuthPayload> {
     return services.auth.signUp(em, input);
   }
 
