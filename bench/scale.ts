@@ -1,6 +1,7 @@
 // `npm run bench:scale [-- --others 2000000 --runs 25]`: what a page costs as a user's tasks and the table grow.
 // Seeds (in SQL) a user with 1,000 tasks and one with 100,000, measures every ordering (both directions, pages 1
-// and 2), every filter and the counts through the real endpoint (median of `runs` requests, pages of 20), then adds
+// and 2), every filter and the counts through the real endpoint (median of `runs` requests, pages of 20, timed in
+// rounds that take each query in turn), then adds
 // about `others` rows of other users and measures again. Prints each query's time, its growth with the table, and
 // the power user's ratio to the small user, for the request through the endpoint and for PostgreSQL's own time
 // (pg_stat_statements), which HTTP and GraphQL do not blur.
@@ -74,13 +75,19 @@ interface Measured {
   db: number;
 }
 
-/** A query for a user (page 2 from page 1's endCursor, which is not timed). */
-async function measure(token: string, query: Query): Promise<Measured> {
+/** A query's variables for a user: page 2 starts from page 1's endCursor, which is not timed. */
+async function variablesFor(token: string, query: Query): Promise<Record<string, unknown>> {
   const variables: Record<string, unknown> = { filter: query.filter, orderBy: query.orderBy };
   if (query.page2) {
     const first = await graphql<{ tasks: { pageInfo: { endCursor: string | null } } }>(server.url, PAGE, variables, token);
     variables.after = first.tasks.pageInfo.endCursor;
   }
+  return variables;
+}
+
+/** A query for a user, `RUNS` times in a row: PostgreSQL's time for its statements, and the requests' median. */
+async function measure(token: string, query: Query): Promise<Measured> {
+  const variables = await variablesFor(token, query);
   const times: number[] = [];
   for (let i = 0; i < RUNS + 3; i++) {
     if (i === 3) await db.query('select pg_stat_statements_reset()');
@@ -109,6 +116,26 @@ const measureAll = async () => {
   const result = new Map<string, { small: Measured; power: Measured }>();
   for (const query of QUERIES)
     result.set(query.name, { small: await measure(small.token, query), power: await measure(power.token, query) });
+  // The request times again, interleaved: each round times every query once for each user, so that the machine's
+  // drift over the run (a quarter within minutes here) falls on every query alike instead of on a few.
+  const runs = [...result.keys()].flatMap((name) => [small, power].map((who) => ({ name, who, times: [] as number[] })));
+  const variablesOf = new Map<(typeof runs)[number], Record<string, unknown>>();
+  for (const run of runs)
+    variablesOf.set(
+      run,
+      await variablesFor(
+        run.who.token,
+        QUERIES.find((query) => query.name === run.name)!,
+      ),
+    );
+  for (let round = 0; round < RUNS; round++)
+    for (const run of runs) {
+      const query = QUERIES.find(({ name }) => name === run.name)!;
+      const started = performance.now();
+      await graphql(server.url, query.count ? COUNT : PAGE, variablesOf.get(run)!, run.who.token);
+      run.times.push(performance.now() - started);
+    }
+  for (const run of runs) result.get(run.name)![run.who === small ? 'small' : 'power'].ms = median(run.times);
   return result;
 };
 const before = await measureAll();
