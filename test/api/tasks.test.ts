@@ -14,6 +14,13 @@ describe('tasks', () => {
   });
 
   describe('createTask', () => {
+    it('refuses a valid token whose user no longer exists with UNAUTHENTICATED, and writes nothing', async () => {
+      const gone = await signUpUser(t.server.url);
+      await t.db.query('delete from users where id = $1', [gone.user.id]);
+      expect(await gone.api.code(CREATE_TASK, { input: { title: 'orphan' } })).toBe('UNAUTHENTICATED');
+      expect((await t.db.query('select 1 from tasks where owner_id = $1', [gone.user.id])).rowCount).toBe(0);
+    });
+
     it('creates a task with defaults, owned by the caller', async () => {
       const task = await createTask(user.api, { title: '  Water the plants  ' });
       expect(task).toMatchObject({

@@ -53,6 +53,12 @@ export function classifyDbError(error: unknown): DbErrorKind {
 /** A failure worth another attempt on a fresh connection. */
 export const isTransient = (error: unknown) => classifyDbError(error) === 'transient';
 
+/** A row refers to one that does not exist (SQLSTATE 23503), such as a task to a user deleted meanwhile. */
+export function isForeignKeyViolation(error: unknown): boolean {
+  for (const e of chain(error)) if (e.code === '23503') return true;
+  return false;
+}
+
 /** The database cannot be reached right now: the client may try again later. */
 export function isDatabaseUnavailable(error: unknown): boolean {
   const kind = classifyDbError(error);

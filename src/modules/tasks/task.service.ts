@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
+import { isForeignKeyViolation } from '../../db/driver/db-errors.js';
 import { repeatable } from '../../db/driver/resilient-driver.js';
 import { notFound, badUserInput, conflict, staleVersion } from '../../graphql/errors.js';
+import { invalidToken } from '../../graphql/viewer.js';
 import { Task } from './task.entity.js';
 import { TaskPriority, TaskStatus } from './task.enums.js';
 import { decodeCursor, encodeCursor, positionOf } from './task.cursor.js';
@@ -115,7 +117,10 @@ export class TaskService {
       ownerId: this.ownerId,
     };
     setStatus(task, input.status ?? TaskStatus.PENDING, createdAt);
-    const inserted = await repeatable<TaskRow>(this.em, insertQuery(task, columns));
+    // A valid token whose user is gone (its account deleted since) owns nothing: it is refused as any invalid token is.
+    const inserted = await repeatable<TaskRow>(this.em, insertQuery(task, columns)).catch((error: unknown) => {
+      throw isForeignKeyViolation(error) ? invalidToken() : error;
+    });
     const [row] = inserted.length > 0 ? inserted : await repeatable<TaskRow>(this.em, taskQuery(this.ownerId, task.id, columns));
     if (!row && input.id != null) throw conflict('This id is taken: choose another');
     if (!row) throw new Error(`task ${task.id} was inserted but cannot be read back`);
