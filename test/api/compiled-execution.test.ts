@@ -11,6 +11,17 @@ import { COMPILE_AFTER, compiledRunner, maskedSource } from '../../src/graphql/c
 
 // The server loads graphql-jit on its first query; these runners are given it.
 const jit = await import('graphql-jit');
+
+/** What a runner answers for `source` on each of its first `times` runs (null: left to Apollo). */
+async function runsOf(run: ReturnType<typeof compiledRunner>, source: string, times: number, variables: Record<string, unknown> = {}) {
+  const document = parse(source);
+  const operation = document.definitions[0] as OperationDefinitionNode;
+  const operationName = operation.name?.value ?? null;
+  const results = [];
+  for (let n = 1; n <= times; n++)
+    results.push(await run({ document, operation, operationName, queryHash: source, variables, context: {} }));
+  return results;
+}
 import { signUpUser } from '../support/api.js';
 import { serverForTests } from '../support/server.js';
 import { createTask, TASK_FIELDS } from '../support/tasks.js';
@@ -137,16 +148,8 @@ describe('what is compiled', () => {
       mutation: new GraphQLObjectType({ name: 'Mutation', fields: { runner } }),
     });
     const run = compiledRunner(schema, { jit });
-    const runs = async (source: string) => {
-      const document = parse(source);
-      const operation = document.definitions[0] as OperationDefinitionNode;
-      const seen: unknown[] = [];
-      for (let n = 1; n <= COMPILE_AFTER + 1; n++) {
-        const result = await run({ document, operation, operationName: 'R', queryHash: source, variables: {}, context: {} });
-        seen.push(result === null ? 'Apollo' : result.data?.runner);
-      }
-      return seen;
-    };
+    const runs = async (source: string) =>
+      (await runsOf(run, source, COMPILE_AFTER + 1)).map((result) => (result === null ? 'Apollo' : result.data?.runner));
     // The runs before are left to Apollo's execution (graphql-js).
     expect(await runs('query R { runner }')).toEqual([...Array<string>(COMPILE_AFTER - 1).fill('Apollo'), 'compiled', 'compiled']);
     // graphql-jit's code for a mutation kept each request alive across V8's young collections (see compiledRunner).
@@ -164,14 +167,8 @@ describe('what is compiled', () => {
       echo: { type: GraphQLString, args: { n: { type: GraphQLString } }, resolve: (_: unknown, { n }: { n: string }) => n },
     };
     const run = compiledRunner(new GraphQLSchema({ query: new GraphQLObjectType({ name: 'Query', fields }) }), { jit });
-    const twice = async (source: string, variables: Record<string, unknown>) => {
-      const document = parse(source);
-      const operation = document.definitions[0] as OperationDefinitionNode;
-      const results = [];
-      for (let n = 1; n <= COMPILE_AFTER + 1; n++)
-        results.push(await run({ document, operation, operationName: null, queryHash: source, variables, context: {} }));
-      return results.slice(-2);
-    };
+    const twice = async (source: string, variables: Record<string, unknown>) =>
+      (await runsOf(run, source, COMPILE_AFTER + 1, variables)).slice(-2);
     expect(await twice('{ fails }', {})).toEqual([null, null]);
     expect(await twice('query ($n: String) { echo(n: $n) }', { n: 5 })).toEqual([null, null]);
     expect(await twice('query ($n: String) { echo(n: $n) }', { n: 'x' })).toEqual([{ data: { echo: 'x' } }, { data: { echo: 'x' } }]);
@@ -183,12 +180,8 @@ describe('compiled leaves', () => {
     const Mood = new GraphQLEnumType({ name: 'Mood', values: { HAPPY: { value: 1 } } });
     const fields = { mood: { type: Mood, resolve: () => 1 }, name: { type: GraphQLString, resolve: () => 'x' } };
     const run = compiledRunner(new GraphQLSchema({ query: new GraphQLObjectType({ name: 'Query', fields }) }), { jit });
-    const document = parse('query Q { mood name }');
-    const operation = document.definitions[0] as OperationDefinitionNode;
-    for (let n = 1; n < COMPILE_AFTER; n++)
-      await run({ document, operation, operationName: 'Q', queryHash: 'q', variables: {}, context: {} });
-    const result = await run({ document, operation, operationName: 'Q', queryHash: 'q', variables: {}, context: {} });
-    expect(JSON.stringify(result)).toBe('{"data":{"mood":"HAPPY","name":"x"}}');
+    const results = await runsOf(run, 'query Q { mood name }', COMPILE_AFTER);
+    expect(JSON.stringify(results.at(-1))).toBe('{"data":{"mood":"HAPPY","name":"x"}}');
   });
 });
 

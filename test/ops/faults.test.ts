@@ -7,6 +7,7 @@ import { signUpUser, type ApiResult } from '../support/api.js';
 import { OwnPostgres } from '../support/own-postgres.js';
 import { serverForTests, startTestServer, type TestServer } from '../support/server.js';
 import { createTask, CREATE_TASK, LIST_TASKS, type TaskView } from '../support/tasks.js';
+import { waitFor } from '../support/wait.js';
 
 type User = Awaited<ReturnType<typeof signUpUser>>;
 
@@ -32,15 +33,6 @@ class SlowResolver {
 /** The slow resolvers' statements, while PostgreSQL runs them: the moment to kill their backends. */
 const SLEEPING = `select count(*)::int as n from pg_stat_activity where state = 'active' and query like '%pg_sleep(0.4)%' and pid <> pg_backend_pid()`;
 const HEALTH = `{ health { status database { connected error } } }`;
-
-/** Polls until `check` passes, for at most `timeoutMs`. */
-async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms`);
-    await sleep(50);
-  }
-}
 
 describe('when the database fails under a running server', () => {
   let postgres: OwnPostgres;
@@ -77,7 +69,7 @@ describe('when the database fails under a running server', () => {
 
   it('retries a read whose backend is killed mid-query, and the client never knows', async () => {
     const read = user.api.request(`{ slowRead }`);
-    await until(async () => (await adminCount(postgres.url, SLEEPING)).rows[0]!.n > 0, 5000);
+    await waitFor(async () => (await adminCount(postgres.url, SLEEPING)).rows[0]!.n > 0, 5000, 50);
     expect(await postgres.terminateBackends()).toBeGreaterThan(0);
     expect(await read).toMatchObject({ data: { slowRead: true } });
     expect((await read).errors).toBeUndefined();
@@ -86,7 +78,7 @@ describe('when the database fails under a running server', () => {
   it('runs a mutation again when its connection died before COMMIT, writing once', async () => {
     const email = `retry-${Date.now()}@example.com`;
     const write = user.api.request(`mutation($email: String!) { slowWrite(email: $email) }`, { email });
-    await until(async () => (await adminCount(postgres.url, SLEEPING)).rows[0]!.n > 0, 5000);
+    await waitFor(async () => (await adminCount(postgres.url, SLEEPING)).rows[0]!.n > 0, 5000, 50);
     expect(await postgres.terminateBackends()).toBeGreaterThan(0);
     expect((await write).errors).toBeUndefined();
     const { rows } = await adminCount(postgres.url, 'select count(*)::int as n from users where email = $1', [email]);
@@ -107,7 +99,7 @@ describe('when the database fails under a running server', () => {
     } finally {
       await postgres.restart();
     }
-    await until(async () => (await healthStatus()) === 'OK', 5000);
+    await waitFor(async () => (await healthStatus()) === 'OK', 5000, 50);
     expect((await user.api.request(LIST_TASKS, {})).errors).toBeUndefined();
   });
 
@@ -124,7 +116,7 @@ describe('when the database fails under a running server', () => {
     } finally {
       postgres.thaw();
     }
-    await until(async () => (await healthStatus()) === 'OK', 5000);
+    await waitFor(async () => (await healthStatus()) === 'OK', 5000, 50);
     expect((await user.api.request(LIST_TASKS, {})).errors).toBeUndefined();
   });
 
@@ -163,7 +155,7 @@ describe('when the database fails under a running server', () => {
     expect(tasks.totalCount).toBe(stored.size);
     // Nothing leaked: every connection is back in the pool.
     const pool = (await server.orm.em.getConnection().getNativeClient()) as unknown as { totalCount: number; idleCount: number };
-    await until(async () => pool.totalCount === pool.idleCount, 2000);
+    await waitFor(async () => pool.totalCount === pool.idleCount, 2000, 50);
   });
 });
 
