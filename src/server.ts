@@ -13,7 +13,7 @@ import { Guards } from './guards/guards.js';
 import { RateLimits } from './guards/rate-limits.js';
 import { TrustedDocuments } from './guards/trusted-documents.js';
 import { createHttpApp } from './http/app.js';
-import { AuthService, TokenService } from './modules/users/index.js';
+import { AuthService, SessionGate, TokenService } from './modules/users/index.js';
 import type { Logger } from './observability/logger.js';
 import { Metrics } from './http/metrics.js';
 import { onDbError } from './db/driver/resilient-driver.js';
@@ -61,15 +61,24 @@ export async function startServer({ config, logger, database, resolvers = [], po
   metrics.instrumentPool(pool);
   onDbError(orm.config, (kind) => metrics.dbError(kind));
 
-  const tokens = new TokenService(config, logger);
-  const auth = new AuthService(tokens, config.bcryptRounds, (kind) => metrics.passwordHash(kind));
   // LISTEN needs a session of its own: over the direct URL, never through a transaction-mode pooler.
-  const feed = new ChangeFeed(orm, config, listenOn(config, database.directUrl, logger), logger);
+  const listen = listenOn(config, database.directUrl, logger);
+  const tokens = new TokenService(config, logger);
+  const sessions = new SessionGate(orm, tokens, listen, logger, config.jwtTtlSeconds * 1000);
+  const auth = new AuthService(
+    tokens,
+    sessions,
+    { refreshTtlSeconds: config.refreshTtlSeconds, sessionsPerUser: config.sessionsPerUser },
+    config.bcryptRounds,
+    (kind) => metrics.passwordHash(kind),
+    logger,
+  );
+  const feed = new ChangeFeed(orm, config, listen, logger);
   metrics.feed(feed);
 
   const schema = await buildAppSchema(resolvers);
   const guards = new Guards(schema, config, new RateLimits(pool, config), trusted);
-  const http = await createHttpApp({ config, logger, orm, schema, guards, services: { health, auth, tokens, feed }, metrics });
+  const http = await createHttpApp({ config, logger, orm, schema, guards, services: { health, auth, sessions, feed }, metrics });
   await new Promise<void>((resolve, reject) => {
     http.httpServer.once('error', reject);
     http.httpServer.listen(port ?? config.port, config.host, resolve);
@@ -94,6 +103,7 @@ export async function startServer({ config, logger, database, resolvers = [], po
       };
       await step('http', () => http.stop());
       await step('change feed', () => feed.close());
+      await step('sessions', () => sessions.close());
       await step('health', () => health.close());
       await step('orm', () => orm.close());
       // Kysely ends the pool only if it ran a statement itself.

@@ -7,6 +7,7 @@ import { createClient } from 'graphql-ws';
 import {
   CompleteTaskDocument,
   CreateTaskDocument,
+  RefreshSessionDocument,
   SignUpDocument,
   TaskChangesDocument,
   TaskDocument,
@@ -52,6 +53,80 @@ export function persistedClient(url: string, token?: string) {
 }
 
 export type Request = ReturnType<typeof persistedClient>;
+
+/** A session's tokens as signUp, signIn, refreshSession and changePassword answer them. */
+export interface TokenPair {
+  token: string;
+  expiresAt: string;
+  refreshToken: string;
+}
+
+const isUnauthenticated = (error: unknown) =>
+  error instanceof ApiError && error.errors.some((e) => e.extensions?.code === 'UNAUTHENTICATED');
+
+/**
+ * A signed-in session's tokens. The access token lives minutes: it is refreshed shortly before it expires, or
+ * when the server refuses it. However many requests want a fresh token at once, one refresh runs and they all
+ * wait for it: a refresh token is single use, and a second refresh with the same one would be taken for theft
+ * and end the session.
+ */
+export class SessionTokens {
+  #pair: TokenPair;
+  #refreshing: Promise<void> | undefined;
+
+  constructor(
+    private readonly url: string,
+    pair: TokenPair,
+    /** Called when the session has ended (signed out elsewhere, or its refresh token refused): sign in again. */
+    private readonly onEnded: () => void = () => undefined,
+    /** Refresh this long before the access token expires. */
+    private readonly earlyMs = 30_000,
+  ) {
+    this.#pair = pair;
+  }
+
+  /** The access token to send now. */
+  get token(): string {
+    return this.#pair.token;
+  }
+
+  /** The access token, refreshed first when it is about to expire. */
+  async fresh(): Promise<string> {
+    if (Date.parse(this.#pair.expiresAt) - this.earlyMs <= Date.now()) await this.refresh(this.#pair.token);
+    return this.#pair.token;
+  }
+
+  /** Replaces `stale` by a new pair, unless a refresh already did (then it waits for that one). */
+  refresh(stale: string): Promise<void> {
+    if (this.#refreshing) return this.#refreshing;
+    if (this.#pair.token !== stale) return Promise.resolve();
+    this.#refreshing = persistedClient(this.url)(RefreshSessionDocument, { refreshToken: this.#pair.refreshToken })
+      .then(({ refreshSession }) => void (this.#pair = refreshSession))
+      .catch((error: unknown) => {
+        if (isUnauthenticated(error)) this.onEnded();
+        throw error;
+      })
+      .finally(() => (this.#refreshing = undefined));
+    return this.#refreshing;
+  }
+}
+
+/**
+ * Sends operations with the session's access token, refreshing it when it is about to expire or is refused
+ * (then the operation is sent once more with the new one).
+ */
+export function sessionClient(url: string, tokens: SessionTokens): Request {
+  return async (document, variables) => {
+    const token = await tokens.fresh();
+    try {
+      return await persistedClient(url, token)(document, variables);
+    } catch (error) {
+      if (!isUnauthenticated(error)) throw error;
+      await tokens.refresh(token);
+      return persistedClient(url, tokens.token)(document, variables);
+    }
+  };
+}
 
 /** A failure worth sending the same create again: no answer at all, or a database that is away for now. */
 const worthRetrying = (error: unknown) =>

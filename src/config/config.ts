@@ -27,8 +27,12 @@ export interface Config {
   databaseDirectUrl: string | undefined;
   db: DatabasePoolConfig;
   jwtSecret: string | undefined;
-  /** Token lifetime in seconds (`JWT_EXPIRES_IN`). */
+  /** Access token lifetime in seconds (`JWT_EXPIRES_IN`). */
   jwtTtlSeconds: number;
+  /** Refresh token and idle session lifetime in seconds (`REFRESH_TOKEN_TTL`). */
+  refreshTtlSeconds: number;
+  /** Live sessions one user may hold; signing in past it ends the least recently used. */
+  sessionsPerUser: number;
   /** Largest accepted request body, in bytes. */
   bodyLimitBytes: number;
   /** GraphQL operations deeper or costlier than these are refused before they run. */
@@ -161,7 +165,9 @@ const specs = {
     requiredWhen: (env) => env.NODE_ENV === 'production',
     desc: 'at least 32 characters (required in production)',
   }),
-  JWT_EXPIRES_IN: durationSeconds({ default: 3600, desc: 'a duration such as 3600, 90s, 15m, 1h or 7d' }),
+  JWT_EXPIRES_IN: durationSeconds({ default: 900, desc: 'a duration such as 3600, 90s, 15m, 1h or 7d' }),
+  REFRESH_TOKEN_TTL: durationSeconds({ default: 30 * 24 * 3600, desc: 'a duration such as 3600, 90s, 15m, 1h or 30d' }),
+  SESSIONS_PER_USER: intWithin(1, 1000)({ default: 20, desc: 'an integer within 1..1000' }),
   HTTP_BODY_LIMIT: byteSize({ default: 100 * 1024, desc: 'a size from 1kb to 50mb, such as 100kb' }),
   GRAPHQL_MAX_DEPTH: intWithin(2, 100)({ default: 8, desc: 'an integer within 2..100' }),
   GRAPHQL_MAX_COST: intWithin(10, 1_000_000)({ default: 3000, desc: 'an integer within 10..1000000' }),
@@ -240,6 +246,8 @@ export function parseConfig(raw: Record<string, string | undefined>): Config {
     }),
     jwtSecret: env.JWT_SECRET,
     jwtTtlSeconds: env.JWT_EXPIRES_IN,
+    refreshTtlSeconds: env.REFRESH_TOKEN_TTL,
+    sessionsPerUser: env.SESSIONS_PER_USER,
     bodyLimitBytes: env.HTTP_BODY_LIMIT,
     maxQueryDepth: env.GRAPHQL_MAX_DEPTH,
     maxQueryCost: env.GRAPHQL_MAX_COST,

@@ -68,7 +68,10 @@ export function ormOptions(
     discovery: { warnWhenNoEntities: false },
     // Created by migrations and written with SQL alone: the rate limits by rate-limiter-flexible, the task change
     // log by the trigger on tasks (task.changes.ts); no entity maps them, nor the trigger.
-    schemaGenerator: { skipTables: ['rate_limits', 'task_changes', 'task_change_pruned'], ignoreTriggers: true },
+    schemaGenerator: {
+      skipTables: ['rate_limits', 'task_changes', 'task_change_pruned', 'sessions', 'refresh_tokens'],
+      ignoreTriggers: true,
+    },
     metadataProvider: ReflectMetadataProvider,
     forceUtcTimezone: true,
     ensureDatabase: false,

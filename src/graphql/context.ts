@@ -26,6 +26,8 @@ export interface StreamObserver {
 export interface SubscriberLink {
   /** When the subscriber's token expires: the subscription then ends with UNAUTHENTICATED. */
   expiresAt: number;
+  /** Aborted when the subscriber's session ends; the subscription then ends with the reason (UNAUTHENTICATED). */
+  ended?: AbortSignal;
   /** Resolves when the transport can take another event (Server-Sent Events wait for the response to drain). */
   writable?: () => Promise<void>;
   /** Charges one event to the user's cost budget before it is delivered; throws RATE_LIMITED once it is spent. */
@@ -42,6 +44,8 @@ export interface Context {
   viewer: Viewer;
   /** The client's address: the socket's, or as many proxies in front say (`TRUST_PROXY`). */
   clientIp: string;
+  /** The client's `User-Agent`, as sent (a new session records it). */
+  userAgent?: string;
   /** Filled in by the logging plugin for the request's log line. */
   outcome: RequestOutcome;
   /** Over the subscription transports only: what the change feed needs of the subscriber. */
@@ -52,6 +56,7 @@ export interface Context {
 export interface RequestOrigin {
   viewer: Viewer;
   clientIp: string;
+  userAgent?: string;
   requestId: string;
   /** The request's own logger; without one, a child of the process's with the request id, made on first use. */
   logger?: Logger;
@@ -69,6 +74,7 @@ export interface RequestOrigin {
 export class RequestContext implements Context {
   readonly viewer: Viewer;
   readonly clientIp: string;
+  readonly userAgent: string | undefined;
   readonly requestId: string;
   readonly outcome: RequestOutcome;
   readonly subscriber: Context['subscriber'];
@@ -82,6 +88,7 @@ export class RequestContext implements Context {
   ) {
     this.viewer = origin.viewer;
     this.clientIp = origin.clientIp;
+    this.userAgent = origin.userAgent;
     this.requestId = origin.requestId;
     this.outcome = origin.outcome ?? {};
     this.subscriber = origin.subscriber;

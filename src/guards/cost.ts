@@ -4,8 +4,13 @@ import { Extensions } from 'type-graphql';
 export interface FieldCost {
   /** SQL round trips the field's resolver makes. */
   sql?: number;
-  /** Password hashes it computes (bcrypt). At most one per request. */
+  /** Password hashes it computes (bcrypt). */
   hash?: number;
+  /**
+   * The limits each call counts against: a password check (AUTH_RATE_LIMIT per client address, and a limit per
+   * account when signed in), or a refresh (per client address). At most one such field per request.
+   */
+  attempt?: 'password' | 'refresh';
   /** The field returns a page of `arg` items (at most `max`): its list children are charged once per item. */
   page?: { arg: string; max: number };
 }

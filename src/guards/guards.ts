@@ -106,8 +106,9 @@ export class Guards {
         didResolveOperation: async ({ document, operation, request, contextValue: { viewer, clientIp }, response }) => {
           if (!operation) return;
           if (operation.operation === 'subscription') throw subscriptionOverHttp();
-          const { hashes, cost } = checkOperation(schema, document, operation, request.variables ?? {}, limits);
-          if (hashes > 0) await rateLimits.authAttempt(clientIp);
+          const { passwordChecks, refreshes, cost } = checkOperation(schema, document, operation, request.variables ?? {}, limits);
+          if (passwordChecks > 0) await rateLimits.passwordAttempt(clientIp, viewer.kind === 'user' ? viewer.userId : undefined);
+          if (refreshes > 0) await rateLimits.refreshAttempt(clientIp);
           if (viewer.kind !== 'user') return;
           const tell = ({ limit, remaining, resetSeconds }: Allowance) => {
             response.http.headers.set('ratelimit-limit', String(limit));

@@ -35,8 +35,10 @@ export interface QueryMeasure {
   depth: number;
   cost: number;
   aliases: number;
-  /** Password hashes (signUp, signIn). */
-  hashes: number;
+  /** Password checks (signUp, signIn, changePassword, deleteAccount). */
+  passwordChecks: number;
+  /** Refreshes (refreshSession). */
+  refreshes: number;
 }
 
 /** A selection set's measure, with its list fields' cost apart so that a page can multiply them. */
@@ -44,12 +46,13 @@ interface Summary extends QueryMeasure {
   listCost: number;
 }
 
-export const MAX_HASHES_PER_REQUEST = 1;
+/** Password checks and refreshes together, per request. */
+export const MAX_ATTEMPTS_PER_REQUEST = 1;
 
 export const tooComplex = (message: string, extensions: Record<string, number> = {}) =>
   new GraphQLError(message, { extensions: { code: ErrorCode.QUERY_TOO_COMPLEX, ...extensions, http: { status: 400 } } });
 
-const EMPTY: Summary = { depth: 0, cost: 0, listCost: 0, aliases: 0, hashes: 0 };
+const EMPTY: Summary = { depth: 0, cost: 0, listCost: 0, aliases: 0, passwordChecks: 0, refreshes: 0 };
 
 /**
  * Measures one operation in time linear in the document: each fragment is measured once, however often it is
@@ -128,7 +131,8 @@ function measure(
       total.cost += part.cost;
       total.listCost += part.listCost;
       total.aliases += part.aliases;
-      total.hashes += part.hashes;
+      total.passwordChecks += part.passwordChecks;
+      total.refreshes += part.refreshes;
       total.depth = Math.max(total.depth, part.depth);
     };
     for (const selection of selectionSet.selections) {
@@ -159,7 +163,8 @@ function measure(
       cost: isList ? 0 : subtree,
       listCost: isList ? subtree : 0,
       aliases: alias + children.aliases,
-      hashes: (cost.hash ?? 0) + children.hashes,
+      passwordChecks: (cost.attempt === 'password' ? 1 : 0) + children.passwordChecks,
+      refreshes: (cost.attempt === 'refresh' ? 1 : 0) + children.refreshes,
     };
   };
 
@@ -196,9 +201,13 @@ export function checkOperation(
     if (error instanceof RangeError) throw tooComplex('The query could not be checked against the limits');
     throw error;
   }
-  const { depth, cost, aliases, hashes } = measure;
-  if (hashes > MAX_HASHES_PER_REQUEST)
-    throw tooComplex('At most one signUp or signIn per request', { hashes, maxHashes: MAX_HASHES_PER_REQUEST });
+  const { depth, cost, aliases, passwordChecks, refreshes } = measure;
+  if (passwordChecks + refreshes > MAX_ATTEMPTS_PER_REQUEST) {
+    throw tooComplex('At most one signUp, signIn, refreshSession, changePassword or deleteAccount per request', {
+      attempts: passwordChecks + refreshes,
+      maxAttempts: MAX_ATTEMPTS_PER_REQUEST,
+    });
+  }
   if (depth > maxDepth) throw tooComplex(`The query is ${depth} levels deep; the limit is ${maxDepth}`, { depth, maxDepth });
   if (aliases > maxAliases)
     throw tooComplex(`The query has ${fmt(aliases)} aliases; the limit is ${maxAliases}`, {

@@ -49,7 +49,7 @@ function unnamed(pool: pg.Pool) {
  * limiter counts in memory instead (its insurance), so the limits keep holding, per instance. A key that has
  * spent its points is refused from memory until its window ends: a flood from it costs no SQL.
  */
-function sharedLimiter(pool: pg.Pool, keyPrefix: string, points: number): RateLimiterPostgres {
+function sharedLimiter(pool: pg.Pool, keyPrefix: string, points: number, duration = WINDOW_SECONDS): RateLimiterPostgres {
   return new RateLimiterPostgres({
     storeClient: unnamed(pool),
     storeType: 'client',
@@ -57,10 +57,27 @@ function sharedLimiter(pool: pg.Pool, keyPrefix: string, points: number): RateLi
     tableCreated: true,
     keyPrefix,
     points,
-    duration: WINDOW_SECONDS,
+    duration,
     inMemoryBlockOnConsumed: points,
-    insuranceLimiter: new RateLimiterMemory({ keyPrefix, points, duration: WINDOW_SECONDS }),
+    insuranceLimiter: new RateLimiterMemory({ keyPrefix, points, duration }),
   });
+}
+
+/**
+ * Password checks one account may have per ACCOUNT_WINDOW_SECONDS (changePassword, deleteAccount), whatever
+ * addresses they come from: a stolen access token cannot be used to guess the password quickly.
+ */
+export const ACCOUNT_PASSWORD_CHECKS = 10;
+const ACCOUNT_WINDOW_SECONDS = 15 * 60;
+
+async function consume(limiter: RateLimiterPostgres | undefined, key: string, message: string): Promise<void> {
+  if (!limiter) return;
+  try {
+    await limiter.consume(key);
+  } catch (refusal) {
+    if (!(refusal instanceof RateLimiterRes)) throw refusal;
+    throw rateLimited(message, secondsUntil(refusal.msBeforeNext));
+  }
 }
 
 /** One instance's share of a user's budget for the current window. */
@@ -151,7 +168,7 @@ class CostBudget {
 }
 
 export interface RateLimitSettings {
-  /** signIn and signUp attempts per client IP per minute; 0: off. */
+  /** Password checks and refreshes per client IP per minute (each its own count); 0: off, the account limit too. */
   authRateLimit: number;
   /** Query cost per signed-in user per minute; 0: off. */
   costRateLimit: number;
@@ -160,6 +177,8 @@ export interface RateLimitSettings {
 /** The rate limits every instance shares through PostgreSQL. */
 export class RateLimits {
   readonly #auth: RateLimiterPostgres | undefined;
+  readonly #refresh: RateLimiterPostgres | undefined;
+  readonly #account: RateLimiterPostgres | undefined;
   readonly #cost: CostBudget | undefined;
   /** A signed-in user's cost budget per minute (0: none). */
   readonly costLimit: number;
@@ -167,18 +186,28 @@ export class RateLimits {
   constructor(pool: pg.Pool, { authRateLimit, costRateLimit }: RateLimitSettings) {
     this.costLimit = costRateLimit;
     this.#auth = authRateLimit > 0 ? sharedLimiter(pool, 'auth', authRateLimit) : undefined;
+    this.#refresh = authRateLimit > 0 ? sharedLimiter(pool, 'refresh', authRateLimit) : undefined;
+    this.#account = authRateLimit > 0 ? sharedLimiter(pool, 'account', ACCOUNT_PASSWORD_CHECKS, ACCOUNT_WINDOW_SECONDS) : undefined;
     this.#cost = costRateLimit > 0 ? new CostBudget(sharedLimiter(pool, 'cost', costRateLimit), costRateLimit) : undefined;
   }
 
-  /** One sign-in or sign-up attempt from `ip`; RATE_LIMITED past the limit. */
-  async authAttempt(ip: string): Promise<void> {
-    if (!this.#auth) return;
-    try {
-      await this.#auth.consume(addressKey(ip));
-    } catch (refusal) {
-      if (!(refusal instanceof RateLimiterRes)) throw refusal;
-      throw rateLimited('Too many sign-in or sign-up attempts from this address; try again later', secondsUntil(refusal.msBeforeNext));
-    }
+  /**
+   * One password check (signUp, signIn, changePassword, deleteAccount) from `ip`, and, when signed in, against the
+   * account; RATE_LIMITED past either limit.
+   */
+  async passwordAttempt(ip: string, userId: string | undefined): Promise<void> {
+    await consume(this.#auth, addressKey(ip), 'Too many password attempts from this address; try again later');
+    if (userId) await consume(this.#account, userId, 'Too many password attempts for this account; try again later');
+  }
+
+  /** One refreshSession from `ip`; RATE_LIMITED past the limit. */
+  async refreshAttempt(ip: string): Promise<void> {
+    await consume(this.#refresh, addressKey(ip), 'Too many session refreshes from this address; try again later');
+  }
+
+  /** The keys of the rows that count a user's requests (erased with the account). */
+  static keysOf(userId: string): string[] {
+    return [`cost:${userId}`, `account:${userId}`];
   }
 
   /** Charges a signed-in user's operation; RATE_LIMITED when the budget cannot pay for it. */

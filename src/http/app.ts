@@ -114,11 +114,12 @@ export async function createHttpApp({ config, logger, orm, schema, guards, servi
     admission(2 * config.db.max, 1000),
     guards.http(),
     apolloMiddleware(apollo, async ({ req, res }) => {
-      const viewer = await viewerFrom(req.get('authorization'), services.tokens);
+      const viewer = await viewerFrom(req.get('authorization'), services.sessions);
       const { logger: requestLog, requestId, outcome } = res.locals;
       return new RequestContext({ orm, logger }, services, {
         viewer,
         clientIp: clientIp(req, config.trustProxy),
+        userAgent: req.get('user-agent'),
         requestId,
         logger: requestLog,
         outcome,

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { Config } from '../config/config.js';
 import { connectionSettings, isNeonPooler } from '../db/connection-settings.js';
-import { CHANGES_CHANNEL, type Listener, type ListenerEvents } from '../modules/tasks/index.js';
+import type { Listen, Listener, ListenerEvents } from '../db/notifications.js';
 import type { Logger } from '../observability/logger.js';
 
 export interface ListenerTimings {
@@ -24,7 +24,7 @@ const HEARTBEAT_TIMEOUT_MS = 5_000;
 const backoffMs = (attempt: number) => Math.min(100 * 2 ** attempt, 5000);
 
 /**
- * One `LISTEN` connection per instance over the direct URL (a transaction-mode pooler drops `LISTEN` without a
+ * One `LISTEN` connection per channel and instance over the direct URL (a transaction-mode pooler drops `LISTEN` without a
  * word), open only while someone wants it, so that an idle Neon compute can suspend. When it breaks it is made
  * again with backoff; after `lostAfterMs` without it, `lost` tells the subscribers, and it keeps trying for as
  * long as it is wanted.
@@ -48,6 +48,7 @@ export class ChangeListener implements Listener {
     private readonly config: Pick<Config, 'db'>,
     private readonly directUrl: string,
     private readonly logger: Logger,
+    private readonly channel: string,
     private readonly events: ListenerEvents,
     private readonly timings: ListenerTimings = TIMINGS,
   ) {}
@@ -101,17 +102,20 @@ export class ChangeListener implements Listener {
         connectionTimeoutMillis: this.config.db.connectTimeoutMs,
         keepAlive: true,
         keepAliveInitialDelayMillis: 10_000,
-        application_name: 'todo-graphql-server listener',
+        application_name: `todo-graphql-server listener (${this.channel})`,
       });
       client.on('error', (error) => this.#broke(client, error));
       client.on('end', () => this.#broke(client, new Error('connection ended')));
       client.on('notification', ({ channel, payload }) => {
-        if (channel === CHANGES_CHANNEL && payload) this.events.change(payload);
+        if (channel === this.channel && payload) this.events.notify(payload);
       });
       try {
         await client.connect();
         // A connection that stalls right after its handshake must not hold every new subscriber.
-        await client.query({ text: `listen ${CHANGES_CHANNEL}`, query_timeout: this.config.db.connectTimeoutMs } as pg.QueryConfig);
+        await client.query({
+          text: `listen ${client.escapeIdentifier(this.channel)}`,
+          query_timeout: this.config.db.connectTimeoutMs,
+        } as pg.QueryConfig);
       } catch (error) {
         client.removeAllListeners('end');
         await client.end().catch(() => undefined);
@@ -143,7 +147,7 @@ export class ChangeListener implements Listener {
     }, HEARTBEAT_MS);
     this.#heartbeat.unref();
     if (resumed) {
-      this.logger.info('listening for task changes again');
+      this.logger.info({ channel: this.channel }, 'listening again');
       this.events.resumed();
     }
   }
@@ -155,10 +159,10 @@ export class ChangeListener implements Listener {
     client.removeAllListeners('end');
     client.end().catch(() => undefined);
     if (!this.#wanted) return;
-    this.logger.warn({ err: error }, 'the listening connection broke: reconnecting');
+    this.logger.warn({ err: error, channel: this.channel }, 'the listening connection broke: reconnecting');
     clearTimeout(this.#lostTimer);
     this.#lostTimer = setTimeout(() => {
-      this.logger.error('could not listen again in time: ending subscriptions so that clients resume');
+      this.logger.error({ channel: this.channel }, 'could not listen again in time');
       this.events.lost();
     }, this.timings.lostAfterMs);
     this.#lostTimer.unref();
@@ -173,7 +177,7 @@ export class ChangeListener implements Listener {
       this.#connecting ??= this.#connect(epoch);
       this.#connecting.catch((error: unknown) => {
         if (epoch !== this.#epoch) return;
-        this.logger.warn({ err: error, attempt: this.#attempt }, 'listening connection not made yet');
+        this.logger.warn({ err: error, attempt: this.#attempt, channel: this.channel }, 'listening connection not made yet');
         this.#attempt += 1;
         this.#reconnect();
       });
@@ -182,8 +186,8 @@ export class ChangeListener implements Listener {
   }
 }
 
-/** The change feed's listener: one `LISTEN` connection over `directUrl`, made when the feed first wants it. */
+/** A channel's listener: one `LISTEN` connection over `directUrl`, made when its feature first wants it. */
 export const listenOn =
-  (config: Pick<Config, 'db'>, directUrl: string, logger: Logger) =>
-  (events: ListenerEvents): Listener =>
-    new ChangeListener(config, directUrl, logger, events);
+  (config: Pick<Config, 'db'>, directUrl: string, logger: Logger): Listen =>
+  (channel, events): Listener =>
+    new ChangeListener(config, directUrl, logger, channel, events);

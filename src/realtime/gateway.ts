@@ -39,8 +39,11 @@ function rootIsConditional(document: DocumentNode, selectionSet: SelectionSetNod
 
 export interface Subscriber {
   userId: string;
+  sessionId: string;
   /** Epoch milliseconds. */
   expiresAt: number;
+  /** Aborted when the session ends (once followed: SubscriptionGateway.follow); its subscriptions then end. */
+  session: AbortController;
 }
 
 /** What the gateway is built from; the HTTP app is built from the same, and the metrics. */
@@ -82,10 +85,26 @@ export class SubscriptionGateway {
     );
   }
 
-  /** The subscriber a `Bearer` token names, if it is valid. */
-  async subscriber(authorization: unknown): Promise<Subscriber | undefined> {
-    const viewer = await viewerFrom(typeof authorization === 'string' ? authorization : undefined, this.deps.services.tokens);
-    return viewer.kind === 'user' ? { userId: viewer.userId, expiresAt: viewer.expiresAt } : undefined;
+  /**
+   * The subscriber a `Bearer` token names, if it is valid and its session live; 'unavailable' when the session
+   * cannot be checked now (the database is away).
+   */
+  async subscriber(authorization: unknown): Promise<Subscriber | 'unavailable' | undefined> {
+    const viewer = await viewerFrom(typeof authorization === 'string' ? authorization : undefined, this.deps.services.sessions);
+    if (viewer.kind === 'unavailable') return 'unavailable';
+    if (viewer.kind !== 'user') return undefined;
+    return { userId: viewer.userId, sessionId: viewer.sessionId, expiresAt: viewer.expiresAt, session: new AbortController() };
+  }
+
+  /**
+   * Follows the subscriber's session while its connection is open: when the session ends, its subscriptions end
+   * with UNAUTHENTICATED and `onEnd` is called (to close the connection). Returns what stops following it.
+   */
+  follow(subscriber: Subscriber, onEnd: () => void = () => undefined): () => void {
+    return this.deps.services.sessions.follow(subscriber.sessionId, (error) => {
+      subscriber.session.abort(error);
+      onEnd();
+    });
   }
 
   /**
@@ -206,7 +225,7 @@ export class SubscriptionGateway {
       viewer: { kind: 'user', ...subscriber },
       clientIp,
       requestId: randomUUID(),
-      subscriber: { expiresAt: subscriber.expiresAt, writable, observer, charge },
+      subscriber: { expiresAt: subscriber.expiresAt, ended: subscriber.session.signal, writable, observer, charge },
     });
   }
 }

@@ -4,7 +4,7 @@ import { subscribe, type ExecutionResult, type GraphQLError } from 'graphql';
 import { CloseCode, handleProtocols, makeServer, MessageType } from 'graphql-ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Config } from '../config/config.js';
-import { ErrorCode, rateLimited, unauthenticated } from '../graphql/errors.js';
+import { databaseUnavailable, ErrorCode, rateLimited, unauthenticated } from '../graphql/errors.js';
 import type { GraphQLParams } from '../guards/trusted-documents.js';
 import type { StreamObserver } from '../graphql/context.js';
 import { clientIp } from '../guards/client-ip.js';
@@ -33,7 +33,7 @@ const SSE_STALL_MS = 30_000;
 /** Sockets are pinged this often; one that has not answered the previous ping is cut (it is gone, or not reading). */
 const KEEP_ALIVE_MS = 12_000;
 
-const expired = (subscriber: Subscriber) => subscriber.expiresAt <= Date.now();
+const expired = (subscriber: Subscriber) => subscriber.expiresAt <= Date.now() || subscriber.session.signal.aborted;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 type SocketExtra = { socket: WebSocket; request: IncomingMessage; subscriber?: Subscriber };
@@ -79,7 +79,13 @@ export function webSocketTransport(httpServer: Server, { gateway, metrics, confi
       const { socket } = ctx.extra;
       const subscriber = await gateway.subscriber(ctx.connectionParams?.authorization);
       // Gone while its token was checked: nothing to count.
-      if (!subscriber || socket.readyState !== WebSocket.OPEN) return false;
+      if (socket.readyState !== WebSocket.OPEN) return false;
+      // The session cannot be checked now: "try again later", which clients retry.
+      if (subscriber === 'unavailable') {
+        socket.close(1013, 'The database cannot be reached right now; try again');
+        return false;
+      }
+      if (!subscriber) return false;
       const { userId } = subscriber;
       const open = socketsOf.get(userId) ?? 0;
       if (open >= config.subscriptionsPerUser) {
@@ -95,8 +101,14 @@ export function webSocketTransport(httpServer: Server, { gateway, metrics, confi
           Math.min(Math.max(0, subscriber.expiresAt - Date.now()) + EXPIRED_CLOSE_DELAY_MS, 2 ** 31 - 1),
         );
       let expiry = armExpiry();
+      // Its session ended: its subscriptions end with UNAUTHENTICATED, then the socket closes, as when it expires.
+      const unfollow = gateway.follow(subscriber, () => {
+        clearTimeout(expiry);
+        expiry = setTimeout(() => socket.close(4403, 'The session has ended'), EXPIRED_CLOSE_DELAY_MS);
+      });
       socket.once('close', () => {
         clearTimeout(expiry);
+        unfollow();
         const left = (socketsOf.get(userId) ?? 1) - 1;
         if (left > 0) socketsOf.set(userId, left);
         else socketsOf.delete(userId);
@@ -108,7 +120,7 @@ export function webSocketTransport(httpServer: Server, { gateway, metrics, confi
     },
     onSubscribe: async (ctx, _id, payload) => {
       const { subscriber } = ctx.extra;
-      if (!subscriber || expired(subscriber)) return [unauthenticated('The token has expired')];
+      if (!subscriber || expired(subscriber)) return [unauthenticated('The token has expired or its session has ended')];
       return gateway.prepare(subscriber, payload as GraphQLParams, {
         clientIp: clientIp(ctx.extra.request, config.trustProxy),
         observer: counted.feed,
@@ -197,6 +209,7 @@ function statusOf(errors: readonly GraphQLError[]): number {
   const code = errors[0]?.extensions.code;
   if (code === ErrorCode.RATE_LIMITED) return 429;
   if (code === ErrorCode.UNAUTHENTICATED) return 401;
+  if (code === ErrorCode.DATABASE_UNAVAILABLE) return 503;
   return 400;
 }
 
@@ -288,6 +301,7 @@ export function serverSentEventsTransport({
     if (!req.get('accept')?.includes('text/event-stream')) return badRequest(res, 406, 'Send Accept: text/event-stream');
     if (closing) return res.set('retry-after', '1').sendStatus(503);
     const subscriber = await gateway.subscriber(req.get('authorization'));
+    if (subscriber === 'unavailable') return refuse(res.set('retry-after', '1'), [databaseUnavailable()]);
     if (!subscriber) return refuse(res, [unauthenticated()]);
     if (req.method === 'POST' && !req.is('application/json')) return badRequest(res, 415, 'Send the request as application/json');
     const params = paramsOf(req);
@@ -312,7 +326,10 @@ export function serverSentEventsTransport({
     counted.connected();
     open.add(res);
     const holder: Holder = { cut: () => res.destroy() };
+    // Its session ended: the subscription ends with UNAUTHENTICATED (the stream then completes).
+    const unfollow = gateway.follow(subscriber);
     res.once('close', () => {
+      unfollow();
       open.delete(res);
       leave();
       buffers.forget(holder);

@@ -5,7 +5,10 @@ import { promisify } from 'node:util';
 import { generate } from '@graphql-codegen/cli';
 import config from '../../codegen.js';
 import {
+  ApiError,
   createTaskOnce,
+  SessionTokens,
+  sessionClient,
   firstOverduePage,
   followTaskChanges,
   persistedClient,
@@ -13,9 +16,16 @@ import {
   type Request,
   type TaskChange,
 } from '../../examples/client/client.js';
-import { CompleteTaskDocument, CreateTaskDocument, SignUpDocument, TaskPageDocument } from '../../examples/client/gql/graphql.js';
+import {
+  CompleteTaskDocument,
+  CreateTaskDocument,
+  SignInDocument,
+  SignOutDocument,
+  SignUpDocument,
+  TaskPageDocument,
+} from '../../examples/client/gql/graphql.js';
 import { PROJECT_ROOT } from '../../src/config/app-version.js';
-import { uniqueEmail } from '../support/api.js';
+import { sessionIdOf, uniqueEmail } from '../support/api.js';
 import { serverForTests } from '../support/server.js';
 import { FROM_START } from '../support/subscriptions.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
@@ -39,6 +49,42 @@ describe('typed client operations (GraphQL Code Generator)', () => {
   describe('against a server that runs only their trusted documents', () => {
     const manifest = join(PROJECT_ROOT, 'examples/client/gql/persisted-documents.json');
     const t = serverForTests({ env: { TRUSTED_DOCUMENTS: manifest } });
+
+    it('refresh the access token once, however many requests want a new one at once', async () => {
+      const url = `${t.server.url}/graphql`;
+      const email = uniqueEmail('refresher');
+      const password = 'correct horse battery';
+      const { signUp } = await persistedClient(url)(SignUpDocument, { input: { email, password } });
+      /** Refreshes the session has had: its refresh tokens but the first. */
+      const refreshesOf = async (token: string) =>
+        Number(
+          (await t.db.query<{ n: string }>('select count(*) as n from refresh_tokens where session_id = $1', [sessionIdOf(token)])).rows[0]!
+            .n,
+        ) - 1;
+      const titles = (prefix: string) => Array.from({ length: 10 }, (_, i) => ({ title: `${prefix} ${i}` }));
+
+      // About to expire: ten requests in flight, one refresh, all answered.
+      const expiring = new SessionTokens(url, { ...signUp, expiresAt: new Date(Date.now() + 5_000).toISOString() });
+      const send = sessionClient(url, expiring);
+      await Promise.all(titles('early').map((input) => send(CreateTaskDocument, { input })));
+      expect(await refreshesOf(signUp.token)).toBe(1);
+
+      // Refused by the server (here, a token it never issued; in life, one past its time): one refresh, all answered.
+      const { signIn } = await persistedClient(url)(SignInDocument, { email, password });
+      let ended = false;
+      const refused = new SessionTokens(url, { ...signIn, token: 'not-a-token' }, () => (ended = true));
+      const again = sessionClient(url, refused);
+      const created = await Promise.all(titles('refused').map((input) => again(CreateTaskDocument, { input })));
+      expect(created).toHaveLength(10);
+      expect(await refreshesOf(signIn.token)).toBe(1);
+      expect(ended).toBe(false);
+
+      // A session that has ended: the refresh is refused, and the client is told to sign in again.
+      await again(SignOutDocument, { scope: 'ALL' });
+      await expect(send(TaskPageDocument, { first: 1 })).rejects.toThrow(ApiError);
+      await expect(again(TaskPageDocument, { first: 1 })).rejects.toThrow(ApiError);
+      expect(ended).toBe(true);
+    });
 
     it('follow the task changes over WebSocket, resuming from the last cursor after the connection is cut', async () => {
       const url = `${t.server.url}/graphql`;

@@ -186,3 +186,50 @@ describe('rate limits behind one trusted proxy (TRUST_PROXY=1)', () => {
     expect(codeOf(await attempt('2001:db8::3'))).toBe('RATE_LIMITED');
   });
 });
+
+describe('password checks and refreshes of signed-in users', () => {
+  const t = serverForTests({ env: { AUTH_RATE_LIMIT: '3', TRUST_PROXY: '1' } });
+  const CHANGE = `mutation($current: String!) { changePassword(currentPassword: $current, newPassword: "a brand new password") { token } }`;
+  const DELETE = `mutation($password: String!) { deleteAccount(password: $password) }`;
+  const REFRESH = `mutation($refreshToken: String!) { refreshSession(refreshToken: $refreshToken) { token } }`;
+  const from = (address: string, query: string, variables: Record<string, unknown>, token?: string) =>
+    postFrom('127.0.0.9', t.server, query, variables, {
+      'x-forwarded-for': address,
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    });
+
+  it('count changePassword and deleteAccount against AUTH_RATE_LIMIT per address', async () => {
+    const user = await signUpUser(t.server.url);
+    for (const query of [CHANGE, DELETE, CHANGE]) {
+      const answer = await from('198.51.100.1', query, { current: 'guessing-1234', password: 'guessing-1234' }, user.token);
+      expect(codeOf(answer)).toBe('UNAUTHENTICATED');
+    }
+    const refused = await from('198.51.100.1', DELETE, { password: user.password }, user.token);
+    expect([refused.status, codeOf(refused)]).toEqual([429, 'RATE_LIMITED']);
+    // Refused before the password was checked: the account is still there.
+    expect((await from('198.51.100.2', `{ me { id } }`, {}, user.token)).body.data).toEqual({ me: { id: user.user.id } });
+  });
+
+  it('count them per account too, whatever address they come from', async () => {
+    const user = await signUpUser(t.server.url);
+    // ACCOUNT_PASSWORD_CHECKS (10) per 15 minutes, each from a fresh address.
+    for (let i = 0; i < 10; i++) {
+      const answer = await from(`203.0.113.${100 + i}`, CHANGE, { current: 'guessing-1234' }, user.token);
+      expect(codeOf(answer)).toBe('UNAUTHENTICATED');
+    }
+    const refused = await from('203.0.113.200', CHANGE, { current: user.password }, user.token);
+    expect([refused.status, codeOf(refused)]).toEqual([429, 'RATE_LIMITED']);
+    // Another account is not held back.
+    const other = await signUpUser(t.server.url);
+    expect(codeOf(await from('203.0.113.201', CHANGE, { current: other.password }, other.token))).toBeUndefined();
+  });
+
+  it('count refreshSession per address, apart from sign-ins', async () => {
+    for (let i = 0; i < 3; i++)
+      expect(codeOf(await from('192.0.2.1', REFRESH, { refreshToken: `not-a-token-${i}` }))).toBe('UNAUTHENTICATED');
+    const refused = await from('192.0.2.1', REFRESH, { refreshToken: 'not-a-token' });
+    expect([refused.status, codeOf(refused)]).toEqual([429, 'RATE_LIMITED']);
+    // Sign-ins from that address still have their own allowance.
+    expect(codeOf(await from('192.0.2.1', SIGN_IN, { email: 'nobody@example.com', password: 'guessing-1234' }))).toBe('UNAUTHENTICATED');
+  });
+});

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
-import { signUpUser } from '../support/api.js';
+import { sessionIdOf, signUpUser } from '../support/api.js';
 import { serverForTests } from '../support/server.js';
 import { sseSubscribe, wsSession, type Received, type WsSession } from '../support/subscriptions.js';
 import { createTask, UPDATE_TASK } from '../support/tasks.js';
@@ -155,7 +155,10 @@ describe('subscription documents and limits', () => {
     const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
     await new Promise((resolve) => socket.once('open', resolve));
     socket.send(
-      JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${(await shortLived.issue(user.user.id)).token}` } }),
+      JSON.stringify({
+        type: 'connection_init',
+        payload: { authorization: `Bearer ${(await shortLived.issue(user.user.id, sessionIdOf(user.token))).token}` },
+      }),
     );
     await waitFor(() => messages.some((message) => message.type === 'connection_ack'));
     socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: 'subscription { taskChanges { kind } }' } }));

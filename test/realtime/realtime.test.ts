@@ -1,6 +1,6 @@
 import pg from 'pg';
 import WebSocket from 'ws';
-import { signUpUser } from '../support/api.js';
+import { sessionIdOf, signUpUser } from '../support/api.js';
 import { serverForTests } from '../support/server.js';
 import { cursorAfter, FROM_START, inOrder, sseSubscribe, wsSession, type ChangeView, type WsSession } from '../support/subscriptions.js';
 import { COMPLETE_TASK, DELETE_TASK, UPDATE_TASK, createTask } from '../support/tasks.js';
@@ -203,7 +203,7 @@ describe('taskChanges over WebSocket', () => {
       { env: 'test', jwtSecret: JWT_SECRET, jwtTtlSeconds: 2 },
       createLogger({ env: 'test', logLevel: 'silent' }),
     );
-    const { token } = await shortLived.issue(user.user.id);
+    const { token } = await shortLived.issue(user.user.id, sessionIdOf(user.token));
     const s = session(token);
     const received = await subscribed(s);
     await createTask(user.api, { title: 'before expiry' });
@@ -248,7 +248,7 @@ describe('taskChanges over WebSocket', () => {
       createLogger({ env: 'test', logLevel: 'silent' }),
     );
     for (let i = 0; i < 5; i++) {
-      const { token } = await issuer.issue(user.user.id, new Date(Date.now() - i * 1000));
+      const { token } = await issuer.issue(user.user.id, sessionIdOf(user.token), new Date(Date.now() - i * 1000));
       const raw = new WebSocket(`${t.server.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
       await new Promise((resolve) => raw.once('open', resolve));
       raw.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }));
@@ -289,7 +289,7 @@ describe('taskChanges over WebSocket', () => {
     const admin = new pg.Client({ connectionString: t.db.directUrl });
     await admin.connect();
     const killed = await admin.query(
-      `select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'todo-graphql-server listener' and datname = current_database()`,
+      `select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'todo-graphql-server listener (task_changes)' and datname = current_database()`,
     );
     expect(killed.rowCount).toBe(1);
     // Written while nobody listens.
@@ -300,7 +300,7 @@ describe('taskChanges over WebSocket', () => {
       async () =>
         (
           await admin.query(
-            `select 1 from pg_stat_activity where application_name = 'todo-graphql-server listener' and datname = current_database()`,
+            `select 1 from pg_stat_activity where application_name = 'todo-graphql-server listener (task_changes)' and datname = current_database()`,
           )
         ).rowCount === 1,
     );
@@ -315,7 +315,7 @@ describe('taskChanges over WebSocket', () => {
       const admin = new pg.Client({ connectionString: t.db.directUrl });
       await admin.connect();
       const { rowCount } = await admin.query(
-        `select 1 from pg_stat_activity where application_name = 'todo-graphql-server listener' and datname = current_database()`,
+        `select 1 from pg_stat_activity where application_name = 'todo-graphql-server listener (task_changes)' and datname = current_database()`,
       );
       await admin.end();
       return rowCount;
@@ -493,11 +493,17 @@ describe('the listening connection', () => {
 
   it('is in place for whoever asked last, however stop and ready interleave', async () => {
     const heard: string[] = [];
-    const listener = new ChangeListener(t.server.config, t.db.directUrl, createLogger({ env: 'test', logLevel: 'silent' }), {
-      change: (ownerId) => heard.push(ownerId),
-      resumed: () => undefined,
-      lost: () => undefined,
-    });
+    const listener = new ChangeListener(
+      t.server.config,
+      t.db.directUrl,
+      createLogger({ env: 'test', logLevel: 'silent' }),
+      'task_changes',
+      {
+        notify: (ownerId) => heard.push(ownerId),
+        resumed: () => undefined,
+        lost: () => undefined,
+      },
+    );
     try {
       const first = listener.ready();
       const stopped = listener.stop();

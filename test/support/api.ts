@@ -58,6 +58,8 @@ export const SIGN_UP = /* GraphQL */ `
     signUp(input: $input) {
       token
       expiresAt
+      refreshToken
+      refreshExpiresAt
       user {
         id
         email
@@ -72,6 +74,8 @@ export const SIGN_UP = /* GraphQL */ `
 export interface SignedUp {
   token: string;
   expiresAt: string;
+  refreshToken: string;
+  refreshExpiresAt: string;
   user: { id: string; email: string; name: string | null };
 }
 
@@ -79,4 +83,9 @@ export interface SignedUp {
 export async function signUpUser(serverUrl: string, email = uniqueEmail(), password = 'correct horse battery') {
   const { signUp } = await api(serverUrl).ok<{ signUp: SignedUp }>(SIGN_UP, { input: { email, password } });
   return { ...signUp, password, api: api(serverUrl, signUp.token) };
+}
+
+/** The session an access token belongs to (its `sid` claim), read without checking the signature. */
+export function sessionIdOf(token: string): string {
+  return (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { sid: string }).sid;
 }

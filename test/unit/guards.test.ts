@@ -41,8 +41,10 @@ describe('the query measure', () => {
     expect(cost / 1e30).toBeCloseTo(1, 10);
   });
 
-  it('counts password hashes, and takes unknown fields, fragments and cycles as validation’s to refuse', () => {
-    expect(measure('mutation { signIn(email: "a", password: "b") { token } }').hashes).toBe(1);
+  it('counts password checks and refreshes, and takes unknown fields, fragments and cycles as validation’s to refuse', () => {
+    expect(measure('mutation { signIn(email: "a", password: "b") { token } }').passwordChecks).toBe(1);
+    expect(measure('mutation { deleteAccount(password: "b") }').passwordChecks).toBe(1);
+    expect(measure('mutation { refreshSession(refreshToken: "r") { token } }')).toMatchObject({ passwordChecks: 0, refreshes: 1 });
     expect(measure('{ nope { deeper { still } } ...Missing }').depth).toBe(3);
     expect(measure('{ ...A } fragment A on Query { ...B } fragment B on Query { ...A health { status } }').cost).toBe(22);
   });

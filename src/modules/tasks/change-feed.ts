@@ -6,6 +6,7 @@ import { databaseUnavailable, ErrorCode, rateLimited, resyncRequired, unauthenti
 import { contains, includes, ORIGIN, union, type ChangePosition } from './change-position.js';
 import {
   announce,
+  CHANGES_CHANNEL,
   changesAfter,
   feedStart,
   oldestTransaction,
@@ -16,29 +17,13 @@ import {
   type TaskChange,
 } from './task.changes.js';
 import type { Logger } from '../../observability/logger.js';
+import type { Listen, Listener } from '../../db/notifications.js';
 import { BufferLedger, type Holder } from './buffer-ledger.js';
 
 /**
  * What a subscription yields: a change and the subscriber's position right after it (its cursor), or the error
  * that ends it (the resolver throws it, then it completes).
  */
-/** What the feed is told by the connection that listens for committed changes (realtime/change-listener.ts). */
-export interface ListenerEvents {
-  /** A change of `ownerId`'s tasks has committed. */
-  change(ownerId: string): void;
-  /** Listening again after a break: anything may have committed meanwhile. */
-  resumed(): void;
-  /** The connection broke and could not be made again in time: subscribers must resume on their own. */
-  lost(): void;
-}
-
-/** The listening connection, as the feed uses it: wanted while anyone subscribes, released when nobody does. */
-export interface Listener {
-  ready(): Promise<void>;
-  release(): void;
-  stop(): Promise<void>;
-}
-
 export type FeedItem =
   { change: TaskChange; position: ChangePosition; end?: undefined } | { end: GraphQLError; change?: undefined; position?: undefined };
 
@@ -103,6 +88,8 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem>, Holder {
   #done = false;
   #waiter: (() => void) | undefined;
   #expiry: NodeJS.Timeout | undefined;
+  /** The subscriber's session ended (signed out, revoked, the account deleted): it ends with the signal's reason. */
+  readonly #sessionEnded = () => this.end(this.options.ended?.reason as GraphQLError);
 
   constructor(
     private readonly log: UserLog,
@@ -110,6 +97,8 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem>, Holder {
     readonly options: OpenOptions,
   ) {
     this.#armExpiry();
+    if (options.ended?.aborted) this.#sessionEnded();
+    else options.ended?.addEventListener('abort', this.#sessionEnded, { once: true });
   }
 
   get started(): boolean {
@@ -260,6 +249,7 @@ class FeedSubscription implements AsyncIterableIterator<FeedItem>, Holder {
 
   #release(): void {
     clearTimeout(this.#expiry);
+    this.options.ended?.removeEventListener('abort', this.#sessionEnded);
     this.feed.unregister(this);
   }
 
@@ -439,14 +429,14 @@ export class ChangeFeed {
       Config,
       'db' | 'changesRetentionHours' | 'subscriptionsPerUser' | 'subscriptionBufferBytes' | 'subscriptionBufferTotalBytes'
     >,
-    listen: (events: ListenerEvents) => Listener,
+    listen: Listen,
     readonly logger: Logger,
     limits: Partial<FeedLimits> = {},
   ) {
     this.limits = { batch: BATCH, bufferBytes: config.subscriptionBufferBytes, oldTransactionWarnMs: OLD_TRANSACTION_WARN_MS, ...limits };
     this.buffers = new BufferLedger(config.subscriptionBufferTotalBytes);
-    this.#listener = listen({
-      change: (ownerId) => this.#wake(ownerId),
+    this.#listener = listen(CHANGES_CHANNEL, {
+      notify: (ownerId) => this.#wake(ownerId),
       resumed: () => this.#each((log) => log.wake()),
       lost: () => this.#each((log) => [...log.subscriptions].forEach((subscription) => subscription.end(databaseUnavailable()))),
     });

@@ -3,9 +3,8 @@
 import type { ChangeFeed } from './change-feed.js';
 
 export { BufferLedger, type Holder } from './buffer-ledger.js';
-export { ChangeFeed, type Listener, type ListenerEvents, type OpenOptions } from './change-feed.js';
+export { ChangeFeed, type OpenOptions } from './change-feed.js';
 export { TaskFeedResolver } from './task.feed.js';
-export { CHANGES_CHANNEL } from './task.changes.js';
 export { Task } from './task.entity.js';
 export { TaskPriority, TaskStatus } from './task.enums.js';
 export { TaskConnectionResolver, TaskResolver } from './task.resolver.js';

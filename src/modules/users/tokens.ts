@@ -1,12 +1,35 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { errors, jwtVerify, SignJWT } from 'jose';
 import type { Config } from '../../config/config.js';
 import type { Logger } from '../../observability/logger.js';
+import type { AccessClaims } from '../../graphql/viewer.js';
 
 export interface IssuedToken {
   token: string;
   expiresAt: Date;
 }
+
+/** A refresh token as handed out, and the SHA-256 hash of it that is stored. */
+export interface RefreshSecret {
+  token: string;
+  hash: Buffer;
+}
+
+/** 32 random bytes, base64url: 43 characters. */
+const REFRESH_TOKEN = /^[A-Za-z0-9_-]{43}$/;
+
+/** A new refresh token: long and random; only its hash is kept. */
+export function newRefreshToken(): RefreshSecret {
+  const token = randomBytes(32).toString('base64url');
+  return { token, hash: refreshHash(token) };
+}
+
+/** The stored form of a refresh token, or undefined for a string that cannot be one (it is not looked up). */
+export function refreshHashOf(token: string): Buffer | undefined {
+  return REFRESH_TOKEN.test(token) ? refreshHash(token) : undefined;
+}
+
+const refreshHash = (token: string) => createHash('sha256').update(token).digest();
 
 const ALGORITHM = 'HS256';
 const ISSUER = 'todo-graphql-server';
@@ -14,12 +37,15 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const VERIFIED_MAX = 10_000;
 
-/** Signs and checks the bearer tokens: HS256 JWTs carrying the user id (`sub`) and an expiry. */
+/**
+ * Signs and checks the access tokens: HS256 JWTs carrying the user id (`sub`), the session (`sid`) and an expiry.
+ * Whether the session is still live is the SessionGate's question, not this one's.
+ */
 export class TokenService {
   readonly #key: Uint8Array;
   readonly #ttlSeconds: number;
   /** Tokens already verified, until they expire: a client sends the same token on every request. */
-  readonly #verified = new Map<string, { userId: string; expiresAt: number }>();
+  readonly #verified = new Map<string, AccessClaims>();
 
   constructor(config: Pick<Config, 'env' | 'jwtSecret' | 'jwtTtlSeconds'>, logger: Logger) {
     if (!config.jwtSecret) {
@@ -30,10 +56,10 @@ export class TokenService {
     this.#ttlSeconds = config.jwtTtlSeconds;
   }
 
-  async issue(userId: string, now = new Date()): Promise<IssuedToken> {
+  async issue(userId: string, sessionId: string, now = new Date()): Promise<IssuedToken> {
     const issuedAt = Math.floor(now.getTime() / 1000);
     const expiresAt = issuedAt + this.#ttlSeconds;
-    const token = await new SignJWT({})
+    const token = await new SignJWT({ sid: sessionId })
       .setProtectedHeader({ alg: ALGORITHM, typ: 'JWT' })
       .setSubject(userId)
       .setIssuer(ISSUER)
@@ -43,13 +69,8 @@ export class TokenService {
     return { token, expiresAt: new Date(expiresAt * 1000) };
   }
 
-  /** The user id a valid token carries; undefined for a tampered, expired or malformed one. */
-  async verify(token: string): Promise<string | undefined> {
-    return (await this.verified(token))?.userId;
-  }
-
-  /** The user id and expiry (epoch ms) of a valid token; undefined for a tampered, expired or malformed one. */
-  async verified(token: string): Promise<{ userId: string; expiresAt: number } | undefined> {
+  /** What a valid token says; undefined for a tampered, expired or malformed one, or one without a session. */
+  async verified(token: string): Promise<AccessClaims | undefined> {
     const known = this.#verified.get(token);
     if (known) {
       if (known.expiresAt > Date.now()) return known;
@@ -57,9 +78,11 @@ export class TokenService {
     }
     try {
       const { payload } = await jwtVerify(token, this.#key, { algorithms: [ALGORITHM], issuer: ISSUER });
-      if (typeof payload.sub !== 'string' || !UUID.test(payload.sub) || typeof payload.exp !== 'number') return undefined;
+      const { sub, sid, exp } = payload;
+      if (typeof sub !== 'string' || !UUID.test(sub) || typeof sid !== 'string' || !UUID.test(sid) || typeof exp !== 'number')
+        return undefined;
       if (this.#verified.size >= VERIFIED_MAX) this.#verified.delete(this.#verified.keys().next().value!);
-      const verified = { userId: payload.sub, expiresAt: payload.exp * 1000 };
+      const verified = { userId: sub.toLowerCase(), sessionId: sid.toLowerCase(), expiresAt: exp * 1000 };
       this.#verified.set(token, verified);
       return verified;
     } catch (error) {
