@@ -5,6 +5,7 @@
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { createClient } from 'graphql-ws';
 import {
+  ChangePasswordDocument,
   CompleteTaskDocument,
   CreateTaskDocument,
   RefreshSessionDocument,
@@ -90,6 +91,11 @@ export class SessionTokens {
     return this.#pair.token;
   }
 
+  /** Takes a pair the server answered otherwise (changePassword): the old refresh token is spent. */
+  replace(pair: TokenPair): void {
+    this.#pair = pair;
+  }
+
   /** The access token, refreshed first when it is about to expire. */
   async fresh(): Promise<string> {
     if (Date.parse(this.#pair.expiresAt) - this.earlyMs <= Date.now()) await this.refresh(this.#pair.token);
@@ -111,6 +117,9 @@ export class SessionTokens {
   }
 }
 
+/** Operations whose UNAUTHENTICATED may mean a wrong password rather than a refused token: never sent twice. */
+const CHECKS_A_PASSWORD = new Set([hashOf(ChangePasswordDocument)]);
+
 /**
  * Sends operations with the session's access token, refreshing it when it is about to expire or is refused
  * (then the operation is sent once more with the new one).
@@ -121,7 +130,7 @@ export function sessionClient(url: string, tokens: SessionTokens): Request {
     try {
       return await persistedClient(url, token)(document, variables);
     } catch (error) {
-      if (!isUnauthenticated(error)) throw error;
+      if (!isUnauthenticated(error) || CHECKS_A_PASSWORD.has(hashOf(document))) throw error;
       await tokens.refresh(token);
       return persistedClient(url, tokens.token)(document, variables);
     }

@@ -15,7 +15,10 @@ export interface ListenerEvents {
 
 /** The listening connection, as a feature uses it. */
 export interface Listener {
-  /** Whether `LISTEN` is in place now, on a connection not known to be broken. */
+  /**
+   * Whether notifications arrive now: `LISTEN` is in place on a connection not known to be broken and, when the
+   * listener confirms delivery (`confirmEveryMs`), it has recently heard its own probe.
+   */
   readonly listening: boolean;
   /** Resolves once `LISTEN` is in place (connecting first if needed); rejects when that attempt fails. */
   ready(): Promise<void>;
@@ -24,5 +27,10 @@ export interface Listener {
   stop(): Promise<void>;
 }
 
+export interface ListenOptions {
+  /** Prove delivery this often, by notifying the channel and hearing it back (see Listener.listening). */
+  confirmEveryMs?: number;
+}
+
 /** Makes the listener of one channel. */
-export type Listen = (channel: string, events: ListenerEvents) => Listener;
+export type Listen = (channel: string, events: ListenerEvents, options?: ListenOptions) => Listener;

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { Config } from '../config/config.js';
 import { connectionSettings, isNeonPooler } from '../db/connection-settings.js';
@@ -19,6 +20,11 @@ const TIMINGS: ListenerTimings = { lingerMs: 5_000, lostAfterMs: 10_000 };
  */
 const HEARTBEAT_MS = 15_000;
 const HEARTBEAT_TIMEOUT_MS = 5_000;
+
+/** What a probe's payload starts with (see `listening`). */
+const PROBE = 'probe:';
+/** A listener that has not heard its own probe for this long says so in the log. */
+const UNHEARD_WARN_MS = 5_000;
 
 /** Waits between reconnection attempts: doubling from 100 ms up to 5 s. */
 const backoffMs = (attempt: number) => Math.min(100 * 2 ** attempt, 5000);
@@ -43,6 +49,13 @@ export class ChangeListener implements Listener {
   #linger: NodeJS.Timeout | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   #attempt = 0;
+  #prober: NodeJS.Timeout | undefined;
+  /** Probes sent on the current connection and not heard back yet: nonce, and when each was sent. */
+  readonly #probes = new Map<string, number>();
+  /** When the last probe that came back was sent: everything committed before it has been delivered. */
+  #confirmedAt = 0;
+  #warnedUnheard = false;
+  #installedAt = 0;
 
   constructor(
     private readonly config: Pick<Config, 'db'>,
@@ -51,9 +64,23 @@ export class ChangeListener implements Listener {
     private readonly channel: string,
     private readonly events: ListenerEvents,
     private readonly timings: ListenerTimings = TIMINGS,
+    /** Prove delivery this often (see `listening`); 0: the connection being up is taken for it. */
+    private readonly confirmEveryMs = 0,
   ) {}
 
+  /**
+   * Whether notifications arrive now. With `confirmEveryMs`, the listener notifies its own channel that often
+   * and counts as listening only while it has heard itself within three times that (one late probe is not an
+   * outage): a connection that stopped delivering without a word (a silent network, a transaction-mode pooler
+   * on the "direct" URL) is found out within that, not after the heartbeat's seconds. Without it, a connection
+   * that is up and not known to be broken.
+   */
   get listening(): boolean {
+    if (!this.#connected) return false;
+    return this.confirmEveryMs === 0 || Date.now() - this.#confirmedAt < 3 * this.confirmEveryMs;
+  }
+
+  get #connected(): boolean {
     return this.#client !== undefined && !this.#broken;
   }
 
@@ -61,7 +88,7 @@ export class ChangeListener implements Listener {
   async ready(): Promise<void> {
     this.#wanted = true;
     clearTimeout(this.#linger);
-    if (this.listening) return;
+    if (this.#connected) return;
     this.#connecting ??= this.#connect(this.#epoch);
     return this.#connecting;
   }
@@ -79,6 +106,7 @@ export class ChangeListener implements Listener {
     this.#wanted = false;
     for (const timer of [this.#retry, this.#lostTimer, this.#linger]) clearTimeout(timer);
     clearInterval(this.#heartbeat);
+    clearInterval(this.#prober);
     this.#attempt = 0;
     this.#connecting = undefined;
     const client = this.#client;
@@ -107,7 +135,10 @@ export class ChangeListener implements Listener {
       client.on('error', (error) => this.#broke(client, error));
       client.on('end', () => this.#broke(client, new Error('connection ended')));
       client.on('notification', ({ channel, payload }) => {
-        if (channel === this.channel && payload) this.events.notify(payload);
+        if (channel !== this.channel || !payload) return;
+        // Probes are not news: each instance's listener hears its own, and ignores the others'.
+        if (payload.startsWith(PROBE)) return this.#heard(payload);
+        this.events.notify(payload);
       });
       try {
         await client.connect();
@@ -135,6 +166,7 @@ export class ChangeListener implements Listener {
 
   #install(client: pg.Client): void {
     const resumed = this.#broken;
+    this.#installedAt = Date.now();
     this.#client = client;
     this.#broken = false;
     this.#attempt = 0;
@@ -146,16 +178,51 @@ export class ChangeListener implements Listener {
         .catch((error: Error) => this.#broke(client, error));
     }, HEARTBEAT_MS);
     this.#heartbeat.unref();
+    this.#probes.clear();
+    this.#warnedUnheard = false;
+    clearInterval(this.#prober);
+    if (this.confirmEveryMs > 0) {
+      this.#probe(client);
+      this.#prober = setInterval(() => this.#probe(client), this.confirmEveryMs);
+      this.#prober.unref();
+    }
     if (resumed) {
       this.logger.info({ channel: this.channel }, 'listening again');
       this.events.resumed();
     }
   }
 
+  /** Notifies its own channel; hearing it back proves that everything committed before was delivered. */
+  #probe(client: pg.Client): void {
+    const now = Date.now();
+    // Unheard for long: nothing it listens for arrives either. Said once per connection.
+    if (!this.#warnedUnheard && now - Math.max(this.#confirmedAt, this.#installedAt) > UNHEARD_WARN_MS) {
+      this.#warnedUnheard = true;
+      this.logger.warn(
+        { channel: this.channel },
+        'the listening connection does not hear its own notifications: is DATABASE_DIRECT_URL a connection pooler?',
+      );
+    }
+    for (const [nonce, sentAt] of this.#probes) if (now - sentAt > UNHEARD_WARN_MS) this.#probes.delete(nonce);
+    const nonce = `${PROBE}${randomUUID()}`;
+    this.#probes.set(nonce, now);
+    client
+      .query({ text: 'select pg_notify($1, $2)', values: [this.channel, nonce], query_timeout: HEARTBEAT_TIMEOUT_MS } as pg.QueryConfig)
+      .catch((error: Error) => this.#broke(client, error));
+  }
+
+  #heard(nonce: string): void {
+    const sentAt = this.#probes.get(nonce);
+    if (sentAt === undefined) return;
+    this.#probes.delete(nonce);
+    this.#confirmedAt = Math.max(this.#confirmedAt, sentAt);
+  }
+
   #broke(client: pg.Client, error: Error): void {
     if (client !== this.#client || this.#broken) return;
     this.#broken = true;
     clearInterval(this.#heartbeat);
+    clearInterval(this.#prober);
     client.removeAllListeners('end');
     client.end().catch(() => undefined);
     if (!this.#wanted) return;
@@ -173,7 +240,7 @@ export class ChangeListener implements Listener {
     clearTimeout(this.#retry);
     const epoch = this.#epoch;
     this.#retry = setTimeout(() => {
-      if (epoch !== this.#epoch || !this.#wanted || this.listening) return;
+      if (epoch !== this.#epoch || !this.#wanted || this.#connected) return;
       this.#connecting ??= this.#connect(epoch);
       this.#connecting.catch((error: unknown) => {
         if (epoch !== this.#epoch) return;
@@ -189,5 +256,5 @@ export class ChangeListener implements Listener {
 /** A channel's listener: one `LISTEN` connection over `directUrl`, made when its feature first wants it. */
 export const listenOn =
   (config: Pick<Config, 'db'>, directUrl: string, logger: Logger): Listen =>
-  (channel, events): Listener =>
-    new ChangeListener(config, directUrl, logger, channel, events);
+  (channel, events, { confirmEveryMs } = {}): Listener =>
+    new ChangeListener(config, directUrl, logger, channel, events, TIMINGS, confirmEveryMs);

@@ -344,7 +344,7 @@ describe('refresh races between two instances', () => {
       Number(
         (
           await adminQuery<{ n: string }>(
-            `select count(*) as n from pg_stat_activity where query ilike 'listen "sessions_ended"%'`,
+            `select count(*) as n from pg_stat_activity where application_name = 'todo-graphql-server listener (sessions_ended)'`,
             [],
             t.db.url,
           )

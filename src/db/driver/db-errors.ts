@@ -53,6 +53,15 @@ export function classifyDbError(error: unknown): DbErrorKind {
 /** A failure worth another attempt on a fresh connection. */
 export const isTransient = (error: unknown) => classifyDbError(error) === 'transient';
 
+/**
+ * PostgreSQL rolled the transaction back to resolve a conflict with another one: a deadlock (40P01) or a
+ * serialization failure (40001). Nothing of it was written, so it may run again.
+ */
+export function isConflictRollback(error: unknown): boolean {
+  for (const e of chain(error)) if (e.code === '40P01' || e.code === '40001') return true;
+  return false;
+}
+
 /** A row refers to one that does not exist (SQLSTATE 23503), such as a task to a user deleted meanwhile. */
 export function isForeignKeyViolation(error: unknown): boolean {
   for (const e of chain(error)) if (e.code === '23503') return true;

@@ -178,7 +178,10 @@ export class AuthService {
       );
       if (updated.length === 0) throw invalidToken();
       const ended = await endSessions(tx, { userId: user.id, except: viewer.sessionId });
-      return { issued: await renewRefresh(tx, viewer.sessionId, this.settings.refreshTtlSeconds), ended };
+      // Signed out meanwhile (while the password was being checked): nothing is written.
+      const issued = await renewRefresh(tx, viewer.sessionId, this.settings.refreshTtlSeconds);
+      if (!issued) throw invalidToken();
+      return { issued, ended };
     });
     this.gate.ended(ended);
     return this.#payload(user, issued);

@@ -13,6 +13,8 @@ const BELIEVED_UNHEARD_MS = 1_000;
 const BELIEVED_LISTENING_MS = 60_000;
 /** After a failed attempt to listen, the next waits this long: requests meanwhile read the session instead. */
 const LISTEN_RETRY_MS = 5_000;
+/** The listener proves delivery this often; it counts as listening only while it hears itself (within 3× this). */
+const CONFIRM_EVERY_MS = 400;
 /** The listener is released after this long without a check or a subscriber. */
 const IDLE_MS = 60_000;
 /** Sessions remembered either way, at most; past it the oldest are forgotten (and read again when seen). */
@@ -45,6 +47,8 @@ export class SessionGate implements TokenVerifier {
   readonly #ended = new Map<string, number>();
   readonly #reads = new Map<string, Promise<boolean | 'unavailable'>>();
   readonly #followers = new Map<string, Set<EndCallback>>();
+  /** Followed sessions not read while the listener was in place: read again at the next tick. */
+  readonly #unconfirmed = new Set<string>();
   readonly #listener: Listener;
   /** Bumped whenever the listener may have missed an announcement: beliefs of an older epoch are read again. */
   #epoch = 0;
@@ -53,6 +57,7 @@ export class SessionGate implements TokenVerifier {
   #nextListenAttempt = 0;
   #timer: NodeJS.Timeout | undefined;
   #sweeping = false;
+  #released = false;
   #closed = false;
 
   constructor(
@@ -63,11 +68,15 @@ export class SessionGate implements TokenVerifier {
     /** How long an access token lives: an ended session is remembered that long. */
     private readonly accessTtlMs: number,
   ) {
-    this.#listener = listen(SESSIONS_CHANNEL, {
-      notify: (payload) => this.ended(payload.split(',')),
-      resumed: () => (this.#epoch += 1),
-      lost: () => (this.#epoch += 1),
-    });
+    this.#listener = listen(
+      SESSIONS_CHANNEL,
+      {
+        notify: (payload) => this.ended(payload.split(',')),
+        resumed: () => (this.#epoch += 1),
+        lost: () => (this.#epoch += 1),
+      },
+      { confirmEveryMs: CONFIRM_EVERY_MS },
+    );
   }
 
   /** The claims of a valid access token of a live session; undefined otherwise; 'unavailable' when it cannot be told. */
@@ -84,10 +93,7 @@ export class SessionGate implements TokenVerifier {
     this.#want(now);
     if (this.#ended.has(sessionId)) return false;
     const belief = this.#live.get(sessionId);
-    if (belief) {
-      if (now - belief.at < BELIEVED_UNHEARD_MS) return true;
-      if (belief.epoch === this.#epoch && now - belief.at < BELIEVED_LISTENING_MS) return true;
-    }
+    if (belief && (now - belief.at < BELIEVED_UNHEARD_MS || this.#believedListening(sessionId, now))) return true;
     let read = this.#reads.get(sessionId);
     if (!read) {
       read = this.#read(sessionId, userId).finally(() => this.#reads.delete(sessionId));
@@ -120,6 +126,8 @@ export class SessionGate implements TokenVerifier {
     followers.add(onEnd);
     this.#followers.set(sessionId, followers);
     this.#want(Date.now());
+    // Its last read may predate an ending the listener did not hear (it was away then): read it once more.
+    if (!this.#believedListening(sessionId)) this.#unconfirmed.add(sessionId);
     return () => {
       followers.delete(onEnd);
       if (followers.size === 0 && this.#followers.get(sessionId) === followers) this.#followers.delete(sessionId);
@@ -131,6 +139,12 @@ export class SessionGate implements TokenVerifier {
     clearInterval(this.#timer);
     this.#timer = undefined;
     await this.#listener.stop();
+  }
+
+  /** Read live while the listener was in place, and heard nothing of it since: it would have heard an ending. */
+  #believedListening(sessionId: string, now = Date.now()): boolean {
+    const belief = this.#live.get(sessionId);
+    return belief !== undefined && belief.epoch === this.#epoch && this.#listener.listening && now - belief.at < BELIEVED_LISTENING_MS;
   }
 
   async #read(sessionId: string, userId: string): Promise<boolean | 'unavailable'> {
@@ -160,6 +174,11 @@ export class SessionGate implements TokenVerifier {
     if (this.#closed) return;
     this.#lastWanted = now;
     this.#timer ??= setInterval(() => this.#tick(), SWEEP_MS).unref();
+    if (this.#released) {
+      // Released when idle, perhaps still lingering: wanted again, it stays (or comes back).
+      this.#released = false;
+      this.#listener.ready().catch((error: unknown) => this.logger.warn({ err: error }, 'cannot listen for ended sessions'));
+    }
     if (!this.#listener.listening) {
       // Not in place: whatever it might have heard is unheard.
       this.#epoch += 1;
@@ -185,21 +204,29 @@ export class SessionGate implements TokenVerifier {
       this.#timer = undefined;
       this.#live.clear();
       this.#epoch += 1;
+      this.#released = true;
       this.#listener.release();
     }
   }
 
-  /** Reads the followed sessions again, when the listener may have missed the end of one. */
+  /**
+   * Reads the followed sessions again when the listener may have missed the end of one (all of them), or those
+   * followed since the last tick without a belief the listener vouches for.
+   */
   async #sweep(): Promise<void> {
-    if (this.#sweeping || (this.#listener.listening && this.#sweptEpoch === this.#epoch)) return;
+    const all = !(this.#listener.listening && this.#sweptEpoch === this.#epoch);
+    if (this.#sweeping || (!all && this.#unconfirmed.size === 0)) return;
     this.#sweeping = true;
     const epoch = this.#listener.listening ? this.#epoch : -1;
+    const unconfirmed = [...this.#unconfirmed];
+    this.#unconfirmed.clear();
     try {
-      const followed = [...this.#followers.keys()];
+      const followed = all ? [...this.#followers.keys()] : unconfirmed.filter((id) => this.#followers.has(id));
       const live = await liveAmong(this.orm.em.fork(), followed);
       this.ended(followed.filter((id) => !live.has(id)));
-      this.#sweptEpoch = epoch;
+      if (all) this.#sweptEpoch = epoch;
     } catch (error) {
+      for (const id of unconfirmed) this.#unconfirmed.add(id);
       this.logger.warn({ err: error }, 'could not check the sessions of open subscriptions');
     } finally {
       this.#sweeping = false;

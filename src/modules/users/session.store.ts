@@ -116,19 +116,25 @@ export async function rotateRefresh(em: EntityManager, hash: Buffer, ttlSeconds:
   return { kind: 'reused', sessionId };
 }
 
-/** Spends every unspent refresh token of the session and gives it a new one (after a password change). */
-export async function renewRefresh(em: EntityManager, sessionId: string, ttlSeconds: number): Promise<IssuedRefresh> {
+/**
+ * Spends every unspent refresh token of the session and gives it a new one (after a password change). The
+ * session's row first, as everywhere; undefined when the session has ended meanwhile.
+ */
+export async function renewRefresh(em: EntityManager, sessionId: string, ttlSeconds: number): Promise<IssuedRefresh | undefined> {
+  const [session] = await em.execute<{ id: string }[]>(
+    'update sessions set last_used_at = now(), expires_at = now() + make_interval(secs => ?) where id = ? returning id',
+    [ttlSeconds, sessionId],
+  );
+  if (!session) return undefined;
   await em.execute('update refresh_tokens set spent_at = now() where session_id = ? and spent_at is null', [sessionId]);
-  await em.execute('update sessions set last_used_at = now(), expires_at = now() + make_interval(secs => ?) where id = ?', [
-    ttlSeconds,
-    sessionId,
-  ]);
   const secret = newRefreshToken();
   return { sessionId, refreshToken: secret.token, refreshExpiresAt: await insertRefresh(em, sessionId, secret, ttlSeconds) };
 }
 
 /**
  * Ends sessions and announces it: those named, or every session of `userId` (but `except`). Returns their ids.
+ * Ending a user's sessions takes the user's row first, as signing in and erasing do, so that two of them take
+ * turns rather than deadlock over the sessions' rows.
  */
 export async function endSessions(
   em: EntityManager,
@@ -137,10 +143,14 @@ export async function endSessions(
   const rows =
     'sessionIds' in which
       ? await em.execute<{ id: string }[]>('delete from sessions where id = any(?::uuid[]) returning id', [uuidArray(which.sessionIds)])
-      : await em.execute<{ id: string }[]>('delete from sessions where user_id = ? and id is distinct from ? returning id', [
-          which.userId,
-          which.except ?? null,
-        ]);
+      : await em
+          .execute('select id from users where id = ? for update', [which.userId])
+          .then(() =>
+            em.execute<{ id: string }[]>('delete from sessions where user_id = ? and id is distinct from ? returning id', [
+              which.userId,
+              which.except ?? null,
+            ]),
+          );
   const ended = rows.map((row) => row.id);
   await announceEnded(em, ended);
   return ended;
@@ -195,13 +205,17 @@ export async function eraseUser(em: EntityManager, userId: string, rateLimitKeys
   return ended;
 }
 
+/** Rows one prune removes from each table at most: a backlog goes over several prunes, each within the timeout. */
+const PRUNE_BATCH = 10_000;
+
 /** Removes expired sessions and expired refresh tokens (spent ones are kept until then, to catch their reuse). */
 export async function pruneSessions(em: EntityManager): Promise<{ sessions: number; refreshTokens: number }> {
-  const sessions = await em.execute<{ n: number }[]>(
-    'with gone as (delete from sessions where expires_at < now() returning 1) select count(*)::int as n from gone',
-  );
-  const tokens = await em.execute<{ n: number }[]>(
-    'with gone as (delete from refresh_tokens where expires_at < now() returning 1) select count(*)::int as n from gone',
-  );
+  const prune = (table: string, key: string) =>
+    em.execute<{ n: number }[]>(
+      `with gone as (delete from ${table} where ${key} in (select ${key} from ${table} where expires_at < now() limit ${PRUNE_BATCH}) returning 1)
+       select count(*)::int as n from gone`,
+    );
+  const sessions = await prune('sessions', 'id');
+  const tokens = await prune('refresh_tokens', 'hash');
   return { sessions: sessions[0]!.n, refreshTokens: tokens[0]!.n };
 }
