@@ -1,5 +1,5 @@
 import { signUpUser } from '../support/api.js';
-import { OwnPostgres } from '../support/own-postgres.js';
+import { TestPostgres } from '../support/postgres.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { inOrder, wsSession, type WsSession } from '../support/subscriptions.js';
 import { createTask, UPDATE_TASK } from '../support/tasks.js';
@@ -13,11 +13,11 @@ async function write(user: User, title: string, id: string): Promise<void> {
 }
 
 describe('the change feed when PostgreSQL restarts under open subscriptions', () => {
-  let postgres: OwnPostgres;
+  let postgres: TestPostgres;
   let server: TestServer;
   const sessions: WsSession[] = [];
   beforeAll(async () => {
-    postgres = await OwnPostgres.start();
+    postgres = await TestPostgres.start({ database: 'app' });
     server = await startTestServer({
       databaseUrl: postgres.url,
       env: { DB_POOL_MAX: '5', DB_POOL_ACQUIRE_TIMEOUT_MS: '1000', DB_CONNECT_TIMEOUT_MS: '1000' },
