@@ -328,7 +328,7 @@ describe('listing tasks', () => {
     it('stay constant whatever the page size, owners included', async () => {
       const writer = await signUpUser(t.server.url);
       for (let i = 0; i < 100; i++) await createTask(writer.api, { title: `bulk ${i}`, tags: ['bulk'] });
-      const counts: Record<number, number> = {};
+      const statements: Record<number, string[]> = {};
       for (const first of [1, 20, 100]) {
         const client = api(t.server.url, writer.token);
         const before = t.server.logs.length;
@@ -338,16 +338,21 @@ describe('listing tasks', () => {
         );
         expect(tasks.edges).toHaveLength(first);
         // Not the announcement of the last createTask (pg_notify), sent after its answer and logged whenever it ends.
-        counts[first] = t.server.logs
+        statements[first] = t.server.logs
           .slice(before)
           .filter(
             (line) =>
               line.component === 'mikro-orm' && /\b(select|insert|update|delete)\b/i.test(line.msg) && !line.msg.includes('pg_notify'),
-          ).length;
+          )
+          // Their text, but for the time taken and the page's own limit.
+          .map((line) => line.msg.replace(/ \[took .*\]$/, '').replace(/limit \d+/g, 'limit ?'))
+          .sort();
       }
-      expect(counts[1]).toBe(counts[20]);
-      expect(counts[20]).toBe(counts[100]);
-      expect(counts[1]).toBeLessThanOrEqual(3);
+      // The statements themselves rather than their number: should they differ (a count did in CI behind PgBouncer,
+      // never traced: issue 26), the failure shows which statement it was.
+      expect(statements[20]).toEqual(statements[1]);
+      expect(statements[100]).toEqual(statements[1]);
+      expect(statements[1]!.length).toBeLessThanOrEqual(3);
     });
   });
 });

@@ -4,7 +4,7 @@ import { inTransaction } from '../../src/db/transaction.js';
 import { User as UserEntity } from '../../src/modules/users/user.entity.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { signUpUser, type ApiResult } from '../support/api.js';
-import { OwnPostgres } from '../support/own-postgres.js';
+import { TestPostgres } from '../support/postgres.js';
 import { serverForTests, startTestServer, type TestServer } from '../support/server.js';
 import { createTask, CREATE_TASK, LIST_TASKS, type TaskView } from '../support/tasks.js';
 import { waitFor } from '../support/wait.js';
@@ -35,13 +35,13 @@ const SLEEPING = `select count(*)::int as n from pg_stat_activity where state = 
 const HEALTH = `{ health { status database { connected error } } }`;
 
 describe('when the database fails under a running server', () => {
-  let postgres: OwnPostgres;
+  let postgres: TestPostgres;
   let server: TestServer;
   let user: User;
   const healthStatus = async () => (await server.gql<{ health: { status: string } }>(HEALTH)).body.data?.health.status ?? 'none';
 
   beforeAll(async () => {
-    postgres = await OwnPostgres.start();
+    postgres = await TestPostgres.start({ database: 'app' });
     server = await startTestServer({
       databaseUrl: postgres.url,
       env: { DB_POOL_MAX: '5', DB_POOL_ACQUIRE_TIMEOUT_MS: '1000', DB_CONNECT_TIMEOUT_MS: '1000', DB_STATEMENT_TIMEOUT_MS: '1000' },

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { connectionSettings } from '../../src/db/connection-settings.js';
 import { openOrm } from '../support/orm.js';
-import { CERTIFIED_IP, TlsPostgres, UNCERTIFIED_IP } from '../support/tls-postgres.js';
+import { CERTIFIED_IP, TestPostgres, UNCERTIFIED_IP } from '../support/postgres.js';
 
 /** Connects as the server does (`connectionSettings` into a `pg.Client`) and says whether the session is TLS. */
 async function sessionIsTls(url: string): Promise<boolean> {
@@ -17,12 +17,12 @@ async function sessionIsTls(url: string): Promise<boolean> {
 }
 
 describe('TLS to a PostgreSQL that accepts nothing else', () => {
-  let server: TlsPostgres;
-  const url = (host: string, params: Record<string, string>) => server.url(host, params);
+  let server: TestPostgres;
+  const url = (host: string, params: Record<string, string>) => server.urlFor('postgres', { host, params });
   const trusted = (host: string, sslmode: string) => url(host, { sslmode, sslrootcert: server.caFile });
 
   beforeAll(async () => {
-    server = await TlsPostgres.start();
+    server = await TestPostgres.start({ tls: true });
   });
   afterAll(() => {
     server?.destroy();
