@@ -18,10 +18,12 @@ describe('request limits', () => {
       headers: { 'content-type': 'application/json', authorization: `Bearer ${user.token}`, ...headers },
       body: typeof body === 'string' ? body : JSON.stringify(body),
     });
+  const SESSION_CHECK = /\bfrom sessions\b/;
   const sqlDuring = async (work: () => Promise<unknown>) => {
     const before = t.server.logs.length;
     await work();
-    return t.server.logs.slice(before).filter((line) => line.component === 'mikro-orm');
+    // Not the check of the caller's session, which an instance makes when it has not heard of it for a while.
+    return t.server.logs.slice(before).filter((line) => line.component === 'mikro-orm' && !SESSION_CHECK.test(String(line.msg)));
   };
 
   it('serves a full page of 100 tasks with every field', async () => {
