@@ -7,7 +7,7 @@ import type { Context } from './context.js';
  */
 export class InflightOperations {
   #count = 0;
-  #idle: (() => void)[] = [];
+  #idle: ((drained: boolean) => void)[] = [];
 
   plugin(): ApolloServerPlugin<Context> {
     return {
@@ -16,19 +16,24 @@ export class InflightOperations {
         return {
           willSendResponse: async () => {
             this.#count--;
-            if (this.#count === 0) for (const resolve of this.#idle.splice(0)) resolve();
+            if (this.#count === 0) for (const resolve of this.#idle.splice(0)) resolve(true);
           },
         };
       },
     };
   }
 
-  /** Resolves when no operation is executing, or after `timeoutMs`. */
-  idle(timeoutMs: number): Promise<void> {
-    if (this.#count === 0) return Promise.resolve();
+  /** Operations executing now. */
+  get count(): number {
+    return this.#count;
+  }
+
+  /** Resolves true when no operation is executing, or false after `timeoutMs` with some still running. */
+  idle(timeoutMs: number): Promise<boolean> {
+    if (this.#count === 0) return Promise.resolve(true);
     return new Promise((resolve) => {
       this.#idle.push(resolve);
-      setTimeout(resolve, timeoutMs).unref();
+      setTimeout(() => resolve(false), timeoutMs).unref();
     });
   }
 }

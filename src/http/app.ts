@@ -135,7 +135,9 @@ export async function createHttpApp({ config, logger, orm, schema, guards, servi
       // Subscribers first: they would hold the drain open, and told "going away" they resume elsewhere.
       await Promise.all([webSockets.close(), eventStreams.close()]);
       await apollo.stop();
-      await inflight.idle(config.shutdownGraceMs);
+      if (!(await inflight.idle(config.shutdownGraceMs))) {
+        logger.warn({ inFlight: inflight.count, graceMs: config.shutdownGraceMs }, 'operations still running past SHUTDOWN_GRACE_MS');
+      }
     },
   };
 }

@@ -59,11 +59,11 @@ describe('SIGTERM under load', () => {
     signalledAt = performance.now();
     server.child.kill('SIGTERM');
     const { code } = await server.exited;
-    const exitMs = performance.now() - signalledAt;
     await Promise.all(lanes);
 
+    // Within the grace period: every operation in flight finished before it ran out (the server says so if not).
     expect(code).toBe(0);
-    expect(exitMs).toBeLessThan(5000);
+    expect(server.output()).not.toMatch(/past SHUTDOWN_GRACE_MS|a step of stopping was slow/);
     expect(badAnswers).toEqual([]);
     // Requests in flight at the signal complete (seen here: 32 to 40 of the 40 lanes, none cut off; a lane whose
     // request had just returned sends its next one after the signal). A request whose bytes reach a keep-alive

@@ -27,7 +27,7 @@ describe('the change feed across two instances', () => {
     await Promise.all([a?.stop(), b?.stop()]);
   });
 
-  it('delivers a change written through one instance to subscribers on the other, once each, within a second', async () => {
+  it('delivers a change written through one instance to subscribers on the other, once each, in order', async () => {
     const user = await signUpUser(a.url);
     const onB = api(b.url, user.token);
     const ws = wsSession(a.url, user.token);
@@ -50,10 +50,10 @@ describe('the change feed across two instances', () => {
     // From sending the mutation to the event's arrival on the other instance (the mutation's own time included).
     const latencies = sent.map((at, i) => overWs.arrivals[i + 1]! - at).sort((x, y) => x - y);
     const [p50, p99] = [percentile(latencies, 50), percentile(latencies, 99)];
+    // Measured speed belongs to `npm run bench:subscriptions`; printed here for whoever reads the run.
     process.stdout.write(
       `cross-instance delivery over WebSocket: p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms (${latencies.length} changes)\n`,
     );
-    expect(p99).toBeLessThan(1000);
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(overWs.changes).toHaveLength(count);
     await ws.close();
@@ -104,12 +104,12 @@ describe('SIGTERM with open subscriptions', () => {
     await overWs.take(1);
     await overSse.received.take(1);
 
-    const signalled = performance.now();
     server.child.kill('SIGTERM');
     expect(await overWs.ended).toMatchObject({ code: 1001 });
     await overSse.received.ended;
     expect(await server.exited).toEqual({ code: 0, signal: null });
-    expect(performance.now() - signalled).toBeLessThan(5000);
+    // Nothing held the stop up: no step of it was slow, nothing ran past the grace period.
+    expect(server.output()).not.toMatch(/past SHUTDOWN_GRACE_MS|a step of stopping was slow/);
 
     // Another instance takes over: resuming from the last cursor loses nothing.
     const other = await startTestServer({
