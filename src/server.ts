@@ -53,7 +53,9 @@ export async function startServer({ config, logger, database, resolvers = [], po
 
   if (config.migrateOnStart) await migrateUnderLock(config, database.directUrl, logger);
 
-  const orm = await MikroORM.init(ormOptions(config, database.url, logger, { entities: ENTITIES }));
+  // The constructor, not MikroORM.init: init imports every extension installed (the seeder, the migrator), which
+  // the server never uses. The entities are classes: discovering them needs nothing asynchronous.
+  const orm = new MikroORM(ormOptions(config, database.url, logger, { entities: ENTITIES }));
   await orm.connect();
   const pool = (await orm.em.getConnection().getNativeClient()) as pg.Pool;
   const health = new HealthService({ pool: () => pool, poolMax: config.db.max, shipped: shippedMigrations(MIGRATIONS_DIR) });

@@ -64,7 +64,8 @@ export async function migrateUnderLock(config: Config, directUrl: string, logger
       return [];
     }
     const { Migrator } = await import('@mikro-orm/migrations');
-    const orm = await MikroORM.init({ ...ormOptions(config, directUrl, logger, { purpose: 'migrations' }), extensions: [Migrator] });
+    // The constructor registers the migrator alone; MikroORM.init would also import the seeder.
+    const orm = new MikroORM({ ...ormOptions(config, directUrl, logger, { purpose: 'migrations' }), extensions: [Migrator] });
     try {
       const applied = await orm.migrator.up();
       const names = applied.map((m) => m.name);
