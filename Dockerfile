@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
-# The image: a build stage with every dependency compiles TypeScript to dist/; the runtime stage is the production
-# install (package.json, package-lock.json, dist/, then `npm ci --omit=dev`) on Node 24, run as a non-root user.
+# The image: a build stage with every dependency builds dist/ (scripts/build.ts: tsc, then the entry bundled); the
+# runtime stage is the production install (package.json, package-lock.json, dist/, then `npm ci --omit=dev`) on
+# Node 24, run as a non-root user.
 # No secret is built in: DATABASE_URL, DATABASE_DIRECT_URL and JWT_SECRET come from the environment at run time.
 
 FROM node:24-bookworm-slim AS build
@@ -8,6 +9,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json mikro-orm.config.ts ./
+COPY scripts/build.ts ./scripts/
 COPY src ./src
 RUN npm run build
 

@@ -9,13 +9,12 @@ import { PROJECT_ROOT } from '../src/config/app-version.js';
 
 const run = promisify(execFile);
 
-/** `dist/` compiled by `tsconfig.build.json`, `package.json` and `package-lock.json`, then `npm ci --omit=dev`. */
+/** `dist/` as `npm run build` makes it (scripts/build.ts), `package.json` and `package-lock.json`, then `npm ci --omit=dev`. */
 export async function productionInstall(dir: string): Promise<void> {
-  await run(
-    process.execPath,
-    [join(PROJECT_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', join(dir, 'dist')],
-    { cwd: PROJECT_ROOT },
-  );
+  await run(process.execPath, [join(PROJECT_ROOT, 'scripts/build.ts'), '--outDir', join(dir, 'dist')], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
   for (const file of ['package.json', 'package-lock.json']) copyFileSync(join(PROJECT_ROOT, file), join(dir, file));
   await run('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund'], { cwd: dir, env: { ...process.env, NODE_OPTIONS: '' } });
 }

@@ -63,6 +63,7 @@ describe('the Dockerfile', () => {
       '!tsconfig.json',
       '!tsconfig.build.json',
       '!mikro-orm.config.ts',
+      '!scripts/build.ts',
       '!src/',
     ]);
   });
