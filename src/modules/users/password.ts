@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import bcrypt from 'bcrypt';
 import { rateLimited } from '../../graphql/errors.js';
 
 export const PASSWORD_MIN = 8;
@@ -13,12 +12,16 @@ function digest(password: string): string {
   return createHash('sha256').update(password.normalize('NFC')).digest('base64');
 }
 
-export function hashPassword(password: string, rounds: number): Promise<string> {
-  return bcrypt.hash(digest(password), rounds);
+let bcrypt: Promise<typeof import('bcrypt')> | undefined;
+/** bcrypt, a native addon, is loaded by the first sign-up or sign-in rather than by the start. */
+const loadBcrypt = () => (bcrypt ??= import('bcrypt').then((module) => module.default));
+
+export async function hashPassword(password: string, rounds: number): Promise<string> {
+  return (await loadBcrypt()).hash(digest(password), rounds);
 }
 
-export function verifyPassword(password: string, hash: string): Promise<boolean> {
-  return bcrypt.compare(digest(password), hash);
+export async function verifyPassword(password: string, hash: string): Promise<boolean> {
+  return (await loadBcrypt()).compare(digest(password), hash);
 }
 
 /**
