@@ -41,24 +41,31 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-/** Database check, migrations, ORM, schema, HTTP: everything between configuration and signals. */
 /** A step of stopping that takes longer than this is named in the log. */
 const SLOW_STOP_STEP_MS = 5_000;
 
-export async function startServer({ config, logger, database, resolvers = [], port }: ServerOptions): Promise<RunningServer> {
-  const trusted = config.trustedDocuments ? TrustedDocuments.load(config.trustedDocuments) : undefined;
-  if (trusted) logger.info({ manifest: config.trustedDocuments, documents: trusted.size }, 'only trusted documents run');
+/** One turn of the event loop: whatever the database has answered meanwhile is read. */
+const aTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** The database reached (with retries), then migrated under the lock when MIGRATE_ON_START is on. */
+async function prepareDatabase(config: Config, logger: Logger, database: ServerOptions['database']): Promise<void> {
   const server = await waitForDatabase(database.url, config, logger);
   logger.info({ ...server, poolMax: config.db.max }, 'database connected');
-
   if (config.migrateOnStart) await migrateUnderLock(config, database.directUrl, logger);
+}
 
+/** The ORM, the services, the schema and the HTTP app, not listening yet. */
+async function buildServer(
+  { config, logger, database, resolvers }: Required<Pick<ServerOptions, 'config' | 'logger' | 'database' | 'resolvers'>>,
+  trusted: TrustedDocuments | undefined,
+) {
   // The constructor, not MikroORM.init: init imports every extension installed (the seeder, the migrator), which
   // the server never uses. The entities are classes: discovering them needs nothing asynchronous.
   const orm = new MikroORM(ormOptions(config, database.url, logger, { entities: ENTITIES }));
   await orm.connect();
   const pool = (await orm.em.getConnection().getNativeClient()) as pg.Pool;
   const health = new HealthService({ pool: () => pool, poolMax: config.db.max, shipped: shippedMigrations(MIGRATIONS_DIR) });
+  void health.warm();
   const metrics = new Metrics(() => health.poolStats());
   metrics.instrumentPool(pool);
   onDbError(orm.config, (kind) => metrics.dbError(kind));
@@ -77,10 +84,42 @@ export async function startServer({ config, logger, database, resolvers = [], po
   );
   const feed = new ChangeFeed(orm, config, listen, logger);
   metrics.feed(feed);
+  await aTurn();
 
   const schema = await buildAppSchema(resolvers);
+  await aTurn();
   const guards = new Guards(schema, config, new RateLimits(pool, config), trusted);
   const http = await createHttpApp({ config, logger, orm, schema, guards, services: { health, auth, sessions, feed }, metrics });
+  await aTurn();
+  return { orm, pool, health, metrics, feed, sessions, http };
+}
+
+/**
+ * Database check, migrations, ORM, schema, HTTP: everything between configuration and signals.
+ *
+ * Reaching and migrating the database are round trips to it, while building the ORM, the schema and the HTTP app
+ * asks it nothing: the two go on together, with a turn of the event loop between the steps of building so that the
+ * database's answers are read as they come (docs/performance.md, "Start-up"). Nothing listens before both are done.
+ */
+export async function startServer({ config, logger, database, resolvers = [], port }: ServerOptions): Promise<RunningServer> {
+  const trusted = config.trustedDocuments ? TrustedDocuments.load(config.trustedDocuments) : undefined;
+  if (trusted) logger.info({ manifest: config.trustedDocuments, documents: trusted.size }, 'only trusted documents run');
+  const prepared = prepareDatabase(config, logger, database);
+
+  let built;
+  try {
+    built = await buildServer({ config, logger, database, resolvers }, trusted);
+  } catch (error) {
+    await prepared.catch(() => undefined);
+    throw error;
+  }
+  const { orm, pool, health, metrics, feed, sessions, http } = built;
+  try {
+    await prepared;
+  } catch (error) {
+    await Promise.all([sessions.close(), health.close(), orm.close()]);
+    throw error;
+  }
   await new Promise<void>((resolve, reject) => {
     http.httpServer.once('error', reject);
     http.httpServer.listen(port ?? config.port, config.host, resolve);

@@ -100,6 +100,18 @@ export class HealthService {
     }
   }
 
+  /**
+   * Opens the probe's connection ahead of the first check, so that the first readiness probe after a start costs
+   * its two queries, not a connection too. A failure is left for that check to meet and report.
+   */
+  async warm(): Promise<void> {
+    try {
+      (await this.#ownPool().connect()).release();
+    } catch {
+      // reported by the next check
+    }
+  }
+
   /** Ends the probe's connection; later checks report DOWN. */
   async close(): Promise<void> {
     this.#closed = true;
