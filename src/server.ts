@@ -1,7 +1,7 @@
 import { MikroORM } from '@mikro-orm/postgresql';
 import type pg from 'pg';
 import type { Config } from './config/config.js';
-import { waitForDatabase } from './db/connect.js';
+import { connectWithRetries } from './db/connect.js';
 import { migrateUnderLock } from './db/migrate.js';
 import { MIGRATIONS_DIR, ormOptions } from './db/orm-options.js';
 import type { DatabaseTarget } from './db/database-target.js';
@@ -47,11 +47,16 @@ const SLOW_STOP_STEP_MS = 5_000;
 /** One turn of the event loop: whatever the database has answered meanwhile is read. */
 const aTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-/** The database reached (with retries), then migrated under the lock when MIGRATE_ON_START is on. */
+/**
+ * The database reached (with retries), then migrated under the lock when MIGRATE_ON_START is on. Without a pooler
+ * in front (one URL), the connection that answered holds the lock: one handshake fewer.
+ */
 async function prepareDatabase(config: Config, logger: Logger, database: ServerOptions['database']): Promise<void> {
-  const server = await waitForDatabase(database.url, config, logger);
+  const { server, client } = await connectWithRetries(database.url, config, logger);
   logger.info({ ...server, poolMax: config.db.max }, 'database connected');
-  if (config.migrateOnStart) await migrateUnderLock(config, database.directUrl, logger);
+  const lockOnIt = config.migrateOnStart && database.url === database.directUrl;
+  if (!lockOnIt) await client.end().catch(() => undefined);
+  if (config.migrateOnStart) await migrateUnderLock(config, database.directUrl, logger, lockOnIt ? client : undefined);
 }
 
 /** The ORM, the services, the schema and the HTTP app, not listening yet. */

@@ -24,18 +24,26 @@ export function describeDatabaseError(error: unknown): string {
   return err?.code ? `${err.code}: ${message}` : message;
 }
 
-/** One connection outside the pool, bounded by the connect timeout in both handshake and query. */
-export async function probeServer(databaseUrl: string, timeoutMs: number): Promise<ServerInfo> {
+/** One connection outside the pool, bounded by the connect timeout in both handshake and query, left open. */
+async function openProbe(databaseUrl: string, timeoutMs: number): Promise<{ server: ServerInfo; client: pg.Client }> {
   const settings = connectionSettings(databaseUrl);
   const client = new pg.Client({ ...settings, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
   client.on('error', () => undefined);
   try {
     await client.connect();
     const { rows } = await client.query<{ version: string }>(`select current_setting('server_version') as version`);
-    return { host: settings.host, database: settings.database, serverVersion: rows[0]!.version };
-  } finally {
+    return { server: { host: settings.host, database: settings.database, serverVersion: rows[0]!.version }, client };
+  } catch (error) {
     await client.end().catch(() => undefined);
+    throw error;
   }
+}
+
+/** One connection outside the pool, bounded by the connect timeout in both handshake and query. */
+export async function probeServer(databaseUrl: string, timeoutMs: number): Promise<ServerInfo> {
+  const { server, client } = await openProbe(databaseUrl, timeoutMs);
+  await client.end().catch(() => undefined);
+  return server;
 }
 
 /** Exponential backoff with full jitter: 0.5 s, 1 s, 2 s... capped at 15 s. */
@@ -45,15 +53,20 @@ export function backoffMs(attempt: number, random = Math.random): number {
 
 /**
  * Start-up's explicit connection check: MikroORM connects lazily, so a wrong URL would otherwise surface on the
- * first request. Retries `DB_CONNECT_RETRIES` times with backoff, then gives one clear reason.
+ * first request. Retries `DB_CONNECT_RETRIES` times with backoff, then gives one clear reason. The connection that
+ * answered is handed over open, for the caller to use (as the migration lock's) and end.
  */
-export async function waitForDatabase(databaseUrl: string, config: Config, logger: Logger): Promise<ServerInfo> {
+export async function connectWithRetries(
+  databaseUrl: string,
+  config: Config,
+  logger: Logger,
+): Promise<{ server: ServerInfo; client: pg.Client }> {
   const attempts = config.db.connectRetries + 1;
   let lastError: unknown;
   for (let attempt = 0; attempt < attempts; attempt++) {
     if (attempt > 0) await sleep(backoffMs(attempt - 1));
     try {
-      return await probeServer(databaseUrl, config.db.connectTimeoutMs);
+      return await openProbe(databaseUrl, config.db.connectTimeoutMs);
     } catch (error) {
       // A setting that cannot work (an unreadable sslrootcert) will not work on the next attempt either.
       if (error instanceof ConfigError) throw error;
@@ -64,4 +77,11 @@ export async function waitForDatabase(databaseUrl: string, config: Config, logge
   throw new DatabaseUnreachableError(`database unreachable after ${attempts} attempt(s): ${describeDatabaseError(lastError)}`, {
     cause: lastError,
   });
+}
+
+/** `connectWithRetries`, ending the connection. */
+export async function waitForDatabase(databaseUrl: string, config: Config, logger: Logger): Promise<ServerInfo> {
+  const { server, client } = await connectWithRetries(databaseUrl, config, logger);
+  await client.end().catch(() => undefined);
+  return server;
 }

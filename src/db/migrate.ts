@@ -48,14 +48,20 @@ async function allApplied(client: pg.Client, shipped: string[]): Promise<boolean
 
 /**
  * Applies pending migrations over the direct (unpooled) URL while holding a session advisory lock, so that
- * instances starting together migrate exactly once: the others wait, then find nothing pending.
+ * instances starting together migrate exactly once: the others wait, then find nothing pending. The lock is held
+ * on `connection` when given (open, to `directUrl`; it is ended here), else on a connection of its own.
  */
-export async function migrateUnderLock(config: Config, directUrl: string, logger: Logger): Promise<string[]> {
+export async function migrateUnderLock(config: Config, directUrl: string, logger: Logger, connection?: pg.Client): Promise<string[]> {
   const log = logger.child({ component: 'migrations' });
-  migrationUrl(directUrl);
-  const lock = new pg.Client({ ...connectionSettings(directUrl), connectionTimeoutMillis: config.db.connectTimeoutMs });
+  try {
+    migrationUrl(directUrl);
+  } catch (error) {
+    await connection?.end().catch(() => undefined);
+    throw error;
+  }
+  const lock = connection ?? new pg.Client({ ...connectionSettings(directUrl), connectionTimeoutMillis: config.db.connectTimeoutMs });
   lock.on('error', (error) => log.warn({ err: error }, 'migration lock connection failed'));
-  await lock.connect();
+  if (!connection) await lock.connect();
   try {
     await takeLock(lock);
     // Most starts find every migration applied: that is told by one table, without loading the migrator.
