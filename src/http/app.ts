@@ -1,7 +1,11 @@
 import { createServer, type Server } from 'node:http';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginInlineTraceDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import express from 'express';
 import { RequestContext, type Context } from '../graphql/context.js';
@@ -69,6 +73,9 @@ export async function createHttpApp({ config, logger, orm, schema, guards, servi
     plugins: [
       // No HTTP caching here; without this, Apollo wraps every field resolver to compute cache hints.
       ApolloServerPluginCacheControlDisabled(),
+      // Inline traces are for a federated subgraph, which this is not; left enabled, Apollo would still import the
+      // plugin and protobuf.js at start, only for the plugin to find that out.
+      ApolloServerPluginInlineTraceDisabled(),
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownGraceMs }),
       production ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ footer: false }),
       loggingPlugin(),
