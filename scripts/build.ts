@@ -2,11 +2,12 @@
 // module for module, as before: its output keeps the decorator metadata TypeGraphQL and MikroORM read, and the
 // MikroORM CLI (dist/mikro-orm.config.js), the migrations and the seeders run from it. Then the server's entry,
 // DIR/src/main.js, is replaced by an esbuild bundle of that same output and of most dependencies: a start reads a
-// few large files rather than 1,700 small ones (docs/performance.md, "Start-up").
+// few large files rather than 1,700 small ones. The new main.js turns Node's compile cache on, then imports the
+// bundle (docs/performance.md, "Start-up").
 //
 // Run by Node's own type stripping, without a loader: this file imports nothing of the project.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,8 +37,8 @@ export const EXTERNAL = [
   'class-validator',
 ];
 
-/** The bundle's files: its entry and its chunks, all in the entry's folder (which `ownLocations` relies on). */
-const OUTPUT = /^main(-.+)?\.js(\.map)?$/;
+/** The bundle's files: main-start.js and its chunks, all in one folder (which `ownLocations` relies on). */
+const OUTPUT = /^main-.+\.js(\.map)?$/;
 
 /** The start of every chunk: a `require` for the CommonJS code in it, and where the chunk is. */
 const BANNER = [
@@ -162,14 +163,27 @@ function checkExternals(metafile: Metafile, outDir: string): void {
   }
 }
 
-/** Replaces DIR/src/main.js, as tsc wrote it, by its bundle: main.js and its chunks, main-*.js, beside it. */
+/**
+ * The entry that replaces main.js. Node compiles a module's whole static graph before it runs any of it, so the
+ * compile cache is turned on here, before the bundle is imported, for it to cover all of it. The cache lives in the
+ * OS's temporary folder; NODE_DISABLE_COMPILE_CACHE=1 turns it off.
+ */
+const ENTRY = `// Written by scripts/build.ts: Node's compile cache on, then the bundle of src/main.ts.
+import { enableCompileCache } from 'node:module';
+enableCompileCache();
+await import('./main-start.js');
+`;
+
+/**
+ * Replaces DIR/src/main.js, as tsc wrote it, by its bundle: main-start.js and its chunks, main-*.js, beside it,
+ * and a main.js that loads them.
+ */
 export async function bundle(outDir: string): Promise<Metafile> {
   const bundleDir = join(outDir, 'src');
-  for (const file of readdirSync(bundleDir)) if (OUTPUT.test(file) && file.startsWith('main-')) rmSync(join(bundleDir, file));
+  for (const file of readdirSync(bundleDir)) if (OUTPUT.test(file)) rmSync(join(bundleDir, file));
   const { metafile } = await build({
-    entryPoints: [join(bundleDir, 'main.js')],
+    entryPoints: { 'main-start': join(bundleDir, 'main.js') },
     outdir: bundleDir,
-    allowOverwrite: true,
     absWorkingDir: ROOT,
     // Where outDir is outside the project (a production install being made), the packages are found here.
     nodePaths: [join(ROOT, 'node_modules')],
@@ -204,6 +218,8 @@ export async function bundle(outDir: string): Promise<Metafile> {
     }
   }
   checkExternals(metafile, outDir);
+  writeFileSync(join(bundleDir, 'main.js'), ENTRY);
+  rmSync(join(bundleDir, 'main.js.map'), { force: true });
   return metafile;
 }
 

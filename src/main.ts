@@ -1,5 +1,4 @@
 import 'reflect-metadata';
-import { enableCompileCache } from 'node:module';
 import { ConfigError, loadConfig, type Config } from './config/config.js';
 import type { DatabaseTarget } from './db/database-target.js';
 import { createLogger } from './observability/logger.js';
@@ -15,10 +14,6 @@ function configOrExit(): Config {
     process.exit(1);
   }
 }
-
-// V8's compiled code for the modules loaded from here on (the server, most of it) is kept in the OS's temporary
-// folder and reused by the next start of the same build there; NODE_DISABLE_COMPILE_CACHE=1 turns it off.
-enableCompileCache();
 
 const config = configOrExit();
 const logger = createLogger(config);
