@@ -132,10 +132,14 @@ export function rssOf(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
 }
 
-/** Client connections to `database` right now, as PostgreSQL counts them (not its own autovacuum workers). */
+/**
+ * The server's request pool's connections to `database` right now, as PostgreSQL counts them: not its health
+ * probe's or its LISTEN connections (each named apart), nor PostgreSQL's own autovacuum workers.
+ */
 export async function connectionsTo(admin: pg.Client, database: string): Promise<number> {
   const { rows } = await admin.query<{ n: number }>(
-    `select count(*)::int as n from pg_stat_activity where datname = $1 and backend_type = 'client backend'`,
+    `select count(*)::int as n from pg_stat_activity
+     where datname = $1 and backend_type = 'client backend' and application_name = 'todo-graphql-server'`,
     [database],
   );
   return rows[0]!.n;

@@ -19,6 +19,8 @@ export function probePoolLike(app: pg.Pool): pg.Pool {
     min: 0,
     max: 1,
     allowExitOnIdle: true,
+    // Told apart from the request pool in pg_stat_activity.
+    application_name: 'todo-graphql-server health',
   });
   // An idle connection that dies is dropped by the pool and reported by the next probe; one that fails while
   // checked out fails the probe's query. Neither may become an uncaught 'error' event.
