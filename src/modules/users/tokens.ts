@@ -24,7 +24,11 @@ export function newRefreshToken(): RefreshSecret {
   return { token, hash: refreshHash(token) };
 }
 
-/** The stored form of a refresh token, or undefined for a string that cannot be one (it is not looked up). */
+/**
+ * The stored form of a refresh token, or undefined for a string that cannot be one (it is not looked up). A token
+ * is found by this hash, never compared itself: how long a lookup takes can say something of the hash's bytes,
+ * which help nobody find a token that has them.
+ */
 export function refreshHashOf(token: string): Buffer | undefined {
   return REFRESH_TOKEN.test(token) ? refreshHash(token) : undefined;
 }
