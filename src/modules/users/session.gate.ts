@@ -198,7 +198,11 @@ export class SessionGate implements TokenVerifier {
     if (this.#followers.size > 0) {
       this.#want(now);
       void this.#sweep();
-    } else if (now - this.#lastWanted > IDLE_MS) {
+      return;
+    }
+    // Nobody follows any session now: none is left to confirm.
+    this.#unconfirmed.clear();
+    if (now - this.#lastWanted > IDLE_MS) {
       // Idle: let the connection go (an idle Neon compute can then suspend); whatever it would hear is unheard.
       clearInterval(this.#timer);
       this.#timer = undefined;
