@@ -1,7 +1,8 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { resyncRequired } from '../../graphql/errors.js';
 import { parseSnapshot, positionsAfter, type ChangeKey, type ChangePosition } from './change-position.js';
-import { epochMs, OWNER_COLUMNS, textArray } from './task.sql.js';
+import { epochMs, textArray } from '../../db/sql.js';
+import { OWNER_COLUMNS } from './task.sql.js';
 import { taskRecord, type TaskRecord, type TaskRow } from './task.record.js';
 
 export enum TaskChangeKind {

@@ -1,3 +1,4 @@
+import { epochMs, textArray } from '../../db/sql.js';
 import { TaskStatus, type TaskPriority } from './task.enums.js';
 import { checkDate, containsPattern, normalizeSearch, normalizeTags } from './task.rules.js';
 import { SortDirection, TaskOrderField, type TaskFilter, type TaskOrder } from './task.types.js';
@@ -33,9 +34,6 @@ function priorityRank(column: string): string {
 
 /** The text a search looks in, as the trigram index has it: the title, then the description. */
 const SEARCHED = `(t.title || ' ' || coalesce(t.description, ''))`;
-
-/** A timestamp as epoch milliseconds: JavaScript dates from numbers, not from parsing text. */
-export const epochMs = (column: string) => `(extract(epoch from ${column}) * 1000)::float8`;
 
 /**
  * What a row can carry besides the id, as SQL. Tags as JSON: read by JSON.parse, where a text[] would go through
@@ -154,11 +152,6 @@ const ORDER_COLUMN: Record<TaskOrderField, TaskColumn> = {
 };
 
 export const DEFAULT_ORDER: TaskOrder = { field: TaskOrderField.CREATED_AT, direction: SortDirection.DESC };
-
-/** A PostgreSQL array literal, for a `?::text[]` parameter: MikroORM (the change feed's `announce`) would spread a JavaScript array into a list. */
-export function textArray(values: readonly string[]): string {
-  return `{${values.map((v) => `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(',')}}`;
-}
 
 /**
  * The owner condition first, then the filter's: a filter can only narrow what the owner sees. The tag and search

@@ -174,19 +174,18 @@ export class SessionGate implements TokenVerifier {
     if (this.#closed) return;
     this.#lastWanted = now;
     this.#timer ??= setInterval(() => this.#tick(), SWEEP_MS).unref();
-    if (this.#released) {
-      // Released when idle, perhaps still lingering: wanted again, it stays (or comes back).
-      this.#released = false;
-      this.#listener.ready().catch((error: unknown) => this.logger.warn({ err: error }, 'cannot listen for ended sessions'));
-    }
+    // Released when idle, perhaps still lingering: wanted again, it stays (or comes back).
+    let listen = this.#released;
+    this.#released = false;
     if (!this.#listener.listening) {
       // Not in place: whatever it might have heard is unheard.
       this.#epoch += 1;
       if (now >= this.#nextListenAttempt) {
         this.#nextListenAttempt = now + LISTEN_RETRY_MS;
-        this.#listener.ready().catch((error: unknown) => this.logger.warn({ err: error }, 'cannot listen for ended sessions'));
+        listen = true;
       }
     }
+    if (listen) this.#listener.ready().catch((error: unknown) => this.logger.warn({ err: error }, 'cannot listen for ended sessions'));
   }
 
   #tick(): void {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { epochMs, textArray } from '../../db/sql.js';
 import { newRefreshToken, type RefreshSecret } from './tokens.js';
 
 /**
@@ -26,15 +27,20 @@ export interface IssuedRefresh {
   refreshExpiresAt: Date;
 }
 
-const uuidArray = (ids: readonly string[]) => `{${ids.join(',')}}`;
-/** Timestamps come back as epoch milliseconds (the ORM's connection reads them as text). */
-const epochMs = (column: string) => `(extract(epoch from ${column}) * 1000)::float8`;
-
 /** Tells every instance (and this one, through its listener) that these sessions have ended. */
 async function announceEnded(em: EntityManager, ids: readonly string[]): Promise<void> {
   for (let i = 0; i < ids.length; i += IDS_PER_NOTIFICATION) {
     await em.execute(`select pg_notify('${SESSIONS_CHANNEL}', ?)`, [ids.slice(i, i + IDS_PER_NOTIFICATION).join(',')]);
   }
+}
+
+/** Marks the session used and starts its idle lifetime again; false when it has ended. */
+async function renewSession(em: EntityManager, sessionId: string, ttlSeconds: number): Promise<boolean> {
+  const rows = await em.execute<{ id: string }[]>(
+    'update sessions set last_used_at = now(), expires_at = now() + make_interval(secs => ?) where id = ? returning id',
+    [ttlSeconds, sessionId],
+  );
+  return rows.length > 0;
 }
 
 async function insertRefresh(em: EntityManager, sessionId: string, secret: RefreshSecret, ttlSeconds: number): Promise<Date> {
@@ -102,10 +108,7 @@ export async function rotateRefresh(em: EntityManager, hash: Buffer, ttlSeconds:
     [hash],
   );
   if (spent) {
-    await em.execute('update sessions set last_used_at = now(), expires_at = now() + make_interval(secs => ?) where id = ?', [
-      ttlSeconds,
-      sessionId,
-    ]);
+    await renewSession(em, sessionId, ttlSeconds);
     const secret = newRefreshToken();
     const refreshExpiresAt = await insertRefresh(em, sessionId, secret, ttlSeconds);
     return { kind: 'rotated', userId: session.user_id, issued: { sessionId, refreshToken: secret.token, refreshExpiresAt } };
@@ -121,11 +124,7 @@ export async function rotateRefresh(em: EntityManager, hash: Buffer, ttlSeconds:
  * session's row first, as everywhere; undefined when the session has ended meanwhile.
  */
 export async function renewRefresh(em: EntityManager, sessionId: string, ttlSeconds: number): Promise<IssuedRefresh | undefined> {
-  const [session] = await em.execute<{ id: string }[]>(
-    'update sessions set last_used_at = now(), expires_at = now() + make_interval(secs => ?) where id = ? returning id',
-    [ttlSeconds, sessionId],
-  );
-  if (!session) return undefined;
+  if (!(await renewSession(em, sessionId, ttlSeconds))) return undefined;
   await em.execute('update refresh_tokens set spent_at = now() where session_id = ? and spent_at is null', [sessionId]);
   const secret = newRefreshToken();
   return { sessionId, refreshToken: secret.token, refreshExpiresAt: await insertRefresh(em, sessionId, secret, ttlSeconds) };
@@ -142,7 +141,7 @@ export async function endSessions(
 ): Promise<string[]> {
   const rows =
     'sessionIds' in which
-      ? await em.execute<{ id: string }[]>('delete from sessions where id = any(?::uuid[]) returning id', [uuidArray(which.sessionIds)])
+      ? await em.execute<{ id: string }[]>('delete from sessions where id = any(?::uuid[]) returning id', [textArray(which.sessionIds)])
       : await em
           .execute('select id from users where id = ? for update', [which.userId])
           .then(() =>
@@ -183,7 +182,7 @@ export async function isLive(em: EntityManager, sessionId: string, userId: strin
 /** Which of these sessions are live. */
 export async function liveAmong(em: EntityManager, sessionIds: readonly string[]): Promise<Set<string>> {
   const rows = await em.execute<{ id: string }[]>('select id from sessions where id = any(?::uuid[]) and expires_at > now()', [
-    uuidArray(sessionIds),
+    textArray(sessionIds),
   ]);
   return new Set(rows.map((row) => row.id));
 }
@@ -199,7 +198,7 @@ export async function eraseUser(em: EntityManager, userId: string, rateLimitKeys
   if (!user) return undefined;
   const sessions = await em.execute<{ id: string }[]>('select id from sessions where user_id = ?', [userId]);
   await em.execute('delete from users where id = ?', [userId]);
-  await em.execute('delete from rate_limits where key = any(?::text[])', [`{${rateLimitKeys.map((key) => `"${key}"`).join(',')}}`]);
+  await em.execute('delete from rate_limits where key = any(?::text[])', [textArray(rateLimitKeys)]);
   const ended = sessions.map((row) => row.id);
   await announceEnded(em, ended);
   return ended;
