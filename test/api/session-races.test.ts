@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { api, signUpUser } from '../support/api.js';
-import { adminQuery, createTestDatabase, lockWaiters, type TestDatabase } from '../support/database.js';
+import { createTestDatabase, lockWaiters, sessionListeners, type TestDatabase } from '../support/database.js';
 import { serverForTests, startTestServer, type TestServer } from '../support/server.js';
 import { sseSubscribe } from '../support/subscriptions.js';
 import { createTask } from '../support/tasks.js';
@@ -104,17 +104,7 @@ describe('an instance whose listening connection silently stops delivering', () 
     const user = await signUpUser(a.url);
     const access = async (url: string) => codeOf(await api(url, user.token).request(`{ me { id } }`));
     expect([await access(a.url), await access(b.url)]).toEqual(['OK', 'OK']);
-    const listening = async () =>
-      Number(
-        (
-          await adminQuery<{ n: string }>(
-            `select count(*) as n from pg_stat_activity where application_name = 'todo-graphql-server listener (sessions_ended)'`,
-            [],
-            db.url,
-          )
-        ).rows[0]!.n,
-      );
-    await waitFor(async () => (await listening()) >= 2);
+    await waitFor(async () => (await sessionListeners(db.url)) >= 2);
     // Believed from memory on b, while its listener is in place.
     await sleep(1_100);
     expect(await access(b.url)).toBe('OK');

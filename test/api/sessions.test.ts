@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { api, sessionIdOf, signUpUser, uniqueEmail, type Api } from '../support/api.js';
-import { adminQuery, lockWaiters } from '../support/database.js';
+import { adminQuery, lockWaiters, sessionListeners } from '../support/database.js';
 import { instancesForTests, serverForTests } from '../support/server.js';
 import { createTask, LIST_TASKS } from '../support/tasks.js';
 import { waitFor } from '../support/wait.js';
@@ -340,19 +340,9 @@ describe('refresh races between two instances', () => {
   it('answers from memory while it listens: a session removed without an announcement is believed until one comes', async () => {
     const user = await signUpUser(t.a.url);
     const sessionId = sessionIdOf(user.token);
-    const listening = async () =>
-      Number(
-        (
-          await adminQuery<{ n: string }>(
-            `select count(*) as n from pg_stat_activity where application_name = 'todo-graphql-server listener (sessions_ended)'`,
-            [],
-            t.db.url,
-          )
-        ).rows[0]!.n,
-      );
     // Each instance starts listening when it first checks a session.
     for (const server of [t.a, t.b]) expect(await access(server.url, user.token)).toBe('OK');
-    await waitFor(async () => (await listening()) >= 2);
+    await waitFor(async () => (await sessionListeners(t.db.url)) >= 2);
     // Past the second a session read without the listener is believed; read again, now with the listener in place.
     await sleep(1_100);
     expect(await access(t.b.url, user.token)).toBe('OK');

@@ -97,3 +97,13 @@ export async function lockWaiters(client: pg.Client): Promise<number> {
   );
   return rows[0]!.n;
 }
+
+/** The instances listening for ended sessions on the database at `url` (their sessions_ended LISTEN connections). */
+export async function sessionListeners(url: string): Promise<number> {
+  const { rows } = await adminQuery<{ n: number }>(
+    `select count(*)::int as n from pg_stat_activity where application_name = 'todo-graphql-server listener (sessions_ended)'`,
+    [],
+    url,
+  );
+  return rows[0]!.n;
+}
