@@ -1,4 +1,4 @@
-import { HashGate } from '../../src/modules/users/password.js';
+import { HashGate, unmatchableHash, verifyPassword } from '../../src/modules/users/password.js';
 
 const deferred = () => {
   let resolve!: () => void;
@@ -44,5 +44,21 @@ describe('the password-hashing gate', () => {
     held.resolve();
     await running;
     await expect(gate.run(async () => 'free again')).resolves.toBe('free again');
+  });
+});
+
+describe('the hash an unknown email is compared with', () => {
+  it('has the configured cost and a salt bcrypt accepts, so comparing with it does the whole work; nothing matches it', async () => {
+    const bcrypt = (await import('bcrypt')).default;
+    const hash = unmatchableHash(4);
+    expect(hash).toMatch(/^\$2b\$04\$[./A-Za-z0-9]{53}$/);
+    expect(bcrypt.getRounds(hash)).toBe(4);
+    // bcrypt compares only after hashing with the salt, and hashes only with a salt of this form: hashing with it
+    // succeeds, where a malformed salt is refused without any work.
+    await expect(bcrypt.hash('password', hash.slice(0, 29))).resolves.toMatch(/^\$2b\$04\$/);
+    await expect(bcrypt.hash('password', '$2b$04$short')).rejects.toThrow(/Invalid salt/);
+    expect(await verifyPassword('password', hash)).toBe(false);
+    expect(await verifyPassword('', hash)).toBe(false);
+    expect(unmatchableHash(4)).not.toBe(hash);
   });
 });

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import { inTransaction } from '../../db/transaction.js';
 import { badUserInput, conflict, unauthenticated } from '../../graphql/errors.js';
@@ -6,7 +5,7 @@ import { invalidToken, type Viewer } from '../../graphql/viewer.js';
 import { RateLimits } from '../../guards/rate-limits.js';
 import type { Logger } from '../../observability/logger.js';
 import { isStorableText, storableText } from '../text.js';
-import { HashGate, hashPassword, PASSWORD_MAX, PASSWORD_MIN, verifyPassword } from './password.js';
+import { HashGate, hashPassword, PASSWORD_MAX, PASSWORD_MIN, unmatchableHash, verifyPassword } from './password.js';
 import type { SessionGate } from './session.gate.js';
 import {
   createSession,
@@ -78,7 +77,7 @@ export interface SessionSettings {
  */
 export class AuthService {
   /** Compared against when the email is unknown, so that both failures cost one bcrypt comparison. */
-  readonly #dummyHash: Promise<string>;
+  readonly #dummyHash: string;
   readonly #hashes = new HashGate();
   #lastPrune = 0;
 
@@ -91,7 +90,7 @@ export class AuthService {
     private readonly onHash: (kind: 'hash' | 'compare') => void = () => undefined,
     private readonly logger?: Logger,
   ) {
-    this.#dummyHash = hashPassword(randomBytes(16).toString('hex'), bcryptRounds);
+    this.#dummyHash = unmatchableHash(bcryptRounds);
   }
 
   async signUp(em: EntityManager, input: SignUpInput, origin: SessionOrigin = {}): Promise<AuthPayload> {
@@ -116,7 +115,7 @@ export class AuthService {
     const email = rawEmail.trim().toLowerCase();
     // An email that could not have signed up is not looked up (PostgreSQL refuses NUL), but costs the same work.
     const user = email.length <= EMAIL_MAX && isStorableText(email) ? await em.findOne(User, { email }) : null;
-    const hash = user?.passwordHash ?? (await this.#dummyHash);
+    const hash = user?.passwordHash ?? this.#dummyHash;
     const matches = await this.#compare(password, hash);
     if (!user || !matches) throw unauthenticated('Wrong email or password');
     const created = await inTransaction(em, (tx) => this.#openSession(tx, user.id, origin));
@@ -199,7 +198,7 @@ export class AuthService {
   /** The signed-in user, if `password` is theirs; UNAUTHENTICATED otherwise, after the same bcrypt work. */
   async #confirm(em: EntityManager, viewer: SignedIn, password: string): Promise<User> {
     const user = await em.findOne(User, viewer.userId);
-    const matches = await this.#compare(password, user?.passwordHash ?? (await this.#dummyHash));
+    const matches = await this.#compare(password, user?.passwordHash ?? this.#dummyHash);
     if (!user) throw invalidToken();
     if (!matches) throw unauthenticated('Wrong password');
     return user;

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { rateLimited } from '../../graphql/errors.js';
 
 export const PASSWORD_MIN = 8;
@@ -22,6 +22,21 @@ export async function hashPassword(password: string, rounds: number): Promise<st
 
 export async function verifyPassword(password: string, hash: string): Promise<boolean> {
   return (await loadBcrypt()).compare(digest(password), hash);
+}
+
+/** The digits of bcrypt's base64, in its order. */
+const BCRYPT_BASE64 = './ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/**
+ * A bcrypt hash of cost `rounds` that no password matches, made without hashing: a random salt and a random digest,
+ * written as bcrypt writes them. Comparing a password with it costs what comparing with a stored hash of that cost
+ * does: bcrypt checks the salt's form, hashes the password with it, then compares. An unknown email is compared
+ * with one, so that its failure takes as long as a wrong password's, and the start computes nothing for it.
+ */
+export function unmatchableHash(rounds: number): string {
+  let salted = '';
+  for (const byte of randomBytes(53)) salted += BCRYPT_BASE64[byte & 63];
+  return `$2b$${String(rounds).padStart(2, '0')}$${salted}`;
 }
 
 /**
