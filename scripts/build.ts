@@ -1,9 +1,12 @@
 // `npm run build [-- --outDir DIR]`: the production build, in DIR (dist/ by default). tsc compiles the TypeScript
 // module for module, as before: its output keeps the decorator metadata TypeGraphQL and MikroORM read, and the
-// MikroORM CLI (dist/mikro-orm.config.js), the migrations and the seeders run from it. Then the server's entry,
-// DIR/src/main.js, is replaced by an esbuild bundle of that same output and of most dependencies: a start reads a
-// few large files rather than 1,700 small ones. The new main.js turns Node's compile cache on, then imports the
-// bundle (docs/performance.md, "Start-up").
+// MikroORM CLI (dist/mikro-orm.config.js), the migrations and the seeders run from it. Then two of its modules are
+// replaced by esbuild bundles of that same output and of its dependencies, so that a start reads a few large files
+// rather than 1,700 small ones (docs/performance.md, "Start-up"):
+// - DIR/src/main.js, the entry, by a bundle of everything: the new main.js turns Node's compile cache on, then
+//   imports it;
+// - DIR/src/server.js, which the entry imports instead of its own copy when tracing is on, by a bundle that leaves
+//   express, pg and graphql to Node, for OpenTelemetry to patch as they load.
 //
 // Run by Node's own type stripping, without a loader: this file imports nothing of the project.
 import { execFileSync } from 'node:child_process';
@@ -20,16 +23,11 @@ const MODULES = join(ROOT, 'node_modules') + sep;
 const packageJson = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
 
 /**
- * Left to Node to load from node_modules. OpenTelemetry instruments `express`, `pg` (with `pg-pool`) and `graphql`
- * by hooking Node's loader as they load: a bundled copy would go unseen. OpenTelemetry is loaded only when tracing
- * is on, and hooks the loader itself; its API alone is bundled (it keeps its state in one global, whichever copy
- * sets it). bcrypt is a native addon; class-validator is TypeGraphQL's optional peer, which is not installed.
+ * Left to Node to load from node_modules by both bundles. OpenTelemetry is loaded only when tracing is on, and hooks
+ * the loader itself; its API alone is bundled (it keeps its state in one global, whichever copy sets it). bcrypt is
+ * a native addon; class-validator is TypeGraphQL's optional peer, which is not installed.
  */
-export const EXTERNAL = [
-  'express',
-  'pg',
-  'pg-pool',
-  'graphql',
+const EXTERNAL = [
   ...Object.keys(packageJson.dependencies).filter((name) => name.startsWith('@opentelemetry/') && name !== '@opentelemetry/api'),
   'import-in-the-middle',
   'require-in-the-middle',
@@ -37,8 +35,18 @@ export const EXTERNAL = [
   'class-validator',
 ];
 
-/** The bundle's files: main-start.js and its chunks, all in one folder (which `ownLocations` relies on). */
-const OUTPUT = /^main-.+\.js(\.map)?$/;
+/** Left to Node by the traced server's bundle too: OpenTelemetry instruments them by hooking Node's loader. */
+const TRACED_EXTERNAL = ['express', 'pg', 'pg-pool', 'graphql'];
+
+/**
+ * The bundles, each of a module of tsc's output in DIR/src: its entry file, beside the module, and the prefix of its
+ * chunks. All the files are in that one folder, which `ownLocations` relies on.
+ */
+const BUNDLES = [
+  { module: 'main.js', entry: 'main-start', external: EXTERNAL, plugins: [graphqlAsModules()] },
+  { module: 'server.js', entry: 'traced-start', external: [...EXTERNAL, ...TRACED_EXTERNAL], plugins: [] },
+];
+const OUTPUT = /^(main|traced)-.+\.js(\.map)?$/;
 
 /** The start of every chunk: a `require` for the CommonJS code in it, and where the chunk is. */
 const BANNER = [
@@ -121,12 +129,33 @@ function productionOnly(): Plugin {
     name: 'production-only',
     setup(build) {
       build.onResolve({ filter: /^[@a-z]/i }, async (args) => {
-        if (args.pluginData === 'production-only') return undefined;
+        if (args.pluginData !== undefined) return undefined; // this plugin's own resolve, or another plugin's
         const { kind, importer, resolveDir } = args;
         const resolved = await build.resolve(args.path, { kind, importer, resolveDir, pluginData: 'production-only' });
         if (resolved.errors.length > 0 || resolved.external || !resolved.path.startsWith(MODULES)) return undefined;
         const key = /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)/.exec(relative(ROOT, resolved.path).split(sep).join('/'))![1]!;
         return lock.packages[key]?.dev ? { path: args.path, external: true } : undefined;
+      });
+    },
+  };
+}
+
+/**
+ * graphql as ES modules: its package holds both forms, and Node loads the CommonJS one. Bundled, each of the ~70
+ * modules that import graphql would copy the 400 exports of its CommonJS form into a namespace of its own; its ES
+ * modules are joined into the bundle's scope instead. Every import and require of graphql resolves here, so the
+ * bundle holds one graphql (two would refuse each other's schemas).
+ */
+function graphqlAsModules(): Plugin {
+  return {
+    name: 'graphql-as-modules',
+    setup(build) {
+      build.onResolve({ filter: /^graphql(\/.*)?$/ }, async ({ path, importer, resolveDir, pluginData }) => {
+        if (pluginData !== undefined) return undefined; // this plugin's own resolve, or another plugin's
+        const resolved = await build.resolve(path, { kind: 'import-statement', importer, resolveDir, pluginData: 'graphql-as-modules' });
+        const modules = resolved.path.replace(/\.js$/, '.mjs');
+        if (resolved.errors.length > 0 || resolved.external || !existsSync(modules)) return undefined;
+        return { path: modules };
       });
     },
   };
@@ -164,25 +193,26 @@ function checkExternals(metafile: Metafile, outDir: string): void {
 }
 
 /**
- * The entry that replaces main.js. Node compiles a module's whole static graph before it runs any of it, so the
- * compile cache is turned on here, before the bundle is imported, for it to cover all of it. The cache lives in the
- * OS's temporary folder; NODE_DISABLE_COMPILE_CACHE=1 turns it off.
+ * What replaces main.js. Node compiles a module's whole static graph before it runs any of it, so the compile cache
+ * is turned on here, before the bundle is imported, for it to cover all of it. The cache lives in the OS's
+ * temporary folder; NODE_DISABLE_COMPILE_CACHE=1 turns it off.
  */
-const ENTRY = `// Written by scripts/build.ts: Node's compile cache on, then the bundle of src/main.ts.
+const MAIN = `// Written by scripts/build.ts: Node's compile cache on, then the bundle of src/main.ts.
 import { enableCompileCache } from 'node:module';
 enableCompileCache();
 await import('./main-start.js');
 `;
 
-/**
- * Replaces DIR/src/main.js, as tsc wrote it, by its bundle: main-start.js and its chunks, main-*.js, beside it,
- * and a main.js that loads them.
- */
-export async function bundle(outDir: string): Promise<Metafile> {
+/** What replaces server.js: the bundle of src/server.ts that leaves express, pg and graphql to Node. */
+const SERVER = `// Written by scripts/build.ts: the bundle of src/server.ts, for src/main.ts to import when tracing is on.
+export * from './traced-start.js';
+`;
+
+/** Bundles tsc's `module`, in `bundleDir`, into `entry` and its chunks beside it. */
+async function bundleModule(outDir: string, { module, entry, external, plugins }: (typeof BUNDLES)[number]): Promise<void> {
   const bundleDir = join(outDir, 'src');
-  for (const file of readdirSync(bundleDir)) if (OUTPUT.test(file)) rmSync(join(bundleDir, file));
   const { metafile } = await build({
-    entryPoints: { 'main-start': join(bundleDir, 'main.js') },
+    entryPoints: { [entry]: join(bundleDir, module) },
     outdir: bundleDir,
     absWorkingDir: ROOT,
     // Where outDir is outside the project (a production install being made), the packages are found here.
@@ -191,14 +221,14 @@ export async function bundle(outDir: string): Promise<Metafile> {
     // What is imported dynamically (the server after tracing, graphql-jit, the migrator...) is a chunk of its own,
     // loaded no earlier than before.
     splitting: true,
-    chunkNames: 'main-[name]-[hash]',
+    chunkNames: `${entry.split('-')[0]}-[name]-[hash]`,
     format: 'esm',
     platform: 'node',
     target: 'node22',
-    // Resolved as Node resolves: no "module" field, no "module" condition.
+    // Resolved as Node resolves (graphql aside: `graphqlAsModules`): no "module" field, no "module" condition.
     mainFields: ['main'],
     conditions: [],
-    external: EXTERNAL,
+    external,
     // No comments (some are not ASCII, which would make V8 hold and parse the whole chunk as two-byte text), no
     // indentation; every name kept: TypeGraphQL and MikroORM name GraphQL types and entities after their classes.
     minifyWhitespace: true,
@@ -209,18 +239,28 @@ export async function bundle(outDir: string): Promise<Metafile> {
     sourcesContent: false,
     metafile: true,
     logLevel: 'warning',
-    plugins: [builtinsRequired(), productionOnly(), ownLocations(outDir, bundleDir)],
+    plugins: [...plugins, builtinsRequired(), productionOnly(), ownLocations(outDir, bundleDir)],
   });
   for (const output of Object.keys(metafile.outputs)) {
     const file = resolve(ROOT, output);
     if (dirname(file) !== bundleDir || !OUTPUT.test(file.slice(bundleDir.length + 1))) {
-      throw new Error(`bundle output ${output} is not beside ${join(bundleDir, 'main.js')}`);
+      throw new Error(`bundle output ${output} is not beside ${join(bundleDir, module)}`);
     }
   }
   checkExternals(metafile, outDir);
-  writeFileSync(join(bundleDir, 'main.js'), ENTRY);
-  rmSync(join(bundleDir, 'main.js.map'), { force: true });
-  return metafile;
+}
+
+/**
+ * Replaces DIR/src/main.js and DIR/src/server.js, as tsc wrote them, by their bundles: main-*.js and traced-*.js
+ * beside them, and a main.js and a server.js that load them.
+ */
+export async function bundle(outDir: string): Promise<void> {
+  const bundleDir = join(outDir, 'src');
+  for (const file of readdirSync(bundleDir)) if (OUTPUT.test(file)) rmSync(join(bundleDir, file));
+  for (const spec of BUNDLES) await bundleModule(outDir, spec);
+  writeFileSync(join(bundleDir, 'main.js'), MAIN);
+  writeFileSync(join(bundleDir, 'server.js'), SERVER);
+  for (const { module } of BUNDLES) rmSync(join(bundleDir, `${module}.map`), { force: true });
 }
 
 if (resolve(process.argv[1] ?? '') === fileURLToPath(import.meta.url)) {

@@ -23,7 +23,18 @@ const tracing = await startTracing();
 if (tracing.on) logger.info('exporting traces over OTLP');
 else if (tracing.off !== 'no OTLP endpoint is set') logger.warn(`${tracing.off}: tracing is off`);
 const { resolveDatabase } = await import('./db/database-target.js');
-const { startServer } = await import('./server.js');
+const { startServer } = tracing.on ? await importTraceable() : await import('./server.js');
+
+/**
+ * The server with express, pg and graphql left for Node to load, so that OpenTelemetry's hooks patch them as they
+ * load. The production build bundles them into this entry's own copy of the server, and makes tsc's `server.js` a
+ * second bundle that leaves them out (scripts/build.ts). A specifier held in a variable is one the bundler leaves
+ * alone: this import finds that `server.js` beside the entry's bundle, and, under `npm start`, `server.ts`.
+ */
+function importTraceable(): Promise<typeof import('./server.js')> {
+  const modules = './server.js';
+  return import(modules) as Promise<typeof import('./server.js')>;
+}
 
 /** Exits once the log lines written so far have reached their destination. */
 function exitAfterLogs(code: number): void {

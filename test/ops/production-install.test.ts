@@ -67,17 +67,12 @@ describe('a production install', () => {
     expect(rows.map((row) => row.name)).toEqual(shippedMigrations(MIGRATIONS_DIR));
   }, 60_000);
 
-  it('serves with `node dist/src/main.js` as an unprivileged user, traced, and stops on SIGTERM with exit 0', async () => {
+  /** Starts `node dist/src/main.js` as the unprivileged user, runs `use` once it is ready, then stops it with SIGTERM. */
+  async function serving(extraEnv: Record<string, string>, use: (url: string, pid: number) => Promise<void>): Promise<string> {
     const port = await freePort();
-    const receiver: OtlpReceiver = await startOtlpReceiver();
-    const traced = {
-      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
-      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-      OTEL_BSP_SCHEDULE_DELAY: '100',
-    };
     const child = spawn(join(dir, 'runtime/node'), ['dist/src/main.js'], {
       cwd: dir,
-      env: { ...env, PORT: String(port), MIGRATE_ON_START: 'false', ...traced },
+      env: { ...env, PORT: String(port), MIGRATE_ON_START: 'false', ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
       ...NOBODY,
     });
@@ -95,36 +90,69 @@ describe('a production install', () => {
       const ready = await fetch(`${url}/health/ready`);
       expect(ready.status).toBe(200);
       expect(((await ready.json()) as { status: string }).status).toBe('pass');
-      const user = await signUpUser(url);
-      await api(url, user.token).ok(`mutation { createTask(input: { title: "shipped" }) { id } }`);
-      const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
-      const page = await fetch(`${url}/graphql`, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          authorization: `Bearer ${user.token}`,
-          traceparent: `00-${traceId}-00f067aa0ba902b7-01`,
-        },
-        body: JSON.stringify({ query: 'query Page { tasks { edges { node { title } } } }' }),
-      });
-      expect(
-        ((await page.json()) as { data: { tasks: { edges: { node: { title: string } }[] } } }).data.tasks.edges.map(
-          (edge) => edge.node.title,
-        ),
-      ).toEqual(['shipped']);
-      // The compiled entry loads the SDK before the application, as `npm start` does: HTTP, operation and SQL spans.
-      const spans = await receiver.waitFor((all) =>
-        all.some((span) => span.traceId === traceId && span.attributes['db.system.name'] === 'postgresql'),
-      );
-      const names = spans.filter((span) => span.traceId === traceId).map((span) => span.name);
-      expect(names).toEqual(expect.arrayContaining(['POST /graphql', 'query Page']));
-      const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]);
-      expect(rssKb).toBeGreaterThan(0);
+      await use(url, child.pid!);
     } finally {
       child.kill('SIGTERM');
     }
     expect(await exited).toBe(0);
-    await receiver.close();
     expect(output).toMatch(/"msg":"stopped"/);
+    return output;
+  }
+
+  /** One task created and read back through the page, with `headers` on the read. */
+  async function taskRoundTrip(url: string, headers: Record<string, string> = {}): Promise<void> {
+    const user = await signUpUser(url);
+    await api(url, user.token).ok(`mutation { createTask(input: { title: "shipped" }) { id } }`);
+    const page = await fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${user.token}`, ...headers },
+      body: JSON.stringify({ query: 'query Page { tasks { edges { node { title } } } }' }),
+    });
+    expect(
+      ((await page.json()) as { data: { tasks: { edges: { node: { title: string } }[] } } }).data.tasks.edges.map(
+        (edge) => edge.node.title,
+      ),
+    ).toEqual(['shipped']);
+  }
+
+  it('serves with `node dist/src/main.js` as an unprivileged user, from its bundle, and stops on SIGTERM with exit 0', async () => {
+    await serving({}, async (url) => {
+      await taskRoundTrip(url);
+      // graphql's validation, the error codes and the HTTP status, from the bundled graphql, Apollo and express.
+      const invalid = await fetch(`${url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: '{ nope }' }),
+      });
+      expect(invalid.status).toBe(400);
+      expect(((await invalid.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe(
+        'GRAPHQL_VALIDATION_FAILED',
+      );
+    });
+  }, 60_000);
+
+  it('serves traced: express, graphql and pg are loaded where OpenTelemetry sees them', async () => {
+    const receiver: OtlpReceiver = await startOtlpReceiver();
+    const traced = {
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_BSP_SCHEDULE_DELAY: '100',
+    };
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    await serving(traced, async (url, pid) => {
+      await taskRoundTrip(url, { traceparent: `00-${traceId}-00f067aa0ba902b7-01` });
+      // The compiled entry loads the SDK before the application, as `npm start` does, and then the server whose
+      // express, graphql and pg Node loads itself: a span from each instrumentation.
+      const spans = await receiver.waitFor((all) =>
+        all.some((span) => span.traceId === traceId && span.attributes['db.system.name'] === 'postgresql'),
+      );
+      const names = spans.filter((span) => span.traceId === traceId).map((span) => span.name);
+      expect(names).toEqual(
+        expect.arrayContaining(['POST /graphql', 'middleware - jsonParser', 'graphql.validate', 'query Page', 'pg-pool.connect']),
+      );
+      const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+      expect(rssKb).toBeGreaterThan(0);
+    });
+    await receiver.close();
   }, 60_000);
 });
