@@ -99,10 +99,12 @@ const intWithin = (min: number, max: number) =>
   });
 
 const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86_400 } as const;
+/** Ten years: a token's expiry stays a date every library and PostgreSQL can hold. */
+const DURATION_MAX_SECONDS = 3650 * 86_400;
 const durationSeconds = makeValidator<number>((input) => {
   const match = /^(\d+)\s*(s|m|h|d)?$/.exec(input.trim());
   const seconds = match ? Number(match[1]) * UNIT_SECONDS[(match[2] ?? 's') as keyof typeof UNIT_SECONDS] : 0;
-  if (seconds < 1) throw new Error('not a duration');
+  if (seconds < 1 || seconds > DURATION_MAX_SECONDS) throw new Error('not a duration');
   return seconds;
 });
 
@@ -165,8 +167,8 @@ const specs = {
     requiredWhen: (env) => env.NODE_ENV === 'production',
     desc: 'at least 32 characters (required in production)',
   }),
-  JWT_EXPIRES_IN: durationSeconds({ default: 900, desc: 'a duration such as 3600, 90s, 15m, 1h or 7d' }),
-  REFRESH_TOKEN_TTL: durationSeconds({ default: 30 * 24 * 3600, desc: 'a duration such as 3600, 90s, 15m, 1h or 30d' }),
+  JWT_EXPIRES_IN: durationSeconds({ default: 900, desc: 'a duration such as 3600, 90s, 15m, 1h or 7d, at most 3650d' }),
+  REFRESH_TOKEN_TTL: durationSeconds({ default: 30 * 24 * 3600, desc: 'a duration such as 3600, 90s, 15m, 1h or 30d, at most 3650d' }),
   SESSIONS_PER_USER: intWithin(1, 1000)({ default: 20, desc: 'an integer within 1..1000' }),
   HTTP_BODY_LIMIT: byteSize({ default: 100 * 1024, desc: 'a size from 1kb to 50mb, such as 100kb' }),
   GRAPHQL_MAX_DEPTH: intWithin(2, 100)({ default: 8, desc: 'an integer within 2..100' }),
@@ -226,6 +228,8 @@ export function parseConfig(raw: Record<string, string | undefined>): Config {
   if (env.SUBSCRIPTION_BUFFER_BYTES > env.SUBSCRIPTION_BUFFER_TOTAL_BYTES) {
     problems.push('SUBSCRIPTION_BUFFER_BYTES is invalid: must not exceed SUBSCRIPTION_BUFFER_TOTAL_BYTES');
   }
+  // A refresh token that expires with its access token could never be used to refresh it.
+  if (env.REFRESH_TOKEN_TTL <= env.JWT_EXPIRES_IN) problems.push('REFRESH_TOKEN_TTL is invalid: must exceed JWT_EXPIRES_IN');
   if (problems.length > 0) throw new ConfigError(problems);
 
   return Object.freeze({

@@ -126,9 +126,20 @@ describe('configuration', () => {
     expect(parseConfig({ JWT_EXPIRES_IN: '7d' }).jwtTtlSeconds).toBe(604_800);
     expect(parseConfig({ HTTP_BODY_LIMIT: '1mb' }).bodyLimitBytes).toBe(1_048_576);
     expect(problemsOf({ JWT_EXPIRES_IN: 'soon', HTTP_BODY_LIMIT: '10' })).toEqual([
-      'JWT_EXPIRES_IN is invalid: must be a duration such as 3600, 90s, 15m, 1h or 7d',
+      'JWT_EXPIRES_IN is invalid: must be a duration such as 3600, 90s, 15m, 1h or 7d, at most 3650d',
       'HTTP_BODY_LIMIT is invalid: must be a size from 1kb to 50mb, such as 100kb',
     ]);
+  });
+
+  it('refuses token lifetimes past ten years, and a refresh token that would not outlive its access token', () => {
+    expect(parseConfig({ REFRESH_TOKEN_TTL: '3650d' }).refreshTtlSeconds).toBe(3650 * 86_400);
+    expect(problemsOf({ REFRESH_TOKEN_TTL: '99999999d' })).toEqual([
+      'REFRESH_TOKEN_TTL is invalid: must be a duration such as 3600, 90s, 15m, 1h or 30d, at most 3650d',
+    ]);
+    expect(problemsOf({ JWT_EXPIRES_IN: '1h', REFRESH_TOKEN_TTL: '60m' })).toEqual([
+      'REFRESH_TOKEN_TTL is invalid: must exceed JWT_EXPIRES_IN',
+    ]);
+    expect(parseConfig({ JWT_EXPIRES_IN: '1h', REFRESH_TOKEN_TTL: '61m' }).refreshTtlSeconds).toBe(3660);
   });
 
   it('refuses a pool whose minimum exceeds its maximum', () => {
