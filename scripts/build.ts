@@ -43,8 +43,8 @@ const TRACED_EXTERNAL = ['express', 'pg', 'pg-pool', 'graphql'];
  * chunks. All the files are in that one folder, which `ownLocations` relies on.
  */
 const BUNDLES = [
-  { module: 'main.js', entry: 'main-start', external: EXTERNAL, plugins: [graphqlAsModules()] },
-  { module: 'server.js', entry: 'traced-start', external: [...EXTERNAL, ...TRACED_EXTERNAL], plugins: [] },
+  { module: 'main.js', entry: 'main-start', external: EXTERNAL },
+  { module: 'server.js', entry: 'traced-start', external: [...EXTERNAL, ...TRACED_EXTERNAL] },
 ];
 const OUTPUT = /^(main|traced)-.+\.js(\.map)?$/;
 
@@ -129,33 +129,12 @@ function productionOnly(): Plugin {
     name: 'production-only',
     setup(build) {
       build.onResolve({ filter: /^[@a-z]/i }, async (args) => {
-        if (args.pluginData !== undefined) return undefined; // this plugin's own resolve, or another plugin's
+        if (args.pluginData === 'production-only') return undefined;
         const { kind, importer, resolveDir } = args;
         const resolved = await build.resolve(args.path, { kind, importer, resolveDir, pluginData: 'production-only' });
         if (resolved.errors.length > 0 || resolved.external || !resolved.path.startsWith(MODULES)) return undefined;
         const key = /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)/.exec(relative(ROOT, resolved.path).split(sep).join('/'))![1]!;
         return lock.packages[key]?.dev ? { path: args.path, external: true } : undefined;
-      });
-    },
-  };
-}
-
-/**
- * graphql as ES modules: its package holds both forms, and Node loads the CommonJS one. Bundled, each of the ~70
- * modules that import graphql would copy the 400 exports of its CommonJS form into a namespace of its own; its ES
- * modules are joined into the bundle's scope instead. Every import and require of graphql resolves here, so the
- * bundle holds one graphql (two would refuse each other's schemas).
- */
-function graphqlAsModules(): Plugin {
-  return {
-    name: 'graphql-as-modules',
-    setup(build) {
-      build.onResolve({ filter: /^graphql(\/.*)?$/ }, async ({ path, importer, resolveDir, pluginData }) => {
-        if (pluginData !== undefined) return undefined; // this plugin's own resolve, or another plugin's
-        const resolved = await build.resolve(path, { kind: 'import-statement', importer, resolveDir, pluginData: 'graphql-as-modules' });
-        const modules = resolved.path.replace(/\.js$/, '.mjs');
-        if (resolved.errors.length > 0 || resolved.external || !existsSync(modules)) return undefined;
-        return { path: modules };
       });
     },
   };
@@ -209,7 +188,7 @@ export * from './traced-start.js';
 `;
 
 /** Bundles tsc's `module`, in `bundleDir`, into `entry` and its chunks beside it. */
-async function bundleModule(outDir: string, { module, entry, external, plugins }: (typeof BUNDLES)[number]): Promise<void> {
+async function bundleModule(outDir: string, { module, entry, external }: (typeof BUNDLES)[number]): Promise<void> {
   const bundleDir = join(outDir, 'src');
   const { metafile } = await build({
     entryPoints: { [entry]: join(bundleDir, module) },
@@ -225,7 +204,7 @@ async function bundleModule(outDir: string, { module, entry, external, plugins }
     format: 'esm',
     platform: 'node',
     target: 'node22',
-    // Resolved as Node resolves (graphql aside: `graphqlAsModules`): no "module" field, no "module" condition.
+    // Resolved as Node resolves: no "module" field, no "module" condition.
     mainFields: ['main'],
     conditions: [],
     external,
@@ -239,7 +218,7 @@ async function bundleModule(outDir: string, { module, entry, external, plugins }
     sourcesContent: false,
     metafile: true,
     logLevel: 'warning',
-    plugins: [...plugins, builtinsRequired(), productionOnly(), ownLocations(outDir, bundleDir)],
+    plugins: [builtinsRequired(), productionOnly(), ownLocations(outDir, bundleDir)],
   });
   for (const output of Object.keys(metafile.outputs)) {
     const file = resolve(ROOT, output);
