@@ -228,7 +228,8 @@ export function parseConfig(raw: Record<string, string | undefined>): Config {
   if (env.SUBSCRIPTION_BUFFER_BYTES > env.SUBSCRIPTION_BUFFER_TOTAL_BYTES) {
     problems.push('SUBSCRIPTION_BUFFER_BYTES is invalid: must not exceed SUBSCRIPTION_BUFFER_TOTAL_BYTES');
   }
-  // A refresh token that expires with its access token could never be used to refresh it.
+  // A session ends once unused for REFRESH_TOKEN_TTL: its access token would be refused before its own expiry, and a
+  // client that refreshes shortly before that expiry, as clients do, would find the session already gone.
   if (env.REFRESH_TOKEN_TTL <= env.JWT_EXPIRES_IN) problems.push('REFRESH_TOKEN_TTL is invalid: must exceed JWT_EXPIRES_IN');
   if (problems.length > 0) throw new ConfigError(problems);
 
