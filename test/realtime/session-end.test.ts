@@ -1,6 +1,12 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { GraphQLError } from 'graphql';
 import WebSocket from 'ws';
-import { api, signUpUser } from '../support/api.js';
-import { instancesForTests } from '../support/server.js';
+import type { Listen, ListenerEvents } from '../../src/db/notifications.js';
+import { SessionGate, TokenService } from '../../src/modules/users/index.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { api, sessionIdOf, signUpUser } from '../support/api.js';
+import { openOrm, testConfig } from '../support/orm.js';
+import { instancesForTests, serverForTests } from '../support/server.js';
 import { sseSubscribe, wsSession, type Received } from '../support/subscriptions.js';
 import { createTask } from '../support/tasks.js';
 import { waitFor } from '../support/wait.js';
@@ -83,6 +89,73 @@ describe('subscriptions of a session that ends', () => {
     } finally {
       await ws.close();
       sse.close();
+    }
+  });
+});
+
+/**
+ * What a subscription follows on an instance whose listener was away when its session ended. The gate is built here
+ * on the test database with a listener the test turns on, so that the order of events is the test's; the sessions
+ * are made and ended through a real server, whose announcements this gate never hears.
+ */
+describe('a session followed after it ended unheard', () => {
+  const t = serverForTests();
+  let orm: MikroORM;
+  beforeAll(async () => {
+    orm = await openOrm(t.db.url);
+  });
+  afterAll(async () => {
+    await orm?.close();
+  });
+
+  /** A listener that is away until `up()`, then in place; it never hears an announcement. */
+  function silentListener() {
+    let listening = false;
+    let events: ListenerEvents | undefined;
+    const listen: Listen = (_channel, listenerEvents) => {
+      events = listenerEvents;
+      return {
+        get listening() {
+          return listening;
+        },
+        ready: async () => undefined,
+        release: () => undefined,
+        stop: async () => undefined,
+      };
+    };
+    return {
+      listen,
+      up: () => {
+        listening = true;
+        events!.resumed();
+      },
+    };
+  }
+
+  it('is read again and ended, even after the sweep that followed the listener coming back', async () => {
+    const config = testConfig(t.db.url);
+    const logger = createLogger(config);
+    const listener = silentListener();
+    const gate = new SessionGate(orm, new TokenService(config, logger), listener.listen, logger, config.jwtTtlSeconds * 1000);
+    try {
+      const [ending, staying] = [await signUpUser(t.server.url), await signUpUser(t.server.url)];
+      // Read live while the listener is away: believed for a second, and not vouched for by the listener.
+      expect(await gate.check(sessionIdOf(ending.token), ending.user.id)).toBe(true);
+      await api(t.server.url, ending.token).ok(SIGN_OUT, {});
+      // The listener comes back. The sweeps while another session is followed read every followed session once,
+      // then only what the listener cannot vouch for.
+      listener.up();
+      const stop = gate.follow(sessionIdOf(staying.token), () => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      // Followed now, on the strength of the read before the listener came back: read once more, and ended.
+      let ended = undefined as GraphQLError | undefined;
+      gate.follow(sessionIdOf(ending.token), (error) => (ended = error));
+      await waitFor(() => ended !== undefined, 5_000);
+      expect(ended?.extensions?.code).toBe('UNAUTHENTICATED');
+      expect(await gate.check(sessionIdOf(staying.token), staying.user.id)).toBe(true);
+      stop();
+    } finally {
+      await gate.close();
     }
   });
 });
